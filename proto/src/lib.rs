@@ -1,0 +1,27 @@
+//! The `vigil.v1` wire contract, generated from `proto/vigil/v1/*.proto`.
+//!
+//! Owns the generated messages and services plus tiny conversions and names.
+//! It must not hold behaviour: validation lives at the ingest edge, scoring in
+//! the aggregator.
+#![forbid(unsafe_code)]
+
+pub mod v1 {
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("vigil.v1");
+}
+
+mod names;
+
+pub use names::{error_class_doc, error_class_name, parse_error_class};
+
+/// Encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("vigil_descriptor");
+
+pub use names::error_classes;
+
+/// Lower-case names of the contract's enums, without their proto prefix.
+pub trait ShortName: Sized {
+    fn short_name(&self) -> String;
+    /// Parses a short name; the `_UNSPECIFIED` zero value is never accepted.
+    fn from_short_name(name: &str) -> Option<Self>;
+}
