@@ -265,3 +265,19 @@ mod tests {
         assert_eq!(ProbeKind::from_short_name("dns"), Some(ProbeKind::Dns));
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    /// docs/taxonomy.md is the one place people read the taxonomy: it must
+    /// list every class with the same meaning as the code.
+    #[test]
+    fn taxonomy_doc_matches_the_code() {
+        let doc = include_str!("../../docs/taxonomy.md");
+        for (_, name, meaning) in error_classes() {
+            let row = format!("| `{name}` | {meaning} |");
+            assert!(doc.contains(&row), "docs/taxonomy.md is missing or differs for `{name}`");
+        }
+    }
+}
