@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "vigil/v1/common.proto",
         "vigil/v1/ingest.proto",
         "vigil/v1/query.proto",
+        "vigil/v1/faults.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -1,1 +1,150 @@
-fn main() {}
+//! The `vigil` command line: parses arguments, sets up logging, and hands off
+//! to the library. Exit codes: 0 success, 1 the query failed (e.g. no such
+//! node), 2 the aggregator cannot be reached or the arguments are wrong.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use vigil::client::{ClientError, DEFAULT_RECENT_SIGNALS, DEFAULT_SERVER, QueryClient};
+use vigil::render::{self, ColorChoice, OutputFormat, Style};
+
+/// Query the Vigil aggregator: the layered health tree, one node's evidence,
+/// and the stream of changes.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version)]
+struct Cli {
+    /// The aggregator's gRPC address.
+    #[arg(long, global = true, env = "VIGIL_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+    /// Output for people (text) or for scripts (json).
+    #[arg(long, short, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// Colour in text output; `auto` honours a terminal and NO_COLOR.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Deadline for connecting and for each query, e.g. `5s`, `500ms`.
+    #[arg(long, global = true, default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the layered health tree with states and scores.
+    Tree,
+    /// Explain one node: state, reason, path, per-vantage breakdown, recent signals.
+    Node {
+        /// The node id, as listed by `vigil tree`.
+        id: String,
+        /// How many recent signals to show (the aggregator caps it at 500).
+        #[arg(long, default_value_t = DEFAULT_RECENT_SIGNALS)]
+        signals: u32,
+    },
+    /// Follow changes: one line per node whose state changes.
+    Watch,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vigil: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e
+                .downcast_ref::<ClientError>()
+                .map_or(1, ClientError::exit_code);
+            eprintln!("vigil: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let style = Style::detect(cli.color);
+    let mut client = QueryClient::connect(&cli.server, cli.timeout).await?;
+    match cli.command {
+        Command::Tree => {
+            let tree = client.tree().await?;
+            let out = match cli.output {
+                OutputFormat::Text => render::tree::tree_text(&tree, &style),
+                OutputFormat::Json => render::tree::tree_json(&tree) + "\n",
+            };
+            emit(&out)
+        }
+        Command::Node { id, signals } => {
+            let node = client.node(&id, signals).await?;
+            let out = match cli.output {
+                OutputFormat::Text => render::node::node_text(&node, &style, now_unix_ms()),
+                OutputFormat::Json => render::node::node_json(&node) + "\n",
+            };
+            emit(&out)
+        }
+        Command::Watch => watch(&mut client, cli.output, &style).await,
+    }
+}
+
+async fn watch(
+    client: &mut QueryClient,
+    output: OutputFormat,
+    style: &Style,
+) -> anyhow::Result<()> {
+    let mut stream = client.watch().await?;
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let Some(msg) = next else {
+            return Err(ClientError::StreamEnded {
+                url: client.url().to_owned(),
+            }
+            .into());
+        };
+        let out = match output {
+            OutputFormat::Text => render::watch::changes_text(&msg, style),
+            OutputFormat::Json => render::watch::changes_json(&msg),
+        };
+        emit(&out)?;
+    }
+}
+
+/// Writes to stdout; a closed pipe (`vigil watch | head`) ends quietly.
+fn emit(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

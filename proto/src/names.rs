@@ -232,6 +232,9 @@ short_names!(Outcome, "OUTCOME_");
 short_names!(HealthState, "HEALTH_STATE_");
 short_names!(crate::v1::AgentRole, "AGENT_ROLE_");
 short_names!(crate::v1::RollUp, "ROLL_UP_");
+short_names!(crate::v1::FaultKind, "FAULT_KIND_");
+short_names!(crate::v1::Certainty, "CERTAINTY_");
+short_names!(crate::v1::FaultEventKind, "FAULT_EVENT_KIND_");
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,271 @@
+//! The connection to the aggregator's gRPC `QueryService`: parses the server
+//! URL, connects with a deadline, and maps transport and status failures to
+//! errors an on-call engineer can act on.
+//!
+//! Owns connecting, deadlines and error mapping. It must not render anything
+//! or exit the process: the binary decides what to print and the exit code.
+
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status, Streaming};
+use vigil_proto::v1::query_service_client::QueryServiceClient;
+use vigil_proto::v1::{
+    GetNodeRequest, GetNodeResponse, GetTreeRequest, GetTreeResponse, WatchChangesRequest,
+    WatchChangesResponse,
+};
+
+/// Where `vigil` looks for the aggregator unless `--server`/`VIGIL_SERVER` say otherwise.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7400";
+
+/// Recent signals asked for by `vigil node` unless told otherwise.
+pub const DEFAULT_RECENT_SIGNALS: u32 = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid server URL '{url}': {reason}; expected e.g. {DEFAULT_SERVER}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("cannot reach the aggregator at {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    #[error("no node '{id}'; `vigil tree` lists the ids")]
+    NodeNotFound { id: String },
+    #[error("the aggregator at {url} answered {code:?}: {message}")]
+    Rejected {
+        url: String,
+        code: Code,
+        message: String,
+    },
+    #[error("the aggregator at {url} ended the change stream (restarting or shutting down?)")]
+    StreamEnded { url: String },
+    #[error("the aggregator at {url} answered without {missing}")]
+    Incomplete { url: String, missing: &'static str },
+}
+
+impl ClientError {
+    /// Process exit code: 2 when the aggregator cannot be reached or the URL is
+    /// unusable, 1 when it answered but the query failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::InvalidUrl { .. } | Self::Unreachable { .. } | Self::StreamEnded { .. } => 2,
+            Self::NodeNotFound { .. } | Self::Rejected { .. } | Self::Incomplete { .. } => 1,
+        }
+    }
+}
+
+/// A connected query client with a per-call deadline.
+#[derive(Debug, Clone)]
+pub struct QueryClient {
+    inner: QueryServiceClient<Channel>,
+    url: String,
+    timeout: Duration,
+}
+
+impl QueryClient {
+    /// Connects to `url` (http:// or https://), failing after `timeout`.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
+        let endpoint = parse_endpoint(url)?.connect_timeout(timeout);
+        let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {
+            Ok(Ok(channel)) => channel,
+            Ok(Err(e)) => {
+                return Err(ClientError::Unreachable {
+                    url: url.to_owned(),
+                    cause: error_chain(&e),
+                });
+            }
+            Err(_) => {
+                return Err(ClientError::Unreachable {
+                    url: url.to_owned(),
+                    cause: format!(
+                        "no connection within {}",
+                        humantime::format_duration(timeout)
+                    ),
+                });
+            }
+        };
+        tracing::debug!(%url, "connected to the aggregator");
+        Ok(Self {
+            inner: QueryServiceClient::new(channel),
+            url: url.to_owned(),
+            timeout,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The whole layered tree.
+    pub async fn tree(&mut self) -> Result<GetTreeResponse, ClientError> {
+        let mut client = self.inner.clone();
+        let resp = self
+            .deadline(async move { client.get_tree(GetTreeRequest {}).await })
+            .await?;
+        Ok(resp.into_inner())
+    }
+
+    /// One node with its evidence; `recent_signals` caps the signal list.
+    pub async fn node(
+        &mut self,
+        id: &str,
+        recent_signals: u32,
+    ) -> Result<GetNodeResponse, ClientError> {
+        let mut client = self.inner.clone();
+        let request = GetNodeRequest {
+            id: id.to_owned(),
+            recent_signals,
+        };
+        let resp = self
+            .deadline(async move { client.get_node(request).await })
+            .await
+            .map_err(|e| match e {
+                ClientError::Rejected {
+                    code: Code::NotFound,
+                    ..
+                } => ClientError::NodeNotFound { id: id.to_owned() },
+                other => other,
+            })?
+            .into_inner();
+        if resp.node.is_none() {
+            return Err(ClientError::Incomplete {
+                url: self.url.clone(),
+                missing: "the node",
+            });
+        }
+        Ok(resp)
+    }
+
+    /// Opens the change stream. Only the opening is under the deadline; the
+    /// stream itself lives as long as the caller reads it.
+    pub async fn watch(&mut self) -> Result<ChangeStream, ClientError> {
+        let mut client = self.inner.clone();
+        let stream = self
+            .deadline(async move { client.watch_changes(WatchChangesRequest {}).await })
+            .await?
+            .into_inner();
+        Ok(ChangeStream {
+            inner: stream,
+            url: self.url.clone(),
+        })
+    }
+
+    async fn deadline<T>(
+        &self,
+        call: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, ClientError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(status)) => Err(status_error(&self.url, &status)),
+            Err(_) => Err(ClientError::Unreachable {
+                url: self.url.clone(),
+                cause: format!(
+                    "no answer within {}",
+                    humantime::format_duration(self.timeout)
+                ),
+            }),
+        }
+    }
+}
+
+/// The server stream of changes opened by [`QueryClient::watch`].
+#[derive(Debug)]
+pub struct ChangeStream {
+    inner: Streaming<WatchChangesResponse>,
+    url: String,
+}
+
+impl ChangeStream {
+    /// The next message; `Ok(None)` when the aggregator ended the stream.
+    pub async fn next(&mut self) -> Result<Option<WatchChangesResponse>, ClientError> {
+        self.inner
+            .message()
+            .await
+            .map_err(|status| status_error(&self.url, &status))
+    }
+}
+
+fn parse_endpoint(url: &str) -> Result<Endpoint, ClientError> {
+    let invalid = |reason: &str| ClientError::InvalidUrl {
+        url: url.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(invalid("the scheme must be http:// or https://"));
+    }
+    let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| invalid(&error_chain(&e)))?;
+    if endpoint.uri().host().is_none_or(str::is_empty) {
+        return Err(invalid("it has no host"));
+    }
+    Ok(endpoint)
+}
+
+fn status_error(url: &str, status: &Status) -> ClientError {
+    match status.code() {
+        // Transport failures after connecting (aggregator restarted, network
+        // gone) surface as Unavailable: the same remedy as a failed connect.
+        Code::Unavailable => ClientError::Unreachable {
+            url: url.to_owned(),
+            cause: if status.message().is_empty() {
+                "unavailable".to_owned()
+            } else {
+                status.message().to_owned()
+            },
+        },
+        code => ClientError::Rejected {
+            url: url.to_owned(),
+            code,
+            message: status.message().to_owned(),
+        },
+    }
+}
+
+/// `e: source: source…` — tonic's transport errors say only "transport error"
+/// at the top; the cause (refused, DNS, TLS) is in the chain.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_parsed_at_the_edge() {
+        assert!(parse_endpoint("http://127.0.0.1:7400").is_ok());
+        assert!(parse_endpoint("https://aggregator.hub:7400").is_ok());
+        let err = parse_endpoint("127.0.0.1:7400").unwrap_err().to_string();
+        assert!(
+            err.contains("'127.0.0.1:7400'") && err.contains("http://"),
+            "{err}"
+        );
+        assert!(parse_endpoint("http://").is_err());
+        assert!(parse_endpoint("http://exa mple").is_err());
+    }
+
+    #[test]
+    fn exit_codes_separate_reachability_from_answers() {
+        let unreachable = ClientError::Unreachable {
+            url: "u".into(),
+            cause: "c".into(),
+        };
+        assert_eq!(unreachable.exit_code(), 2);
+        assert_eq!(
+            unreachable.to_string(),
+            "cannot reach the aggregator at u: c"
+        );
+        let missing = ClientError::NodeNotFound { id: "x".into() };
+        assert_eq!(missing.exit_code(), 1);
+        assert_eq!(
+            missing.to_string(),
+            "no node 'x'; `vigil tree` lists the ids"
+        );
+    }
+}

@@ -1,0 +1,298 @@
+//! The JSON shape of `--output json`: stable, documented field names and short
+//! lower-case enum names (`platform_hub`, `unhealthy`, `dns_timeout`), so
+//! scripts can rely on them with `jq`.
+//!
+//! Owns only the mapping from wire messages to these views. Field names here
+//! are a public interface: add fields, never rename or remove them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use vigil_proto::ShortName;
+use vigil_proto::v1::{
+    GetNodeResponse, GetTreeResponse, HealthNode, LayerScore, NodeChange, SignalDetail, SignalView,
+    VantageHealth, WatchChangesResponse, signal_detail,
+};
+
+use super::state_name;
+
+#[derive(Debug, Serialize)]
+pub struct TreeJson {
+    pub generation: u64,
+    pub evaluated_at_unix_ms: i64,
+    pub layers: Vec<LayerJson>,
+    /// Depth-first, parents before children; the first node is the root.
+    pub nodes: Vec<NodeJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LayerJson {
+    pub name: String,
+    pub score: u32,
+    pub state: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeJson {
+    pub id: String,
+    pub name: String,
+    pub layer: String,
+    pub owner: String,
+    pub state: String,
+    pub score: u32,
+    pub reason: String,
+    /// `null` for the root.
+    pub parent: Option<String>,
+    pub children: Vec<String>,
+    pub depends_on: Vec<String>,
+    pub roll_up: String,
+    pub state_since_unix_ms: i64,
+    pub window_signals: u32,
+    pub window_vantages: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeDetailJson {
+    /// `null` if the aggregator answered without the node.
+    pub node: Option<NodeJson>,
+    /// Ids from the root down to this node.
+    pub path: Vec<String>,
+    pub vantages: Vec<VantageJson>,
+    pub recent_signals: Vec<SignalJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VantageJson {
+    pub agent_id: String,
+    pub network: String,
+    pub role: String,
+    pub cluster: String,
+    pub zone: String,
+    pub region: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: String,
+    pub signals: u32,
+    pub failures: u32,
+    pub latency_p50_us: u32,
+    pub latency_p95_us: u32,
+    pub last_seen_unix_ms: i64,
+    pub connected: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignalJson {
+    pub observed_at_unix_ms: i64,
+    pub agent_id: String,
+    pub network: String,
+    pub probe_id: String,
+    pub kind: String,
+    pub target: String,
+    pub outcome: String,
+    /// `none` on success.
+    pub error_class: String,
+    pub latency_us: u32,
+    pub message: String,
+    /// Kind-specific evidence, e.g. `{"http": {"status": 503}}`; `null` if absent.
+    pub detail: Option<DetailJson>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetailJson {
+    Http {
+        status: u32,
+    },
+    Dns {
+        rcode: String,
+        addresses: Vec<String>,
+        cname_chain: Vec<String>,
+        resolver: String,
+    },
+    Tls {
+        days_to_expiry: i32,
+        subject: String,
+        issuer: String,
+    },
+    Reachability {
+        sent: u32,
+        received: u32,
+        rtt_p50_us: u32,
+        rtt_p99_us: u32,
+    },
+    Egress {
+        observed_ip: String,
+    },
+    Grpc {
+        serving_status: String,
+    },
+}
+
+/// One line of `vigil watch --output json` (newline-delimited JSON).
+#[derive(Debug, Serialize)]
+pub struct ChangeJson {
+    pub generation: u64,
+    pub evaluated_at_unix_ms: i64,
+    /// True for the lines of the first message, which lists every node.
+    pub snapshot: bool,
+    pub id: String,
+    pub previous_state: String,
+    pub state: String,
+    pub score: u32,
+    pub reason: String,
+}
+
+impl From<&HealthNode> for NodeJson {
+    fn from(n: &HealthNode) -> Self {
+        Self {
+            id: n.id.clone(),
+            name: n.name.clone(),
+            layer: n.layer().short_name(),
+            owner: n.owner().short_name(),
+            state: state_name(n.state()),
+            score: n.score,
+            reason: n.reason.clone(),
+            parent: (!n.parent.is_empty()).then(|| n.parent.clone()),
+            children: n.children.clone(),
+            depends_on: n.depends_on.clone(),
+            roll_up: n.roll_up().short_name(),
+            state_since_unix_ms: n.state_since_unix_ms,
+            window_signals: n.window_signals,
+            window_vantages: n.window_vantages,
+        }
+    }
+}
+
+impl From<&LayerScore> for LayerJson {
+    fn from(l: &LayerScore) -> Self {
+        Self {
+            name: l.name.clone(),
+            score: l.score,
+            state: state_name(l.state()),
+        }
+    }
+}
+
+impl From<&GetTreeResponse> for TreeJson {
+    fn from(t: &GetTreeResponse) -> Self {
+        Self {
+            generation: t.generation,
+            evaluated_at_unix_ms: t.evaluated_at_unix_ms,
+            layers: t.layers.iter().map(LayerJson::from).collect(),
+            nodes: t.nodes.iter().map(NodeJson::from).collect(),
+        }
+    }
+}
+
+impl From<&VantageHealth> for VantageJson {
+    fn from(v: &VantageHealth) -> Self {
+        let vantage = v.vantage.clone().unwrap_or_default();
+        Self {
+            agent_id: v.agent_id.clone(),
+            network: vantage.network.clone(),
+            role: vantage.role().short_name(),
+            cluster: vantage.cluster,
+            zone: vantage.zone,
+            region: vantage.region,
+            labels: vantage.labels.into_iter().collect(),
+            state: state_name(v.state()),
+            signals: v.signals,
+            failures: v.failures,
+            latency_p50_us: v.latency_p50_us,
+            latency_p95_us: v.latency_p95_us,
+            last_seen_unix_ms: v.last_seen_unix_ms,
+            connected: v.agent_connected,
+        }
+    }
+}
+
+impl From<&SignalView> for SignalJson {
+    fn from(s: &SignalView) -> Self {
+        Self {
+            observed_at_unix_ms: s.observed_at_unix_ms,
+            agent_id: s.agent_id.clone(),
+            network: s.network.clone(),
+            probe_id: s.probe_id.clone(),
+            kind: s.kind().short_name(),
+            target: s.target.clone(),
+            outcome: s.outcome().short_name(),
+            error_class: vigil_proto::error_class_name(s.error_class()).to_owned(),
+            latency_us: s.latency_us,
+            message: s.message.clone(),
+            detail: s.detail.as_ref().and_then(DetailJson::from_wire),
+        }
+    }
+}
+
+impl DetailJson {
+    fn from_wire(d: &SignalDetail) -> Option<Self> {
+        use signal_detail::Detail;
+        Some(match d.detail.as_ref()? {
+            Detail::Http(h) => Self::Http { status: h.status },
+            Detail::Dns(d) => Self::Dns {
+                rcode: d.rcode.clone(),
+                addresses: d.addresses.clone(),
+                cname_chain: d.cname_chain.clone(),
+                resolver: d.resolver.clone(),
+            },
+            Detail::Tls(t) => Self::Tls {
+                days_to_expiry: t.days_to_expiry,
+                subject: t.subject.clone(),
+                issuer: t.issuer.clone(),
+            },
+            Detail::Reachability(r) => Self::Reachability {
+                sent: r.sent,
+                received: r.received,
+                rtt_p50_us: r.rtt_p50_us,
+                rtt_p99_us: r.rtt_p99_us,
+            },
+            Detail::Egress(e) => Self::Egress {
+                observed_ip: e.observed_ip.clone(),
+            },
+            Detail::Grpc(g) => Self::Grpc {
+                serving_status: g.serving_status.clone(),
+            },
+        })
+    }
+}
+
+impl From<&GetNodeResponse> for NodeDetailJson {
+    fn from(r: &GetNodeResponse) -> Self {
+        Self {
+            node: r.node.as_ref().map(NodeJson::from),
+            path: r.path.clone(),
+            vantages: r.vantages.iter().map(VantageJson::from).collect(),
+            recent_signals: r.recent_signals.iter().map(SignalJson::from).collect(),
+        }
+    }
+}
+
+impl ChangeJson {
+    /// One view per change in a watch message.
+    pub fn from_message(m: &WatchChangesResponse) -> Vec<Self> {
+        m.changes.iter().map(|c| Self::from_change(m, c)).collect()
+    }
+
+    fn from_change(m: &WatchChangesResponse, c: &NodeChange) -> Self {
+        Self {
+            generation: m.generation,
+            evaluated_at_unix_ms: m.evaluated_at_unix_ms,
+            snapshot: m.snapshot,
+            id: c.id.clone(),
+            previous_state: state_name(c.previous_state()),
+            state: state_name(c.state()),
+            score: c.score,
+            reason: c.reason.clone(),
+        }
+    }
+}
+
+/// Serialises a view. The views hold only strings, numbers and maps with string
+/// keys, which cannot fail to serialise; the fallback keeps that a non-panic.
+pub(crate) fn to_json<T: Serialize>(view: &T, pretty: bool) -> String {
+    let result = if pretty {
+        serde_json::to_string_pretty(view)
+    } else {
+        serde_json::to_string(view)
+    };
+    result.unwrap_or_else(|e| format!("{{\"error\":\"cannot serialise output: {e}\"}}"))
+}
