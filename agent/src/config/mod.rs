@@ -1,0 +1,261 @@
+//! The agent's configuration: typed, validated values built from a YAML file
+//! plus identity overrides from the environment (Kubernetes downward API).
+//! Owns parsing at the edge; it must not start anything or touch the network.
+
+mod error;
+mod probes;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use vigil_proto::v1;
+
+pub use error::{ConfigError, Location};
+
+/// Environment variables that override the identity and placement fields.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("VIGIL_AGENT_ID", "agent.id"),
+    ("VIGIL_NETWORK", "agent.network"),
+    ("VIGIL_CLUSTER", "agent.cluster"),
+    ("VIGIL_ZONE", "agent.zone"),
+    ("VIGIL_REGION", "agent.region"),
+    ("VIGIL_ROLE", "agent.role"),
+    ("VIGIL_AGGREGATOR", "aggregator.endpoint"),
+];
+
+/// A complete, validated agent configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The file name used in error messages.
+    pub origin: String,
+    pub agent: AgentIdentity,
+    pub aggregator: AggregatorConfig,
+    pub delivery: DeliveryConfig,
+    pub admin: AdminConfig,
+    pub probes: Vec<ProbeConfig>,
+}
+
+/// Who the agent is and where it observes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentIdentity {
+    pub id: String,
+    pub network: String,
+    pub role: AgentRole,
+    pub cluster: String,
+    pub zone: String,
+    pub region: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl AgentIdentity {
+    /// The vantage point carried in `Hello`.
+    pub fn vantage(&self) -> v1::Vantage {
+        v1::Vantage {
+            network: self.network.clone(),
+            role: self.role.to_proto() as i32,
+            cluster: self.cluster.clone(),
+            zone: self.zone.clone(),
+            region: self.region.clone(),
+            labels: self.labels.clone().into_iter().collect(),
+        }
+    }
+}
+
+/// How the agent is deployed next to the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentRole {
+    Sidecar,
+    Daemonset,
+    Standalone,
+}
+
+impl AgentRole {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "sidecar" => Some(Self::Sidecar),
+            "daemonset" => Some(Self::Daemonset),
+            "standalone" => Some(Self::Standalone),
+            _ => None,
+        }
+    }
+
+    pub fn to_proto(self) -> v1::AgentRole {
+        match self {
+            Self::Sidecar => v1::AgentRole::Sidecar,
+            Self::Daemonset => v1::AgentRole::Daemonset,
+            Self::Standalone => v1::AgentRole::Standalone,
+        }
+    }
+}
+
+/// Where signals go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorConfig {
+    /// `http://host:port` of the aggregator's ingest service.
+    pub endpoint: String,
+    pub connect_timeout: Duration,
+}
+
+/// Batching, buffering and reconnect policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    pub batch_max_signals: usize,
+    pub batch_max_delay: Duration,
+    /// Unacknowledged signals kept for replay; the oldest are dropped beyond it.
+    pub buffer_max_signals: usize,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+}
+
+/// The small HTTP server for `/healthz` and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// `None` disables the admin server.
+    pub listen: Option<SocketAddr>,
+}
+
+/// One probe, fully resolved against the defaults.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    pub id: String,
+    pub component: String,
+    pub layer: v1::Layer,
+    pub labels: BTreeMap<String, String>,
+    pub schedule: Schedule,
+    /// Slower than this counts as a failure with error class `slow`.
+    pub latency_threshold: Option<Duration>,
+    pub spec: ProbeSpec,
+}
+
+impl ProbeConfig {
+    pub fn kind(&self) -> v1::ProbeKind {
+        self.spec.kind()
+    }
+
+    /// The human-readable target carried in the probe's declaration.
+    pub fn target(&self) -> String {
+        match &self.spec {
+            ProbeSpec::Http(http) => http.url.to_string(),
+            ProbeSpec::Tcp(tcp) => format!("{}:{}", tcp.host, tcp.port),
+            ProbeSpec::Dns(dns) => match dns.server {
+                Some(server) => format!("{} {} @{server}", dns.name, dns.record_type.as_str()),
+                None => format!("{} {}", dns.name, dns.record_type.as_str()),
+            },
+        }
+    }
+}
+
+/// When a probe runs. `timeout < interval` and `jitter` in `0..=0.5` hold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Fraction of the interval by which each run is randomly shifted.
+    pub jitter: f64,
+}
+
+/// What a probe checks; one variant per kind.
+#[derive(Debug, Clone)]
+pub enum ProbeSpec {
+    Http(HttpSpec),
+    Tcp(TcpSpec),
+    Dns(DnsSpec),
+}
+
+impl ProbeSpec {
+    pub fn kind(&self) -> v1::ProbeKind {
+        match self {
+            Self::Http(_) => v1::ProbeKind::Http,
+            Self::Tcp(_) => v1::ProbeKind::Tcp,
+            Self::Dns(_) => v1::ProbeKind::Dns,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    pub url: reqwest::Url,
+    pub expect_status: StatusExpectation,
+    pub body_match: Option<regex::Regex>,
+}
+
+/// Which HTTP statuses count as success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusExpectation {
+    AnySuccess,
+    OneOf(Vec<u16>),
+}
+
+impl StatusExpectation {
+    pub fn accepts(&self, status: u16) -> bool {
+        match self {
+            Self::AnySuccess => (200..300).contains(&status),
+            Self::OneOf(list) => list.contains(&status),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSpec {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSpec {
+    pub name: String,
+    pub record_type: DnsRecordType,
+    /// `None` uses the system resolver configuration.
+    pub server: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsRecordType {
+    A,
+    Aaaa,
+}
+
+impl DnsRecordType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::Aaaa => "AAAA",
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads and parses `path`, applies the identity overrides from the
+    /// process environment, and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            origin: origin.clone(),
+            source,
+        })?;
+        let mut raw = validate::parse(&text, &origin)?;
+        validate::apply_env_raw(&mut raw, &|key| std::env::var(key).ok());
+        validate::build(raw, &origin)
+    }
+
+    /// Parses and validates YAML text; `origin` names the file in errors.
+    /// No environment overrides are applied.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let raw = validate::parse(text, origin)?;
+        validate::build(raw, origin)
+    }
+
+    /// Applies identity/placement overrides (`VIGIL_AGENT_ID`, `VIGIL_NETWORK`,
+    /// `VIGIL_CLUSTER`, `VIGIL_ZONE`, `VIGIL_REGION`, `VIGIL_ROLE`,
+    /// `VIGIL_AGGREGATOR`) from `lookup`, then re-validates them.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        validate::apply_env_typed(self, &lookup)
+    }
+}

@@ -1,0 +1,112 @@
+//! HTTP(S) probe: one GET on a fresh connection, checking status, optional
+//! body pattern and latency. It must not follow the workload's auth flows or
+//! keep connections between runs (a reused connection hides connect faults).
+
+use std::time::{Duration, Instant};
+
+use vigil_proto::v1::{ErrorClass, HttpDetail, signal_detail::Detail};
+
+use super::{Observation, Probe, ProbeFuture, classify};
+use crate::config::HttpSpec;
+
+/// Only this much of a body is read for `body_match`; health pages are small.
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub struct HttpProbe {
+    spec: HttpSpec,
+    client: reqwest::Client,
+}
+
+impl HttpProbe {
+    pub fn new(spec: HttpSpec, timeout: Duration) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(0)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            // Proxies from the environment would measure the proxy instead
+            // of the path this vantage point really has.
+            .no_proxy()
+            .user_agent(concat!("vigil-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Self { spec, client })
+    }
+
+    async fn check(&self) -> Observation {
+        let start = Instant::now();
+        let response = match self.client.get(self.spec.url.clone()).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Observation::failure(classify::http(&e), start.elapsed(), chain(&e));
+            }
+        };
+        let status = response.status().as_u16();
+        let detail = Detail::Http(HttpDetail {
+            status: u32::from(status),
+        });
+        if !self.spec.expect_status.accepts(status) {
+            return Observation::failure(
+                ErrorClass::HttpStatus,
+                start.elapsed(),
+                format!("status {status}"),
+            )
+            .with_detail(detail);
+        }
+        let Some(pattern) = &self.spec.body_match else {
+            return Observation::success(start.elapsed());
+        };
+        let body = match read_prefix(response).await {
+            Ok(body) => body,
+            Err(e) => {
+                return Observation::failure(classify::http(&e), start.elapsed(), chain(&e))
+                    .with_detail(detail);
+            }
+        };
+        let text = String::from_utf8_lossy(&body);
+        if pattern.is_match(&text) {
+            Observation::success(start.elapsed())
+        } else {
+            Observation::failure(
+                ErrorClass::HttpBodyMismatch,
+                start.elapsed(),
+                format!("body does not match /{}/", pattern.as_str()),
+            )
+            .with_detail(detail)
+        }
+    }
+}
+
+impl Probe for HttpProbe {
+    fn run(&self) -> ProbeFuture<'_> {
+        Box::pin(self.check())
+    }
+}
+
+async fn read_prefix(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = BODY_LIMIT - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= BODY_LIMIT {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// The error and its causes on one line: reqwest's own message alone
+/// ("error sending request") hides what happened.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
+}

@@ -1,0 +1,161 @@
+//! Probes: one file per kind, each turning one run against its target into an
+//! `Observation`. Owns running a check and describing its result; it must not
+//! schedule runs, batch results or talk to the aggregator.
+//!
+//! Adding a kind is one file implementing `Probe` plus one arm in `build`.
+
+pub mod classify;
+mod dns;
+mod http;
+mod tcp;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use vigil_proto::v1::{self, ErrorClass, Outcome, signal_detail::Detail};
+
+use crate::config::{ProbeConfig, ProbeSpec};
+
+pub use dns::DnsProbe;
+pub use http::HttpProbe;
+pub use tcp::TcpProbe;
+
+/// The result of one probe run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub outcome: Outcome,
+    /// `Unspecified` exactly when the outcome is a success.
+    pub error_class: ErrorClass,
+    pub latency: Duration,
+    /// A short human explanation; empty on success.
+    pub message: String,
+    pub detail: Option<Detail>,
+}
+
+impl Observation {
+    pub fn success(latency: Duration) -> Self {
+        Self {
+            outcome: Outcome::Success,
+            error_class: ErrorClass::Unspecified,
+            latency,
+            message: String::new(),
+            detail: None,
+        }
+    }
+
+    pub fn failure(class: ErrorClass, latency: Duration, message: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Failure,
+            error_class: class,
+            latency,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: Detail) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.outcome == Outcome::Success
+    }
+}
+
+pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Observation> + Send + 'a>>;
+
+/// One kind of check. A run must finish by itself within the probe's
+/// timeout; the scheduler also bounds it, answering `timeout_class`.
+pub trait Probe: Send + Sync + 'static {
+    fn run(&self) -> ProbeFuture<'_>;
+
+    /// The class of a run that the scheduler had to cut off.
+    fn timeout_class(&self) -> ErrorClass {
+        ErrorClass::Timeout
+    }
+}
+
+/// A probe that cannot be built from its (already validated) config, e.g.
+/// because the system resolver configuration is unreadable.
+#[derive(Debug, thiserror::Error)]
+#[error("probe {id}: {message}")]
+pub struct ProbeBuildError {
+    pub id: String,
+    pub message: String,
+}
+
+/// Builds the probe for one config entry.
+pub fn build(config: &ProbeConfig) -> Result<Box<dyn Probe>, ProbeBuildError> {
+    let timeout = config.schedule.timeout;
+    let fail = |message: String| ProbeBuildError {
+        id: config.id.clone(),
+        message,
+    };
+    Ok(match &config.spec {
+        ProbeSpec::Http(spec) => Box::new(HttpProbe::new(spec.clone(), timeout).map_err(fail)?),
+        ProbeSpec::Tcp(spec) => Box::new(TcpProbe::new(spec.clone(), timeout)),
+        ProbeSpec::Dns(spec) => Box::new(DnsProbe::new(spec.clone(), timeout).map_err(fail)?),
+    })
+}
+
+/// Grace beyond the configured timeout before the scheduler cuts a run off,
+/// so a probe's own, more precise timeout classification wins the race.
+const CUTOFF_GRACE: Duration = Duration::from_millis(250);
+
+/// Runs a probe once, bounded by `timeout`, and applies the latency threshold.
+pub async fn run_once(
+    probe: &dyn Probe,
+    timeout: Duration,
+    latency_threshold: Option<Duration>,
+) -> Observation {
+    let start = Instant::now();
+    let observation = match tokio::time::timeout(timeout + CUTOFF_GRACE, probe.run()).await {
+        Ok(observation) => observation,
+        Err(_) => Observation::failure(
+            probe.timeout_class(),
+            start.elapsed(),
+            format!("no result within {}", humantime::format_duration(timeout)),
+        ),
+    };
+    match latency_threshold {
+        Some(limit) if observation.is_success() && observation.latency > limit => {
+            let message = format!(
+                "took {} (threshold {})",
+                humantime::format_duration(round_ms(observation.latency)),
+                humantime::format_duration(limit)
+            );
+            Observation {
+                outcome: Outcome::Failure,
+                error_class: ErrorClass::Slow,
+                message,
+                ..observation
+            }
+        }
+        _ => observation,
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+/// The declaration the aggregator needs to interpret signals of this probe.
+pub fn declaration(index: u32, config: &ProbeConfig) -> v1::ProbeDeclaration {
+    v1::ProbeDeclaration {
+        index,
+        probe_id: config.id.clone(),
+        kind: config.kind() as i32,
+        target: config.target(),
+        component: config.component.clone(),
+        layer: config.layer as i32,
+        labels: config.labels.clone().into_iter().collect(),
+        interval_ms: config
+            .schedule
+            .interval
+            .as_millis()
+            .try_into()
+            .unwrap_or(u32::MAX),
+    }
+}
