@@ -1,1 +1,23 @@
-//! placeholder
+//! Vigil aggregator: ingests agents' signal streams, keeps the layered health
+//! model and serves it to on-call over gRPC and HTTP.
+//!
+//! The crate root only wires modules together and re-exports the public API;
+//! behaviour lives in the modules.
+#![forbid(unsafe_code)]
+
+mod clock;
+pub mod config;
+mod duration;
+pub mod evaluate;
+pub mod ingest;
+pub mod model;
+pub mod query;
+mod server;
+pub mod snapshot;
+pub mod store;
+
+pub use config::{AggregatorConfig, ConfigError};
+pub use ingest::{IngestStats, REJECTED_SEQUENCE_KEY};
+pub use model::{Model, ModelError};
+pub use server::{Aggregator, AggregatorHandle, StartError};
+pub use snapshot::Snapshot;

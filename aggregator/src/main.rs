@@ -1,1 +1,115 @@
-fn main() {}
+//! `vigil-aggregator`: loads the config and model, runs until SIGTERM/Ctrl-C.
+//!
+//! Owns process concerns only (arguments, logging, exit codes, signals); all
+//! behaviour is in the library.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use tracing_subscriber::EnvFilter;
+use vigil_aggregator::{Aggregator, AggregatorConfig, Model};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Ingests agent signal streams and serves the layered health tree.
+#[derive(Debug, Parser)]
+#[command(name = "vigil-aggregator", version)]
+struct Args {
+    /// Aggregator config file (YAML).
+    #[arg(long, env = "VIGIL_AGGREGATOR_CONFIG")]
+    config: PathBuf,
+    /// Log format; filter with RUST_LOG (default `info`).
+    #[arg(long, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+    /// Validate the config and the model, print a summary and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil-aggregator: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let config = AggregatorConfig::load(&args.config)?;
+    let model = Model::load(&config.model).with_context(|| {
+        format!(
+            "loading the model named by `model:` in {}",
+            args.config.display()
+        )
+    })?;
+    if args.check_config {
+        println!(
+            "{}: ok; model {}: ok ({} nodes)",
+            args.config.display(),
+            config.model.display(),
+            model.nodes().len()
+        );
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let handle = Aggregator::start(config, model).await?;
+        tracing::info!(grpc = %handle.grpc_addr(), http = %handle.http_addr(), "ready");
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        handle.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,5 +1,5 @@
-//! The connection to the aggregator's gRPC `QueryService`: parses the server
-//! URL, connects with a deadline, and maps transport and status failures to
+//! The connection to the aggregator's gRPC `QueryService` and `FaultService`:
+//! parses the server URL, connects with a deadline, and maps transport and status failures to
 //! errors an on-call engineer can act on.
 //!
 //! Owns connecting, deadlines and error mapping. It must not render anything
@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status, Streaming};
+use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{
-    GetNodeRequest, GetNodeResponse, GetTreeRequest, GetTreeResponse, WatchChangesRequest,
-    WatchChangesResponse,
+    GetFaultRequest, GetFaultResponse, GetNodeRequest, GetNodeResponse, GetTreeRequest,
+    GetTreeResponse, ListFaultsRequest, ListFaultsResponse, WatchChangesRequest,
+    WatchChangesResponse, WhyNodeRequest, WhyNodeResponse,
 };
 
 /// Where `vigil` looks for the aggregator unless `--server`/`VIGIL_SERVER` say otherwise.
@@ -29,6 +31,12 @@ pub enum ClientError {
     Unreachable { url: String, cause: String },
     #[error("no node '{id}'; `vigil tree` lists the ids")]
     NodeNotFound { id: String },
+    #[error("no fault '{id}'; `vigil faults` lists the ids")]
+    FaultNotFound { id: String },
+    #[error(
+        "the aggregator at {url} does not serve {service}; it is older than this vigil, upgrade it"
+    )]
+    Unsupported { url: String, service: &'static str },
     #[error("the aggregator at {url} answered {code:?}: {message}")]
     Rejected {
         url: String,
@@ -47,15 +55,21 @@ impl ClientError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::InvalidUrl { .. } | Self::Unreachable { .. } | Self::StreamEnded { .. } => 2,
-            Self::NodeNotFound { .. } | Self::Rejected { .. } | Self::Incomplete { .. } => 1,
+            Self::NodeNotFound { .. }
+            | Self::FaultNotFound { .. }
+            | Self::Unsupported { .. }
+            | Self::Rejected { .. }
+            | Self::Incomplete { .. } => 1,
         }
     }
 }
 
-/// A connected query client with a per-call deadline.
+/// A connected client for the tree and the faults, with a per-call deadline.
+/// Both services share one channel.
 #[derive(Debug, Clone)]
 pub struct QueryClient {
     inner: QueryServiceClient<Channel>,
+    faults: FaultServiceClient<Channel>,
     url: String,
     timeout: Duration,
 }
@@ -84,7 +98,8 @@ impl QueryClient {
         };
         tracing::debug!(%url, "connected to the aggregator");
         Ok(Self {
-            inner: QueryServiceClient::new(channel),
+            inner: QueryServiceClient::new(channel.clone()),
+            faults: FaultServiceClient::new(channel),
             url: url.to_owned(),
             timeout,
         })
@@ -146,6 +161,88 @@ impl QueryClient {
             inner: stream,
             url: self.url.clone(),
         })
+    }
+
+    /// The open faults and blind spots; `include_resolved` adds recently
+    /// resolved faults.
+    pub async fn faults(
+        &mut self,
+        include_resolved: bool,
+    ) -> Result<ListFaultsResponse, ClientError> {
+        let mut client = self.faults.clone();
+        let request = ListFaultsRequest { include_resolved };
+        let resp = self
+            .deadline(async move { client.list_faults(request).await })
+            .await
+            .map_err(|e| self.fault_service_error(e))?;
+        Ok(resp.into_inner())
+    }
+
+    /// One fault with all its evidence.
+    pub async fn fault(&mut self, id: &str) -> Result<GetFaultResponse, ClientError> {
+        let mut client = self.faults.clone();
+        let request = GetFaultRequest { id: id.to_owned() };
+        let resp = self
+            .deadline(async move { client.get_fault(request).await })
+            .await
+            .map_err(|e| match e {
+                ClientError::Rejected {
+                    code: Code::NotFound,
+                    ..
+                } => ClientError::FaultNotFound { id: id.to_owned() },
+                other => self.fault_service_error(other),
+            })?
+            .into_inner();
+        if resp.fault.is_none() {
+            return Err(ClientError::Incomplete {
+                url: self.url.clone(),
+                missing: "the fault",
+            });
+        }
+        Ok(resp)
+    }
+
+    /// A node's state and the open faults that explain it.
+    pub async fn why(&mut self, node_id: &str) -> Result<WhyNodeResponse, ClientError> {
+        let mut client = self.faults.clone();
+        let request = WhyNodeRequest {
+            id: node_id.to_owned(),
+        };
+        let resp = self
+            .deadline(async move { client.why_node(request).await })
+            .await
+            .map_err(|e| match e {
+                ClientError::Rejected {
+                    code: Code::NotFound,
+                    ..
+                } => ClientError::NodeNotFound {
+                    id: node_id.to_owned(),
+                },
+                other => self.fault_service_error(other),
+            })?
+            .into_inner();
+        if resp.node.is_none() {
+            return Err(ClientError::Incomplete {
+                url: self.url.clone(),
+                missing: "the node",
+            });
+        }
+        Ok(resp)
+    }
+
+    /// An aggregator without fault attribution answers Unimplemented: say
+    /// what is missing instead of a bare status code.
+    fn fault_service_error(&self, e: ClientError) -> ClientError {
+        match e {
+            ClientError::Rejected {
+                code: Code::Unimplemented,
+                ..
+            } => ClientError::Unsupported {
+                url: self.url.clone(),
+                service: "fault attribution (vigil.v1.FaultService)",
+            },
+            other => other,
+        }
     }
 
     async fn deadline<T>(
@@ -266,6 +363,12 @@ mod tests {
         assert_eq!(
             missing.to_string(),
             "no node 'x'; `vigil tree` lists the ids"
+        );
+        let fault = ClientError::FaultNotFound { id: "F-1".into() };
+        assert_eq!(fault.exit_code(), 1);
+        assert_eq!(
+            fault.to_string(),
+            "no fault 'F-1'; `vigil faults` lists the ids"
         );
     }
 }

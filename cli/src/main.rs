@@ -1,6 +1,6 @@
 //! The `vigil` command line: parses arguments, sets up logging, and hands off
 //! to the library. Exit codes: 0 success, 1 the query failed (e.g. no such
-//! node), 2 the aggregator cannot be reached or the arguments are wrong.
+//! node or fault), 2 the aggregator cannot be reached or the arguments are wrong.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use vigil::client::{ClientError, DEFAULT_RECENT_SIGNALS, DEFAULT_SERVER, QueryCl
 use vigil::render::{self, ColorChoice, OutputFormat, Style};
 
 /// Query the Vigil aggregator: the layered health tree, one node's evidence,
-/// and the stream of changes.
+/// the stream of changes, and the attributed faults: is it us or the platform?
 #[derive(Debug, Parser)]
 #[command(name = "vigil", version)]
 struct Cli {
@@ -46,6 +46,22 @@ enum Command {
     },
     /// Follow changes: one line per node whose state changes.
     Watch,
+    /// List open faults, platform first, with evidence and blind spots.
+    Faults {
+        /// Also list recently resolved faults.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one fault with all its evidence and counter-evidence.
+    Fault {
+        /// The fault id, as listed by `vigil faults` (e.g. F-000007).
+        id: String,
+    },
+    /// Is it us? The node's state and the faults that explain it.
+    Why {
+        /// The node id, as listed by `vigil tree`.
+        node: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -103,6 +119,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             emit(&out)
         }
         Command::Watch => watch(&mut client, cli.output, &style).await,
+        Command::Faults { all } => {
+            let faults = client.faults(all).await?;
+            let out = match cli.output {
+                OutputFormat::Text => render::faults::faults_text(&faults, &style, now_unix_ms()),
+                OutputFormat::Json => render::faults::faults_json(&faults) + "\n",
+            };
+            emit(&out)
+        }
+        Command::Fault { id } => {
+            let fault = client.fault(&id).await?;
+            let out = match cli.output {
+                OutputFormat::Text => render::faults::fault_text(&fault, &style, now_unix_ms()),
+                OutputFormat::Json => render::faults::fault_json(&fault) + "\n",
+            };
+            emit(&out)
+        }
+        Command::Why { node } => {
+            let why = client.why(&node).await?;
+            let out = match cli.output {
+                OutputFormat::Text => render::why::why_text(&why, &style, now_unix_ms()),
+                OutputFormat::Json => render::why::why_json(&why) + "\n",
+            };
+            emit(&out)
+        }
     }
 }
 

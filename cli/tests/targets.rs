@@ -1,6 +1,7 @@
 //! The demo's local targets, exercised with real clients over loopback: reqwest
-//! for the workload, TcpStream for the TCP service, raw DNS messages over UDP
-//! and TCP for the zone server.
+//! for the workload and the echo service, TcpStream for the TCP service, raw DNS
+//! messages over UDP and TCP for the zone server, tonic-health's client for the
+//! gRPC health target.
 
 use std::future::Future;
 use std::io::ErrorKind;
@@ -11,7 +12,12 @@ use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
-use vigil::demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+use vigil::demo::targets::{
+    DnsZoneServer, EchoService, GrpcHealthTarget, HttpWorkload, TcpService, WorkloadMode,
+};
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
@@ -283,4 +289,113 @@ async fn dns_zone_rejects_a_bad_origin() {
         .unwrap();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("origin"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_tells_the_caller_its_source_ip() {
+    let echo = EchoService::start(any_port()).await.unwrap();
+    let addr = echo.addr();
+    assert_ne!(addr.port(), 0);
+    let client = http_client();
+
+    let resp = client.get(format!("http://{addr}/")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "echo");
+
+    let resp = client
+        .get(format!("http://{addr}/ip"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let ip: IpAddr = resp.text().await.unwrap().parse().expect("a bare IP");
+    assert_eq!(ip, IpAddr::from([127, 0, 0, 1]));
+
+    // A caller on another loopback address is told that address, not a
+    // constant: the answer is the connection's source.
+    let other = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(DEADLINE)
+        .local_address(IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let seen = other
+        .get(format!("http://{addr}/ip"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(seen, "127.0.0.2");
+
+    let resp = client
+        .get(format!("http://{addr}/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    echo.set_up(false).await.unwrap();
+    let err = TcpStream::connect(addr).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    echo.set_up(true).await.unwrap();
+    let resp = http_client()
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    echo.stop().await;
+    assert!(TcpStream::connect(addr).await.is_err());
+}
+
+async fn health_check(
+    client: &mut HealthClient<tonic::transport::Channel>,
+    service: &str,
+) -> Result<HealthCheckResponse, tonic::Status> {
+    client
+        .check(HealthCheckRequest {
+            service: service.to_owned(),
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_target_flips_between_serving_and_not_serving() {
+    let target = GrpcHealthTarget::start(any_port()).await.unwrap();
+    let addr = target.addr();
+    assert_ne!(addr.port(), 0);
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(DEADLINE)
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+
+    let status = health_check(&mut client, "").await.unwrap().status();
+    assert_eq!(status, ServingStatus::Serving);
+
+    target.set_serving(false).await;
+    let status = health_check(&mut client, "").await.unwrap().status();
+    assert_eq!(status, ServingStatus::NotServing);
+
+    target.set_serving(true).await;
+    let status = health_check(&mut client, "").await.unwrap().status();
+    assert_eq!(status, ServingStatus::Serving);
+
+    // A service the target does not know is NOT_FOUND, per the protocol.
+    let err = health_check(&mut client, "vigil.v1.Nothing")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+
+    target.stop().await;
+    eventually("the stopped target refuses connections", || async move {
+        TcpStream::connect(addr).await.is_err()
+    })
+    .await;
 }

@@ -3,7 +3,8 @@
 //!
 //! Today this module owns the local [`targets`]: real servers on loopback (a
 //! workload HTTP service, TCP services standing in for hub addresses, an
-//! authoritative DNS server with a private zone) whose faults can be switched
+//! authoritative DNS server with a private zone, an echo service that reports
+//! the caller's source IP, a gRPC health server) whose faults can be switched
 //! at runtime. It must not fake probe results: faults are injected into these
 //! servers, and the agents observe them over real sockets.
 //!

@@ -1,6 +1,7 @@
 //! Local targets on loopback for the demo and the end-to-end tests: a workload
-//! HTTP service, plain TCP services standing in for hub addresses, and an
-//! authoritative DNS server with a private zone — each with a switch that
+//! HTTP service, plain TCP services standing in for hub addresses, an
+//! authoritative DNS server with a private zone, an echo service that tells the
+//! caller its source IP, and a gRPC health server — each with a switch that
 //! injects a fault at runtime.
 //!
 //! Owns these servers and their fault switches. It must not know about probes,
@@ -31,6 +32,12 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{Mutex, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
+
+mod echo;
+mod grpc_health;
+
+pub use echo::EchoService;
+pub use grpc_health::GrpcHealthTarget;
 
 /// How the workload behaves; switched at runtime with [`HttpWorkload::set_mode`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,11 +5,13 @@
 //! JSON shape are unit-tested without a server. This module must not do I/O,
 //! read the environment or the clock: the caller passes the [`Style`] and "now".
 
+pub mod faults;
 pub mod node;
 pub mod style;
 pub mod tree;
 pub mod view;
 pub mod watch;
+pub mod why;
 
 mod table;
 
@@ -46,6 +48,20 @@ pub fn format_time(unix_ms: i64) -> String {
     match UNIX_EPOCH.checked_add(Duration::from_millis(ms)) {
         Some(t) => humantime::format_rfc3339_seconds(t).to_string(),
         None => format!("{unix_ms} ms since epoch"),
+    }
+}
+
+/// A time of day (`10:42:07Z`) when the timestamp falls on the same UTC day as
+/// `now_unix_ms`, the full RFC 3339 time otherwise: "since 10:42:07Z" reads
+/// faster on a page than a date that is today anyway.
+pub fn format_clock(unix_ms: i64, now_unix_ms: i64) -> String {
+    let full = format_time(unix_ms);
+    let today = format_time(now_unix_ms);
+    match (full.get(..10), today.get(..10), full.get(11..)) {
+        (Some(day), Some(now_day), Some(clock)) if day == now_day && full.ends_with('Z') => {
+            clock.to_owned()
+        }
+        _ => full,
     }
 }
 
@@ -130,6 +146,23 @@ mod tests {
         assert_eq!(format_time(1_700_000_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(
             format_time(i64::MAX),
+            format!("{} ms since epoch", i64::MAX)
+        );
+    }
+
+    #[test]
+    fn clock_times_drop_the_date_of_today_only() {
+        assert_eq!(
+            format_clock(1_700_000_000_000, 1_700_000_060_000),
+            "22:13:20Z"
+        );
+        assert_eq!(
+            format_clock(1_700_000_000_000, 1_700_100_000_000),
+            "2023-11-14T22:13:20Z"
+        );
+        assert_eq!(format_clock(0, 1_700_000_000_000), "never");
+        assert_eq!(
+            format_clock(i64::MAX, i64::MAX),
             format!("{} ms since epoch", i64::MAX)
         );
     }

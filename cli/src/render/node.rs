@@ -74,7 +74,12 @@ pub fn node_text(resp: &GetNodeResponse, style: &Style, now_unix_ms: i64) -> Str
     out
 }
 
-fn summary(node: &HealthNode, path: &[String], style: &Style, now_unix_ms: i64) -> String {
+pub(crate) fn summary(
+    node: &HealthNode,
+    path: &[String],
+    style: &Style,
+    now_unix_ms: i64,
+) -> String {
     let state = shown_state(node.state());
     let mut out = String::new();
     out.push_str(&style.paint(Paint::Bold, &clean(&node.id)));

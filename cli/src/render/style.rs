@@ -5,7 +5,7 @@
 //! callers pad cells first and paint afterwards, so escape codes never skew
 //! column widths.
 
-use vigil_proto::v1::{HealthState, Outcome};
+use vigil_proto::v1::{Certainty, HealthState, Outcome, Side};
 
 /// The user's `--color` choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -26,6 +26,11 @@ pub enum Paint {
     /// The colour of a health state: green, yellow, red, grey.
     State(HealthState),
     Outcome(Outcome),
+    /// The owner side of a fault: platform and workload in distinct colours,
+    /// so the answer to "is it us?" stands out before it is read.
+    Side(Side),
+    /// How sure an attribution is: only doubt is highlighted.
+    Certainty(Certainty),
     Bold,
     Dim,
 }
@@ -37,6 +42,8 @@ const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
 const YELLOW: &str = "\x1b[33m";
 const GREY: &str = "\x1b[90m";
+const MAGENTA: &str = "\x1b[35m";
+const CYAN: &str = "\x1b[36m";
 
 /// Whether output is coloured. Built once at the edge, then passed to the pure
 /// render functions.
@@ -93,6 +100,16 @@ impl Style {
                 Outcome::Warning => Some(YELLOW),
                 Outcome::Failure => Some(RED),
                 Outcome::Unspecified => Some(GREY),
+            },
+            Paint::Side(side) => match side {
+                Side::Platform => Some(MAGENTA),
+                Side::Workload => Some(CYAN),
+                Side::Unspecified => Some(GREY),
+            },
+            Paint::Certainty(certainty) => match certainty {
+                Certainty::Attributed => None,
+                Certainty::Ambiguous | Certainty::InsufficientData => Some(YELLOW),
+                Certainty::Unspecified => Some(GREY),
             },
         };
         match code {
@@ -154,5 +171,27 @@ mod tests {
             Style::plain().paint(Paint::State(HealthState::Healthy), "ok"),
             "ok"
         );
+    }
+
+    #[test]
+    fn sides_are_distinct_and_only_doubt_is_highlighted() {
+        let s = Style::coloured();
+        let platform = s.paint(Paint::Side(Side::Platform), "platform");
+        let workload = s.paint(Paint::Side(Side::Workload), "workload");
+        assert!(platform.starts_with(MAGENTA), "{platform:?}");
+        assert!(workload.starts_with(CYAN), "{workload:?}");
+        assert_eq!(
+            s.paint(Paint::Certainty(Certainty::Attributed), "attributed"),
+            "attributed"
+        );
+        assert!(
+            s.paint(Paint::Certainty(Certainty::Ambiguous), "ambiguous")
+                .starts_with(YELLOW)
+        );
+        assert!(
+            s.paint(Paint::Certainty(Certainty::InsufficientData), "x")
+                .starts_with(YELLOW)
+        );
+        assert_eq!(Style::plain().paint(Paint::Side(Side::Platform), "p"), "p");
     }
 }

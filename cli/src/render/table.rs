@@ -67,10 +67,33 @@ pub(crate) fn table(indent: &str, headers: &[&str], rows: &[Vec<Cell>], style: &
     out.push_str(indent);
     out.push_str(header_line.join("  ").trim_end());
     out.push('\n');
+    out.push_str(&body(indent, &widths, rows, style));
+    out
+}
+
+/// Renders rows without headers, columns aligned across the rows: for lists
+/// such as a fault's evidence, where headers would be noise.
+pub(crate) fn aligned(indent: &str, rows: &[Vec<Cell>], style: &Style) -> String {
+    let mut widths: Vec<usize> = Vec::new();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            match widths.get_mut(i) {
+                Some(w) => *w = (*w).max(width(&cell.text)),
+                None => widths.push(width(&cell.text)),
+            }
+        }
+    }
+    body(indent, &widths, rows, style)
+}
+
+/// The rows of a table, padded to `widths`; the last column is not padded.
+fn body(indent: &str, widths: &[usize], rows: &[Vec<Cell>], style: &Style) -> String {
+    let last = widths.len().saturating_sub(1);
+    let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row
             .iter()
-            .take(headers.len())
+            .take(widths.len())
             .enumerate()
             .map(|(i, cell)| {
                 let text = if i == last {
@@ -119,5 +142,18 @@ mod tests {
         let coloured = table("", &["ID", "STATE", "N"], &rows, &Style::coloured());
         let stripped = crate::render::strip_ansi(&coloured);
         assert_eq!(stripped, plain);
+    }
+
+    #[test]
+    fn aligned_rows_have_no_header_and_no_trailing_spaces() {
+        let rows = vec![
+            vec![Cell::plain("✗"), Cell::plain("spoke-a"), Cell::plain("x")],
+            vec![Cell::plain("✗"), Cell::plain("hub"), Cell::plain("")],
+        ];
+        assert_eq!(
+            aligned("  ", &rows, &Style::plain()),
+            "  ✗  spoke-a  x\n  ✗  hub\n"
+        );
+        assert_eq!(aligned("", &[], &Style::plain()), "");
     }
 }

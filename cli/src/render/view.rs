@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use vigil_proto::ShortName;
 use vigil_proto::v1::{
-    GetNodeResponse, GetTreeResponse, HealthNode, LayerScore, NodeChange, SignalDetail, SignalView,
-    VantageHealth, WatchChangesResponse, signal_detail,
+    Fault, FaultEvidence, GetNodeResponse, GetTreeResponse, HealthNode, LayerScore,
+    ListFaultsResponse, NodeChange, ObservabilityGap, SignalDetail, SignalView, VantageHealth,
+    WatchChangesResponse, signal_detail,
 };
 
 use super::state_name;
@@ -282,6 +283,149 @@ impl ChangeJson {
             state: state_name(c.state()),
             score: c.score,
             reason: c.reason.clone(),
+        }
+    }
+}
+
+/// `vigil faults --output json`.
+#[derive(Debug, Serialize)]
+pub struct FaultsJson {
+    pub evaluated_at_unix_ms: i64,
+    /// Open faults first, platform before workload, then by confidence.
+    pub faults: Vec<FaultJson>,
+    /// Silent agents with no evidence that their network is cut off.
+    pub gaps: Vec<GapJson>,
+}
+
+/// `vigil fault ID --output json`.
+#[derive(Debug, Serialize)]
+pub struct FaultDetailJson {
+    /// `null` if the aggregator answered without the fault.
+    pub fault: Option<FaultJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FaultJson {
+    /// `F-000042`.
+    pub id: String,
+    /// `platform`, `workload`, or `unspecified` when no side is attributed.
+    pub side: String,
+    /// `platform/hub/hub-dns`, `platform/spoke-a/connectivity`, `workload/checkout-api`.
+    pub suspect: String,
+    /// `outage`, `intermittent`, `security_drift`.
+    pub kind: String,
+    /// `attributed`, `ambiguous`, `insufficient_data`.
+    pub certainty: String,
+    /// 0..1; `null` if the aggregator sent a value that is not a number.
+    pub confidence: Option<f64>,
+    /// `open` or `resolved`.
+    pub status: String,
+    pub summary: String,
+    pub evidence: Vec<EvidenceJson>,
+    pub counter_evidence: Vec<EvidenceJson>,
+    pub networks: Vec<String>,
+    pub impact: Vec<String>,
+    pub silent_agents: Vec<String>,
+    pub nodes: Vec<String>,
+    pub opened_at_unix_ms: i64,
+    pub updated_at_unix_ms: i64,
+    /// `null` while the fault is open.
+    pub closed_at_unix_ms: Option<i64>,
+    pub reopened: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EvidenceJson {
+    pub agent_id: String,
+    pub network: String,
+    pub probe_id: String,
+    pub target: String,
+    pub signals: u32,
+    pub failures: u32,
+    /// `none` for healthy probes.
+    pub error_class: String,
+    pub example: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GapJson {
+    pub agent_id: String,
+    pub network: String,
+}
+
+/// `vigil why NODE --output json`.
+#[derive(Debug, Serialize)]
+pub struct WhyJson {
+    /// `platform`, `workload`, `both_sides`, `undetermined`,
+    /// `no_attributed_fault`, `no_recent_data`, `healthy`.
+    pub verdict: String,
+    /// The answer in one sentence, as the text output's first line.
+    pub answer: String,
+    /// `null` if the aggregator answered without the node.
+    pub node: Option<NodeJson>,
+    pub path: Vec<String>,
+    /// Ordered like [`FaultsJson::faults`].
+    pub faults: Vec<FaultJson>,
+    pub gaps: Vec<GapJson>,
+}
+
+impl From<&Fault> for FaultJson {
+    fn from(f: &Fault) -> Self {
+        let open = f.closed_at_unix_ms <= 0;
+        Self {
+            id: f.id.clone(),
+            side: f.side().short_name(),
+            suspect: f.suspect.clone(),
+            kind: f.kind().short_name(),
+            certainty: f.certainty().short_name(),
+            confidence: f.confidence.is_finite().then_some(f.confidence),
+            status: if open { "open" } else { "resolved" }.to_owned(),
+            summary: f.summary.clone(),
+            evidence: f.evidence.iter().map(EvidenceJson::from).collect(),
+            counter_evidence: f.counter_evidence.iter().map(EvidenceJson::from).collect(),
+            networks: f.networks.clone(),
+            impact: f.impact.clone(),
+            silent_agents: f.silent_agents.clone(),
+            nodes: f.nodes.clone(),
+            opened_at_unix_ms: f.opened_at_unix_ms,
+            updated_at_unix_ms: f.updated_at_unix_ms,
+            closed_at_unix_ms: (!open).then_some(f.closed_at_unix_ms),
+            reopened: f.reopened,
+        }
+    }
+}
+
+impl From<&FaultEvidence> for EvidenceJson {
+    fn from(e: &FaultEvidence) -> Self {
+        Self {
+            agent_id: e.agent_id.clone(),
+            network: e.network.clone(),
+            probe_id: e.probe_id.clone(),
+            target: e.target.clone(),
+            signals: e.signals,
+            failures: e.failures,
+            error_class: vigil_proto::error_class_name(e.error_class()).to_owned(),
+            example: e.example.clone(),
+        }
+    }
+}
+
+impl From<&ObservabilityGap> for GapJson {
+    fn from(g: &ObservabilityGap) -> Self {
+        Self {
+            agent_id: g.agent_id.clone(),
+            network: g.network.clone(),
+        }
+    }
+}
+
+impl FaultsJson {
+    /// `ordered` is the response's faults in display order.
+    pub(crate) fn new(resp: &ListFaultsResponse, ordered: &[&Fault]) -> Self {
+        Self {
+            evaluated_at_unix_ms: resp.evaluated_at_unix_ms,
+            faults: ordered.iter().map(|f| FaultJson::from(*f)).collect(),
+            gaps: resp.gaps.iter().map(GapJson::from).collect(),
         }
     }
 }

@@ -1,0 +1,338 @@
+//! The aggregator's own configuration file: listen addresses, where the model
+//! lives, evaluation timing and ingest limits.
+//!
+//! Owns parsing and validation of that file, with errors that name the file,
+//! the field and the fix. It must not read the model itself (see `model`) nor
+//! start anything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::duration;
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read aggregator config {file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "aggregator config {file}, line {line}, column {column}: {message}; fix the YAML there (reference: docs/model.md, example: deploy/examples/aggregator.yaml)"
+    )]
+    Parse {
+        file: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("aggregator config {file}: field `{field}`: {problem}; fix: {fix}")]
+    Invalid {
+        file: String,
+        field: &'static str,
+        problem: String,
+        fix: String,
+    },
+}
+
+/// Everything the aggregator process needs besides the model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorConfig {
+    /// Name this aggregator gives itself in `Welcome` messages.
+    #[serde(default = "default_id")]
+    pub id: String,
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// Path of the health model; relative paths are resolved against the
+    /// config file's directory. Only the binary reads it: the library takes a
+    /// loaded [`crate::Model`].
+    pub model: PathBuf,
+    #[serde(default)]
+    pub evaluation: EvaluationConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+}
+
+/// Where the two servers listen. Port 0 lets the OS choose.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Ingest, query, gRPC health and reflection, all on one port.
+    #[serde(default = "default_grpc")]
+    pub grpc: SocketAddr,
+    /// `/healthz`, `/readyz` and `/api/v1/...`.
+    #[serde(default = "default_http")]
+    pub http: SocketAddr,
+}
+
+/// How and how often the health tree is evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// Time between two evaluations.
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub interval: Duration,
+    /// How far back signals count towards a leaf's failure ratio and latency.
+    #[serde(
+        default = "default_window",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub window: Duration,
+    /// A vantage with no signal newer than this is Unknown.
+    #[serde(
+        default = "default_staleness",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub staleness: Duration,
+    /// Consecutive evaluations that must agree before a leaf's state changes.
+    #[serde(default = "default_hysteresis")]
+    pub hysteresis: u32,
+    /// Recent signals kept per (agent, probe) series as evidence.
+    #[serde(default = "default_recent_signals")]
+    pub recent_signals: usize,
+}
+
+/// Limits that protect the aggregator from bad or hostile agents.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Signals allowed in one batch.
+    #[serde(default = "default_max_batch_signals")]
+    pub max_batch_signals: usize,
+    /// Largest encoded ingest message accepted, in bytes.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// How far in the future a signal's time may be (agent clock ahead).
+    #[serde(
+        default = "default_max_clock_skew",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub max_clock_skew: Duration,
+    /// How old a signal may be (replayed after an outage).
+    #[serde(
+        default = "default_max_signal_age",
+        deserialize_with = "crate::duration::deserialize"
+    )]
+    pub max_signal_age: Duration,
+}
+
+fn default_id() -> String {
+    "vigil-aggregator".to_string()
+}
+fn default_grpc() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7400))
+}
+fn default_http() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7401))
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_window() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_staleness() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_hysteresis() -> u32 {
+    2
+}
+fn default_recent_signals() -> usize {
+    200
+}
+fn default_max_batch_signals() -> usize {
+    10_000
+}
+fn default_max_message_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_max_clock_skew() -> Duration {
+    Duration::from_secs(5 * 60)
+}
+fn default_max_signal_age() -> Duration {
+    Duration::from_secs(6 * 3600)
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            grpc: default_grpc(),
+            http: default_http(),
+        }
+    }
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_interval(),
+            window: default_window(),
+            staleness: default_staleness(),
+            hysteresis: default_hysteresis(),
+            recent_signals: default_recent_signals(),
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_signals: default_max_batch_signals(),
+            max_message_bytes: default_max_message_bytes(),
+            max_clock_skew: default_max_clock_skew(),
+            max_signal_age: default_max_signal_age(),
+        }
+    }
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        Self {
+            id: default_id(),
+            listen: ListenConfig::default(),
+            model: PathBuf::from("model.yaml"),
+            evaluation: EvaluationConfig::default(),
+            ingest: IngestConfig::default(),
+        }
+    }
+}
+
+impl AggregatorConfig {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates config text; `origin` names the file in errors and
+    /// anchors a relative `model:` path.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let mut config: Self = serde_saphyr::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            ConfigError::Parse {
+                file: origin.to_string(),
+                line,
+                column,
+                message: crate::duration::strip_location(&e.without_snippet().to_string()),
+            }
+        })?;
+        if let Some(dir) = Path::new(origin).parent()
+            && config.model.is_relative()
+        {
+            config.model = dir.join(&config.model);
+        }
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work. `origin` names the file (or
+    /// the code) the config came from.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, problem: String, fix: &str| ConfigError::Invalid {
+            file: origin.to_string(),
+            field,
+            problem,
+            fix: fix.to_string(),
+        };
+        let e = &self.evaluation;
+        let i = &self.ingest;
+        if self.id.trim().is_empty() {
+            return Err(invalid(
+                "id",
+                "is empty".into(),
+                "name the aggregator, e.g. `id: hub-aggregator`, or remove the field",
+            ));
+        }
+        if e.interval < Duration::from_millis(10) || e.interval > Duration::from_secs(3600) {
+            return Err(invalid(
+                "evaluation.interval",
+                format!("{} is outside 10ms..1h", duration::format(e.interval)),
+                "use a value such as `1s`",
+            ));
+        }
+        if e.window < e.interval {
+            return Err(invalid(
+                "evaluation.window",
+                format!(
+                    "{} is shorter than evaluation.interval ({})",
+                    duration::format(e.window),
+                    duration::format(e.interval)
+                ),
+                "make the window at least one interval long, e.g. `60s`",
+            ));
+        }
+        if e.window > Duration::from_secs(24 * 3600) {
+            return Err(invalid(
+                "evaluation.window",
+                format!("{} is longer than 24h", duration::format(e.window)),
+                "keep the live window short, e.g. `60s`; history belongs in the history store",
+            ));
+        }
+        if e.staleness.is_zero() {
+            return Err(invalid(
+                "evaluation.staleness",
+                "is zero, so every vantage would be Unknown".into(),
+                "use a few probe intervals, e.g. `30s`",
+            ));
+        }
+        if !(1..=100).contains(&e.hysteresis) {
+            return Err(invalid(
+                "evaluation.hysteresis",
+                format!("{} is outside 1..=100", e.hysteresis),
+                "use a small count such as `2` (1 disables hysteresis)",
+            ));
+        }
+        if !(1..=10_000).contains(&e.recent_signals) {
+            return Err(invalid(
+                "evaluation.recent_signals",
+                format!("{} is outside 1..=10000", e.recent_signals),
+                "use a value such as `200`",
+            ));
+        }
+        if i.max_batch_signals == 0 {
+            return Err(invalid(
+                "ingest.max_batch_signals",
+                "is zero, so every batch would be refused".into(),
+                "use a value such as `10000`",
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&i.max_message_bytes) {
+            return Err(invalid(
+                "ingest.max_message_bytes",
+                format!("{} is outside 1024..=67108864", i.max_message_bytes),
+                "use a value such as `4194304` (4 MiB)",
+            ));
+        }
+        if i.max_clock_skew.is_zero() {
+            return Err(invalid(
+                "ingest.max_clock_skew",
+                "is zero, so any agent clock slightly ahead would be refused".into(),
+                "use a value such as `5m`",
+            ));
+        }
+        if i.max_signal_age < e.window {
+            return Err(invalid(
+                "ingest.max_signal_age",
+                format!(
+                    "{} is shorter than evaluation.window ({}), so replayed signals that still count would be refused",
+                    duration::format(i.max_signal_age),
+                    duration::format(e.window)
+                ),
+                "use a value such as `6h`",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,295 @@
+//! The `vigil.v1.IngestService`: one long-lived stream per agent.
+//!
+//! Owns the per-stream protocol (Hello, declarations, batches, Welcome, Ack)
+//! and turning rejections into precise gRPC statuses. It writes only into the
+//! [`Store`]; it must never wait on evaluation or on query readers, and one bad
+//! stream must never affect another.
+
+mod stats;
+mod validate;
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Request, Response, Status, Streaming};
+use vigil_proto::v1::ingest_service_server::IngestService;
+use vigil_proto::v1::{
+    Ack, ErrorClass, Hello, Outcome, SignalBatch, StreamRequest, StreamResponse, Welcome,
+    stream_request, stream_response,
+};
+
+pub(crate) use stats::IngestCounters;
+pub use stats::{IngestStats, RejectReason, RejectedCounts};
+use validate::Rejection;
+
+use crate::clock::now_unix_ms;
+use crate::config::IngestConfig;
+use crate::store::{AgentEntry, Series, Store, StoredSignal};
+
+/// Metadata key carrying the sequence of the batch that was refused (0 when
+/// the refused message was not a batch).
+pub const REJECTED_SEQUENCE_KEY: &str = "vigil-rejected-sequence";
+
+/// The gRPC ingest endpoint.
+#[derive(Clone)]
+pub(crate) struct IngestEndpoint {
+    pub store: Arc<Store>,
+    pub counters: Arc<IngestCounters>,
+    pub limits: IngestConfig,
+    pub aggregator_id: String,
+    pub shutdown: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl IngestService for IngestEndpoint {
+    type StreamStream = ReceiverStream<Result<StreamResponse, Status>>;
+
+    async fn stream(
+        &self,
+        request: Request<Streaming<StreamRequest>>,
+    ) -> Result<Response<Self::StreamStream>, Status> {
+        let inbound = request.into_inner();
+        // Small: an agent that stops reading acks only stalls its own stream.
+        let (tx, rx) = mpsc::channel(8);
+        let session = Session {
+            endpoint: self.clone(),
+            agent: None,
+            probes: Vec::new(),
+        };
+        tokio::spawn(session.run(inbound, tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// The identified agent of a stream; counts the stream as open while alive.
+struct Identified {
+    agent: Arc<AgentEntry>,
+    incarnation: u64,
+}
+
+impl Drop for Identified {
+    fn drop(&mut self) {
+        self.agent.stream_closed();
+    }
+}
+
+struct Session {
+    endpoint: IngestEndpoint,
+    agent: Option<Identified>,
+    /// Series by probe index, bound to leaves when declared.
+    probes: Vec<Option<Arc<Series>>>,
+}
+
+/// What handling one message produced.
+enum Step {
+    Reply(StreamResponse),
+    Quiet,
+}
+
+struct Refused {
+    rejection: Rejection,
+    sequence: u64,
+}
+
+impl Session {
+    async fn run(
+        mut self,
+        mut inbound: Streaming<StreamRequest>,
+        tx: mpsc::Sender<Result<StreamResponse, Status>>,
+    ) {
+        let counters = Arc::clone(&self.endpoint.counters);
+        counters.stream_opened();
+        let shutdown = self.endpoint.shutdown.clone();
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => {
+                    let _ = tx.send(Err(Status::unavailable("aggregator shutting down"))).await;
+                    break;
+                }
+                next = inbound.message() => next,
+            };
+            let outcome = match next {
+                Ok(Some(msg)) => self.handle(msg),
+                Ok(None) => break,
+                Err(status) if is_too_large(&status) => Err(Refused {
+                    rejection: Rejection::new(
+                        RejectReason::TooLarge,
+                        format!(
+                            "message larger than max_message_bytes {}: {}",
+                            self.endpoint.limits.max_message_bytes,
+                            status.message()
+                        ),
+                    ),
+                    sequence: 0,
+                }),
+                Err(status) => {
+                    tracing::debug!(agent = self.agent_id(), %status, "ingest stream ended by transport");
+                    break;
+                }
+            };
+            match outcome {
+                Ok(Step::Reply(resp)) => {
+                    if tx.send(Ok(resp)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Step::Quiet) => {}
+                Err(refused) => {
+                    let status = self.refuse(refused);
+                    let _ = tx.send(Err(status)).await;
+                    break;
+                }
+            }
+        }
+        counters.stream_closed();
+    }
+
+    fn agent_id(&self) -> &str {
+        self.agent.as_ref().map_or("", |a| &a.agent.id)
+    }
+
+    fn refuse(&self, refused: Refused) -> Status {
+        let Refused {
+            rejection,
+            sequence,
+        } = refused;
+        self.endpoint
+            .counters
+            .rejected(rejection.reason, self.agent_id(), &rejection.message);
+        let mut metadata = MetadataMap::new();
+        metadata.insert(REJECTED_SEQUENCE_KEY, MetadataValue::from(sequence));
+        Status::with_metadata(rejection.code(), rejection.message, metadata)
+    }
+
+    fn handle(&mut self, msg: StreamRequest) -> Result<Step, Refused> {
+        match msg.message {
+            Some(stream_request::Message::Hello(h)) => self.hello(h),
+            Some(stream_request::Message::Declarations(d)) => self.declare(&d.probes),
+            Some(stream_request::Message::Batch(b)) => self.batch(b),
+            None => Err(Refused {
+                rejection: Rejection::new(
+                    RejectReason::Malformed,
+                    "empty StreamRequest: set hello, declarations or batch",
+                ),
+                sequence: 0,
+            }),
+        }
+    }
+
+    fn hello(&mut self, h: Hello) -> Result<Step, Refused> {
+        let refused = |rejection| Refused {
+            rejection,
+            sequence: 0,
+        };
+        if self.agent.is_some() {
+            return Err(refused(Rejection::new(
+                RejectReason::Malformed,
+                "hello sent twice on one stream; open a new stream to re-identify",
+            )));
+        }
+        validate::hello(&h).map_err(refused)?;
+        let (agent, last) =
+            self.endpoint
+                .store
+                .identify(&h.agent_id, h.incarnation, h.vantage.unwrap_or_default());
+        agent.stream_opened();
+        agent.touch(now_unix_ms());
+        tracing::info!(agent = %agent.id, incarnation = h.incarnation, last_applied = last, "agent identified");
+        self.agent = Some(Identified {
+            agent,
+            incarnation: h.incarnation,
+        });
+        Ok(Step::Reply(StreamResponse {
+            message: Some(stream_response::Message::Welcome(Welcome {
+                aggregator_id: self.endpoint.aggregator_id.clone(),
+                last_applied_sequence: last,
+            })),
+        }))
+    }
+
+    fn declare(&mut self, probes: &[vigil_proto::v1::ProbeDeclaration]) -> Result<Step, Refused> {
+        let refused = |rejection| Refused {
+            rejection,
+            sequence: 0,
+        };
+        let Some(id) = &self.agent else {
+            return Err(refused(Rejection::new(
+                RejectReason::NotIdentified,
+                "declarations before identification: send Hello first",
+            )));
+        };
+        let agent = Arc::clone(&id.agent);
+        for (index, info) in validate::declarations(probes).map_err(refused)? {
+            let series = self.endpoint.store.declare(&agent, info);
+            let ix = index as usize;
+            if self.probes.len() <= ix {
+                self.probes.resize(ix + 1, None);
+            }
+            self.probes[ix] = Some(series);
+        }
+        Ok(Step::Quiet)
+    }
+
+    fn batch(&mut self, b: SignalBatch) -> Result<Step, Refused> {
+        let sequence = b.sequence;
+        let refused = |rejection| Refused {
+            rejection,
+            sequence,
+        };
+        let Some(id) = &self.agent else {
+            return Err(refused(Rejection::new(
+                RejectReason::NotIdentified,
+                "batch before identification: send Hello first",
+            )));
+        };
+        let now = now_unix_ms();
+        validate::batch(&b, &self.probes, &self.endpoint.limits, now).map_err(refused)?;
+        let agent = Arc::clone(&id.agent);
+        let count = b.signals.len();
+        let probes = &self.probes;
+        let base = b.base_time_unix_ms;
+        let signals = b.signals;
+        agent
+            .apply_once(id.incarnation, sequence, || {
+                for s in signals {
+                    // Validated above: the index is declared and the enums known.
+                    let Some(Some(series)) = probes.get(s.probe_index as usize) else {
+                        continue;
+                    };
+                    series.writer().record(StoredSignal {
+                        outcome: Outcome::try_from(s.outcome).unwrap_or(Outcome::Failure),
+                        error_class: ErrorClass::try_from(s.error_class)
+                            .unwrap_or(ErrorClass::Unspecified),
+                        latency_us: s.latency_us,
+                        observed_ms: base.saturating_add(i64::from(s.time_offset_ms)),
+                        message: s.message,
+                        detail: s.detail,
+                    });
+                }
+            })
+            .map_err(|last| {
+                refused(Rejection::new(
+                    RejectReason::DuplicateSequence,
+                    format!(
+                        "batch {sequence} is at or below the last applied sequence {last} for this agent incarnation"
+                    ),
+                ))
+            })?;
+        agent.touch(now);
+        agent.set_dropped(b.dropped_signals_total);
+        self.endpoint.counters.applied(count);
+        Ok(Step::Reply(StreamResponse {
+            message: Some(stream_response::Message::Ack(Ack { sequence })),
+        }))
+    }
+}
+
+/// tonic reports an over-limit inbound message as `OutOfRange`; the contract
+/// promises `ResourceExhausted`.
+fn is_too_large(status: &Status) -> bool {
+    matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted)
+        && status.message().contains("too large")
+}

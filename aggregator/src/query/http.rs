@@ -1,0 +1,108 @@
+//! The HTTP surface: `/healthz`, `/readyz` and the JSON query API under
+//! `/api/v1/` (tree, node, server-sent change events).
+//!
+//! Owns routes and HTTP status codes. Content comes from `view` and `json`, so
+//! it always matches the gRPC answers; it must not touch ingest.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use super::{json as render, view, watch as changes};
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub(crate) struct HttpState {
+    pub snapshots: watch::Receiver<Arc<Snapshot>>,
+    pub store: Arc<Store>,
+    /// Set once the model is loaded and ingest is listening.
+    pub ready: Arc<AtomicBool>,
+    pub shutdown: CancellationToken,
+}
+
+impl HttpState {
+    fn latest(&self) -> Arc<Snapshot> {
+        Arc::clone(&self.snapshots.borrow())
+    }
+}
+
+pub(crate) fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/tree", get(tree))
+        .route("/api/v1/nodes/{id}", get(node))
+        .route("/api/v1/changes", get(sse))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; try /api/v1/tree, /api/v1/nodes/{id}, /api/v1/changes",
+            )
+        })
+        .with_state(state)
+}
+
+fn error(code: StatusCode, message: &str) -> Response {
+    (code, Json(json!({ "error": message }))).into_response()
+}
+
+async fn readyz(State(s): State<HttpState>) -> Response {
+    if s.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: ingest not listening yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn tree(State(s): State<HttpState>) -> Json<serde_json::Value> {
+    Json(render::tree(&view::tree(&s.latest())))
+}
+
+#[derive(Debug, Deserialize)]
+struct NodeQuery {
+    recent_signals: Option<usize>,
+}
+
+async fn node(
+    State(s): State<HttpState>,
+    Path(id): Path<String>,
+    Query(q): Query<NodeQuery>,
+) -> Response {
+    let snap = s.latest();
+    match view::node(&snap, &s.store, &id, q.recent_signals.unwrap_or(0)) {
+        Some(detail) => Json(render::node_detail(&detail)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("no node `{id}` in the model; GET /api/v1/tree lists the node ids"),
+        ),
+    }
+}
+
+async fn sse(State(s): State<HttpState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = changes::spawn(s.snapshots.clone(), s.shutdown.clone());
+    let events = ReceiverStream::new(rx).map(|msg| {
+        let kind = if msg.snapshot { "snapshot" } else { "changes" };
+        let data = render::changes(&msg).to_string();
+        Ok(Event::default().event(kind).data(data))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}

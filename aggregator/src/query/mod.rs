@@ -1,0 +1,11 @@
+//! Query surfaces over published snapshots: gRPC `QueryService`, HTTP/JSON
+//! and the change stream.
+//!
+//! Owns nothing but the mapping from snapshots to answers; readers never lock
+//! ingest beyond a brief per-series lock to copy recent signals as evidence.
+
+pub(crate) mod grpc;
+pub(crate) mod http;
+pub mod json;
+pub mod view;
+pub mod watch;

@@ -1,0 +1,187 @@
+//! Builds the query contract's messages from a [`Snapshot`].
+//!
+//! Owns the snapshot → `vigil.v1` mapping shared by gRPC, HTTP/JSON and the
+//! change stream, so every surface says the same thing. It reads snapshots
+//! and the recent-signal rings only; it must not mutate anything.
+
+use vigil_proto::v1::{
+    self, GetNodeResponse, GetTreeResponse, HealthState, LayerScore, SignalView,
+    WatchChangesResponse,
+};
+
+use crate::model::{NodeIx, NodeRole, RollUp};
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+
+/// Default and maximum recent signals returned for one node.
+pub const DEFAULT_RECENT: usize = 20;
+pub const MAX_RECENT: usize = 500;
+
+pub fn health_node(snap: &Snapshot, ix: NodeIx) -> v1::HealthNode {
+    let model = &snap.model;
+    let node = model.node(ix);
+    let health = snap.node(ix);
+    let roll_up = match node.role {
+        NodeRole::Group(RollUp::WorstOf) => v1::RollUp::WorstOf,
+        NodeRole::Group(RollUp::Weighted) => v1::RollUp::Weighted,
+        NodeRole::Group(RollUp::Quorum(_)) => v1::RollUp::Quorum,
+        NodeRole::Leaf(_) | NodeRole::Unmodelled => v1::RollUp::Unspecified,
+    };
+    v1::HealthNode {
+        id: node.id.clone(),
+        name: node.name.clone(),
+        layer: node.layer.unwrap_or(v1::Layer::Unspecified) as i32,
+        owner: node.owner as i32,
+        state: health.state as i32,
+        score: u32::from(health.score),
+        children: node
+            .children
+            .iter()
+            .map(|c| model.node(*c).id.clone())
+            .collect(),
+        depends_on: node
+            .depends_on
+            .iter()
+            .map(|d| model.node(*d).id.clone())
+            .collect(),
+        reason: health.reason.clone(),
+        state_since_unix_ms: health.state_since_ms,
+        roll_up: roll_up as i32,
+        window_signals: health.window_signals,
+        window_vantages: health.window_vantages,
+        parent: node
+            .parent
+            .map(|p| model.node(p).id.clone())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn layers(snap: &Snapshot) -> Vec<LayerScore> {
+    snap.layers
+        .iter()
+        .map(|l| LayerScore {
+            name: l.name.to_string(),
+            score: u32::from(l.score),
+            state: l.state as i32,
+        })
+        .collect()
+}
+
+pub fn tree(snap: &Snapshot) -> GetTreeResponse {
+    GetTreeResponse {
+        nodes: snap
+            .model
+            .order()
+            .iter()
+            .map(|&ix| health_node(snap, ix))
+            .collect(),
+        layers: layers(snap),
+        evaluated_at_unix_ms: snap.evaluated_at_ms,
+        generation: snap.generation,
+    }
+}
+
+/// One node with its vantages, recent signals and path; `None` for an
+/// unknown id.
+pub fn node(snap: &Snapshot, store: &Store, id: &str, recent: usize) -> Option<GetNodeResponse> {
+    let (ix, health) = snap.find(id)?;
+    let limit = if recent == 0 {
+        DEFAULT_RECENT
+    } else {
+        recent.min(MAX_RECENT)
+    };
+    let vantages = health
+        .vantages
+        .iter()
+        .map(|v| v1::VantageHealth {
+            agent_id: v.agent_id.to_string(),
+            vantage: Some((*v.vantage).clone()),
+            state: v.state as i32,
+            signals: v.signals,
+            failures: v.failures,
+            latency_p50_us: v.latency_p50_us.unwrap_or(0),
+            latency_p95_us: v.latency_p95_us.unwrap_or(0),
+            last_seen_unix_ms: v.last_signal_ms.unwrap_or(0),
+            agent_connected: v.agent_connected,
+        })
+        .collect();
+    let recent_signals = if snap.model.node(ix).is_leaf() {
+        store
+            .recent(ix, limit)
+            .into_iter()
+            .map(|e| SignalView {
+                agent_id: e.agent_id.to_string(),
+                network: e.network,
+                probe_id: e.probe.probe_id,
+                kind: e.probe.kind as i32,
+                target: e.probe.target,
+                outcome: e.signal.outcome as i32,
+                error_class: e.signal.error_class as i32,
+                latency_us: e.signal.latency_us,
+                observed_at_unix_ms: e.signal.observed_ms,
+                message: e.signal.message,
+                detail: e.signal.detail,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Some(GetNodeResponse {
+        node: Some(health_node(snap, ix)),
+        vantages,
+        recent_signals,
+        path: snap.model.path(ix),
+    })
+}
+
+/// What one watcher has been told, so it gets correct diffs even when it
+/// skipped generations (the watch channel keeps only the newest snapshot).
+#[derive(Debug, Default)]
+pub struct WatcherView {
+    told: Vec<(HealthState, u32)>,
+}
+
+impl WatcherView {
+    /// The first message: every node, `snapshot = true`.
+    pub fn first(&mut self, snap: &Snapshot) -> WatchChangesResponse {
+        self.told = vec![(HealthState::Unspecified, u32::MAX); snap.nodes.len()];
+        let mut resp = self.diff(snap);
+        resp.snapshot = true;
+        resp
+    }
+
+    /// Nodes that differ from what this watcher was last told, or `None`.
+    pub fn next(&mut self, snap: &Snapshot) -> Option<WatchChangesResponse> {
+        let resp = self.diff(snap);
+        (!resp.changes.is_empty()).then_some(resp)
+    }
+
+    fn diff(&mut self, snap: &Snapshot) -> WatchChangesResponse {
+        if self.told.len() != snap.nodes.len() {
+            self.told = vec![(HealthState::Unspecified, u32::MAX); snap.nodes.len()];
+        }
+        let mut changes = Vec::new();
+        for &ix in snap.model.order() {
+            let h = snap.node(ix);
+            let now = (h.state, u32::from(h.score));
+            let before = self.told[ix.get()];
+            if before != now {
+                changes.push(v1::NodeChange {
+                    id: snap.model.node(ix).id.clone(),
+                    previous_state: before.0 as i32,
+                    state: h.state as i32,
+                    score: now.1,
+                    reason: h.reason.clone(),
+                });
+                self.told[ix.get()] = now;
+            }
+        }
+        WatchChangesResponse {
+            generation: snap.generation,
+            evaluated_at_unix_ms: snap.evaluated_at_ms,
+            changes,
+            layers: layers(snap),
+            snapshot: false,
+        }
+    }
+}

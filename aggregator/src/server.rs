@@ -1,0 +1,236 @@
+//! Starts and stops a running aggregator: binds both ports, wires ingest,
+//! evaluation and query together, and shuts them down cleanly.
+//!
+//! Owns task lifetimes and the shutdown signal. It must not contain protocol
+//! or scoring logic; those live in `ingest`, `evaluate` and `query`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use vigil_proto::v1::ingest_service_server::IngestServiceServer;
+use vigil_proto::v1::query_service_server::QueryServiceServer;
+
+use crate::clock::now_unix_ms;
+use crate::config::{AggregatorConfig, ConfigError};
+use crate::evaluate::Evaluator;
+use crate::ingest::{IngestCounters, IngestEndpoint, IngestStats};
+use crate::model::Model;
+use crate::query::grpc::QueryEndpoint;
+use crate::query::http::{self, HttpState};
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+
+/// How long shutdown waits for a server to drain before aborting it.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the aggregator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "cannot listen for {what} on {addr}: {source}; fix: choose a free address in `listen.{what}` or stop the process using it"
+    )]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build gRPC server reflection: {0}")]
+    Reflection(String),
+}
+
+/// Entry point of the library.
+pub struct Aggregator;
+
+impl Aggregator {
+    /// Binds the gRPC and HTTP ports and starts ingest, evaluation and query.
+    /// Returns once both ports are listening.
+    pub async fn start(
+        config: AggregatorConfig,
+        model: Model,
+    ) -> Result<AggregatorHandle, StartError> {
+        config.validate("aggregator config")?;
+        let model = Arc::new(model);
+        let store = Arc::new(Store::new(
+            Arc::clone(&model),
+            config.evaluation.window,
+            config.evaluation.recent_signals,
+        ));
+        let counters = Arc::new(IngestCounters::default());
+        let shutdown = CancellationToken::new();
+        let ready = Arc::new(AtomicBool::new(false));
+        let initial = Arc::new(Snapshot::initial(Arc::clone(&model), now_unix_ms()));
+        let (snap_tx, snap_rx) = watch::channel(Arc::clone(&initial));
+
+        let bind = |what: &'static str, addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let grpc_listener = bind("grpc", config.listen.grpc).await?;
+        let http_listener = bind("http", config.listen.http).await?;
+        let local = |what: &'static str, l: &TcpListener, addr: SocketAddr| {
+            l.local_addr()
+                .map_err(|source| StartError::Bind { what, addr, source })
+        };
+        let grpc_addr = local("grpc", &grpc_listener, config.listen.grpc)?;
+        let http_addr = local("http", &http_listener, config.listen.http)?;
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        for name in ["", "vigil.v1.IngestService", "vigil.v1.QueryService"] {
+            health_reporter
+                .set_service_status(name, ServingStatus::Serving)
+                .await;
+        }
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(vigil_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| StartError::Reflection(e.to_string()))?;
+        let ingest = IngestServiceServer::new(IngestEndpoint {
+            store: Arc::clone(&store),
+            counters: Arc::clone(&counters),
+            limits: config.ingest.clone(),
+            aggregator_id: config.id.clone(),
+            shutdown: shutdown.clone(),
+        })
+        .max_decoding_message_size(config.ingest.max_message_bytes);
+        let query = QueryServiceServer::new(QueryEndpoint {
+            snapshots: snap_rx.clone(),
+            store: Arc::clone(&store),
+            shutdown: shutdown.clone(),
+        });
+
+        let grpc_task = {
+            let stop = shutdown.clone();
+            let serve = tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(ingest)
+                .add_service(query)
+                .serve_with_incoming_shutdown(
+                    TcpListenerStream::new(grpc_listener),
+                    stop.cancelled_owned(),
+                );
+            tokio::spawn(async move {
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "gRPC server failed");
+                }
+                // Keep health honest for anyone still polling in-process.
+                drop(health_reporter);
+            })
+        };
+        let http_task = {
+            let router = http::router(HttpState {
+                snapshots: snap_rx.clone(),
+                store: Arc::clone(&store),
+                ready: Arc::clone(&ready),
+                shutdown: shutdown.clone(),
+            });
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(http_listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+                {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            })
+        };
+        let eval_task = {
+            let stop = shutdown.clone();
+            let store = Arc::clone(&store);
+            let mut evaluator =
+                Evaluator::new(Arc::clone(&model), config.evaluation.clone(), initial);
+            let period = config.evaluation.interval;
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = ticks.tick() => {}
+                    }
+                    let now = now_unix_ms();
+                    let readings = store.read(now);
+                    let snapshot = evaluator.evaluate(now, &readings);
+                    if !snapshot.changes.is_empty() {
+                        tracing::debug!(
+                            generation = snapshot.generation,
+                            changes = snapshot.changes.len(),
+                            "evaluated"
+                        );
+                    }
+                    snap_tx.send_replace(snapshot);
+                }
+            })
+        };
+        ready.store(true, Ordering::Release);
+        tracing::info!(%grpc_addr, %http_addr, nodes = model.nodes().len(), "aggregator listening");
+        Ok(AggregatorHandle {
+            grpc_addr,
+            http_addr,
+            counters,
+            snapshots: snap_rx,
+            shutdown,
+            tasks: vec![grpc_task, http_task, eval_task],
+        })
+    }
+}
+
+/// A running aggregator.
+pub struct AggregatorHandle {
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    counters: Arc<IngestCounters>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl AggregatorHandle {
+    /// Ingest, query, gRPC health and reflection.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// `/healthz`, `/readyz` and `/api/v1/...`.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn ingest_stats(&self) -> IngestStats {
+        self.counters.snapshot()
+    }
+
+    /// The latest snapshot now, and every later one.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+
+    /// Ends every stream, stops both servers and releases the ports.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for mut task in self.tasks {
+            if tokio::time::timeout(DRAIN_TIMEOUT, &mut task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a server did not drain in time; aborting it");
+                task.abort();
+                let _ = task.await;
+            }
+        }
+        tracing::info!("aggregator stopped");
+    }
+}
