@@ -79,6 +79,23 @@ fn every_example_parses() {
 }
 
 #[test]
+fn configs_in_the_probe_docs_parse() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/probes.md");
+    let text = std::fs::read_to_string(path).expect("docs/probes.md exists");
+    let blocks: Vec<&str> = text
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert!(blocks.len() >= 2, "expected a spoke and a hub example");
+    for (i, block) in blocks.iter().enumerate() {
+        let config = AgentConfig::from_yaml(block, &format!("docs/probes.md example {i}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.probes.len() >= 5, "example {i} is too small");
+    }
+}
+
+#[test]
 fn spoke_example_has_the_documented_values() {
     let path = examples_dir().join("agent-spoke.yaml");
     let text = std::fs::read_to_string(path).unwrap();
@@ -162,9 +179,9 @@ fn unknown_kind_is_refused() {
         "\"icmp\" is not a probe kind",
     );
     assert_invalid(
-        &good_with("kind: tcp", "kind: tls"),
+        &good_with("kind: tcp", "kind: ping"),
         "probes[1].kind",
-        "not supported",
+        "use http, tcp, dns, tls, firewall, reachability, egress or grpc",
     );
 }
 

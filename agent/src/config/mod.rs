@@ -3,8 +3,10 @@
 //! Owns parsing at the edge; it must not start anything or touch the network.
 
 mod error;
+mod kinds;
 mod probes;
 mod raw;
+mod spec;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -15,6 +17,11 @@ use std::time::Duration;
 use vigil_proto::v1;
 
 pub use error::{ConfigError, Location};
+pub use spec::{
+    DnsChecks, DnsRecordType, DnsSpec, EgressSpec, FirewallProtocol, FirewallSpec, GrpcSpec,
+    HostPort, HttpSpec, IpSet, PolicyExpectation, ProbeSpec, ReachabilityMethod, ReachabilitySpec,
+    StatusExpectation, TcpSpec, TlsRoots, TlsSpec,
+};
 
 /// Environment variables that override the identity and placement fields.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
@@ -138,14 +145,7 @@ impl ProbeConfig {
 
     /// The human-readable target carried in the probe's declaration.
     pub fn target(&self) -> String {
-        match &self.spec {
-            ProbeSpec::Http(http) => http.url.to_string(),
-            ProbeSpec::Tcp(tcp) => format!("{}:{}", tcp.host, tcp.port),
-            ProbeSpec::Dns(dns) => match dns.server {
-                Some(server) => format!("{} {} @{server}", dns.name, dns.record_type.as_str()),
-                None => format!("{} {}", dns.name, dns.record_type.as_str()),
-            },
-        }
+        self.spec.target()
     }
 }
 
@@ -156,76 +156,6 @@ pub struct Schedule {
     pub timeout: Duration,
     /// Fraction of the interval by which each run is randomly shifted.
     pub jitter: f64,
-}
-
-/// What a probe checks; one variant per kind.
-#[derive(Debug, Clone)]
-pub enum ProbeSpec {
-    Http(HttpSpec),
-    Tcp(TcpSpec),
-    Dns(DnsSpec),
-}
-
-impl ProbeSpec {
-    pub fn kind(&self) -> v1::ProbeKind {
-        match self {
-            Self::Http(_) => v1::ProbeKind::Http,
-            Self::Tcp(_) => v1::ProbeKind::Tcp,
-            Self::Dns(_) => v1::ProbeKind::Dns,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpSpec {
-    pub url: reqwest::Url,
-    pub expect_status: StatusExpectation,
-    pub body_match: Option<regex::Regex>,
-}
-
-/// Which HTTP statuses count as success.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StatusExpectation {
-    AnySuccess,
-    OneOf(Vec<u16>),
-}
-
-impl StatusExpectation {
-    pub fn accepts(&self, status: u16) -> bool {
-        match self {
-            Self::AnySuccess => (200..300).contains(&status),
-            Self::OneOf(list) => list.contains(&status),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpSpec {
-    pub host: String,
-    pub port: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DnsSpec {
-    pub name: String,
-    pub record_type: DnsRecordType,
-    /// `None` uses the system resolver configuration.
-    pub server: Option<SocketAddr>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DnsRecordType {
-    A,
-    Aaaa,
-}
-
-impl DnsRecordType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::A => "A",
-            Self::Aaaa => "AAAA",
-        }
-    }
 }
 
 impl AgentConfig {

@@ -1,20 +1,83 @@
-//! Validation of one `probes[i]` entry: the common fields, then the fields
-//! of its kind. Adding a probe kind adds one arm here. It must not read
-//! anything but the raw entry and the defaults.
-
-use std::net::{IpAddr, SocketAddr};
+//! Validation of one `probes[i]` entry: the common fields, which fields each
+//! kind accepts, then the fields of its kind (in `kinds/`). Adding a probe
+//! kind adds one arm here and its fields to `FIELD_KINDS`. It must not read
+//! anything but the raw entry, the defaults and files the entry names.
 
 use vigil_proto::ShortName;
 use vigil_proto::v1;
 
 use super::error::{Complaint, ConfigError};
+use super::kinds;
 use super::raw::RawProbe;
-use super::validate::{LAYERS, check_jitter, check_name, duration, first_line, opt_duration};
-use super::{
-    DnsRecordType, DnsSpec, HttpSpec, ProbeConfig, ProbeSpec, Schedule, StatusExpectation, TcpSpec,
-};
+use super::validate::{LAYERS, check_jitter, check_name, duration, opt_duration};
+use super::{ProbeConfig, ProbeSpec, Schedule};
 
-const KINDS_HERE: &str = "http, tcp or dns";
+const KINDS_HERE: &str = "http, tcp, dns, tls, firewall, reachability, egress or grpc";
+
+/// Which kinds use each kind-specific field, so a field under the wrong kind
+/// is refused by name instead of silently ignored.
+const FIELD_KINDS: &[(&str, &[&str])] = &[
+    ("url", &["http", "egress"]),
+    ("expect_status", &["http"]),
+    ("body_match", &["http"]),
+    (
+        "address",
+        &["tcp", "firewall", "reachability", "tls", "grpc"],
+    ),
+    ("name", &["dns"]),
+    ("record_type", &["dns"]),
+    ("server", &["dns"]),
+    ("expect_addresses", &["dns"]),
+    ("must_be_private", &["dns"]),
+    ("expect_cname_contains", &["dns"]),
+    ("expect", &["firewall"]),
+    ("protocol", &["firewall"]),
+    ("path", &["firewall"]),
+    ("sni", &["firewall", "tls"]),
+    ("method", &["reachability"]),
+    ("count", &["reachability"]),
+    ("spacing", &["reachability"]),
+    ("loss_threshold", &["reachability"]),
+    ("expected_ips", &["egress"]),
+    ("ca_file", &["tls"]),
+    ("warn_days", &["tls"]),
+    ("critical_days", &["tls"]),
+    ("service", &["grpc"]),
+];
+
+/// The kind-specific fields set in an entry, in `FIELD_KINDS` order.
+fn present_fields(p: &RawProbe) -> Vec<&'static str> {
+    let set = [
+        p.url.is_some(),
+        p.expect_status.is_some(),
+        p.body_match.is_some(),
+        p.address.is_some(),
+        p.name.is_some(),
+        p.record_type.is_some(),
+        p.server.is_some(),
+        p.expect_addresses.is_some(),
+        p.must_be_private.is_some(),
+        p.expect_cname_contains.is_some(),
+        p.expect.is_some(),
+        p.protocol.is_some(),
+        p.path.is_some(),
+        p.sni.is_some(),
+        p.method.is_some(),
+        p.count.is_some(),
+        p.spacing.is_some(),
+        p.loss_threshold.is_some(),
+        p.expected_ips.is_some(),
+        p.ca_file.is_some(),
+        p.warn_days.is_some(),
+        p.critical_days.is_some(),
+        p.service.is_some(),
+    ];
+    FIELD_KINDS
+        .iter()
+        .zip(set)
+        .filter_map(|((name, _), set)| set.then_some(*name))
+        .collect()
+}
 
 pub(super) fn build_probe(
     c: &Complaint<'_>,
@@ -84,79 +147,54 @@ pub(super) fn build_probe(
         None => None,
     };
 
+    let known = [
+        "http",
+        "tcp",
+        "dns",
+        "tls",
+        "firewall",
+        "reachability",
+        "egress",
+        "grpc",
+    ];
+    if !known.contains(&kind) {
+        return Err(c.at(
+            at("kind"),
+            format!("\"{kind}\" is not a probe kind"),
+            format!("use {KINDS_HERE}"),
+        ));
+    }
+    for field in present_fields(&p) {
+        let used_by = FIELD_KINDS
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map_or(&[][..], |(_, kinds)| *kinds);
+        if !used_by.contains(&kind) {
+            return Err(c.at(
+                at(field),
+                format!("is not used by a {kind} probe"),
+                format!(
+                    "remove it, or change the probe's kind ({field} belongs to {})",
+                    used_by.join(", ")
+                ),
+            ));
+        }
+    }
+    let f = kinds::Fields {
+        c,
+        i,
+        p: &p,
+        timeout: schedule.timeout,
+    };
     let spec = match kind {
-        "http" => {
-            refuse_fields(
-                c,
-                i,
-                kind,
-                &[
-                    ("address", p.address.is_some()),
-                    ("name", p.name.is_some()),
-                    ("record_type", p.record_type.is_some()),
-                    ("server", p.server.is_some()),
-                ],
-            )?;
-            ProbeSpec::Http(build_http(c, i, &p)?)
-        }
-        "tcp" => {
-            refuse_fields(
-                c,
-                i,
-                kind,
-                &[
-                    ("url", p.url.is_some()),
-                    ("expect_status", p.expect_status.is_some()),
-                    ("body_match", p.body_match.is_some()),
-                    ("name", p.name.is_some()),
-                    ("record_type", p.record_type.is_some()),
-                    ("server", p.server.is_some()),
-                ],
-            )?;
-            let text = p.address.as_deref().ok_or_else(|| {
-                c.at(
-                    at("address"),
-                    "missing",
-                    "set the host:port to connect to, e.g. address: 10.0.1.4:443",
-                )
-            })?;
-            let (host, port) = parse_host_port(text).ok_or_else(|| {
-                c.at(
-                    at("address"),
-                    format!("\"{text}\" is not a host:port address"),
-                    "write e.g. \"10.0.1.4:443\" or \"db.internal:5432\"",
-                )
-            })?;
-            ProbeSpec::Tcp(TcpSpec { host, port })
-        }
-        "dns" => {
-            refuse_fields(
-                c,
-                i,
-                kind,
-                &[
-                    ("url", p.url.is_some()),
-                    ("expect_status", p.expect_status.is_some()),
-                    ("body_match", p.body_match.is_some()),
-                    ("address", p.address.is_some()),
-                ],
-            )?;
-            ProbeSpec::Dns(build_dns(c, i, &p)?)
-        }
-        "tls" | "firewall" | "reachability" | "egress" | "grpc" => {
-            return Err(c.at(
-                at("kind"),
-                format!("\"{kind}\" probes are not supported by this agent version"),
-                format!("use {KINDS_HERE}"),
-            ));
-        }
-        other => {
-            return Err(c.at(
-                at("kind"),
-                format!("\"{other}\" is not a probe kind"),
-                format!("use {KINDS_HERE}"),
-            ));
-        }
+        "http" => ProbeSpec::Http(kinds::http(&f)?),
+        "tcp" => ProbeSpec::Tcp(kinds::tcp(&f)?),
+        "dns" => ProbeSpec::Dns(kinds::dns(&f)?),
+        "tls" => ProbeSpec::Tls(kinds::tls(&f)?),
+        "firewall" => ProbeSpec::Firewall(kinds::firewall(&f)?),
+        "reachability" => ProbeSpec::Reachability(kinds::reachability(&f)?),
+        "egress" => ProbeSpec::Egress(kinds::egress(&f)?),
+        _ => ProbeSpec::Grpc(kinds::grpc(&f)?),
     };
 
     Ok(ProbeConfig {
@@ -168,134 +206,4 @@ pub(super) fn build_probe(
         latency_threshold,
         spec,
     })
-}
-
-fn build_http(c: &Complaint<'_>, i: usize, p: &RawProbe) -> Result<HttpSpec, ConfigError> {
-    let at = |field: &str| format!("probes[{i}].{field}");
-    let text = p.url.as_deref().ok_or_else(|| {
-        c.at(
-            at("url"),
-            "missing",
-            "set the URL to request, e.g. url: http://checkout:8080/health",
-        )
-    })?;
-    let url = reqwest::Url::parse(text)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-        .ok_or_else(|| {
-            c.at(
-                at("url"),
-                format!("\"{text}\" is not an http(s) URL"),
-                "write e.g. \"http://checkout:8080/health\"",
-            )
-        })?;
-    let expect_status = match &p.expect_status {
-        None => StatusExpectation::AnySuccess,
-        Some(list) if list.is_empty() => {
-            return Err(c.at(
-                at("expect_status"),
-                "is empty",
-                "list the accepted statuses, e.g. [200, 204], or remove it to accept any 2xx",
-            ));
-        }
-        Some(list) => {
-            if let Some(bad) = list.iter().find(|s| !(100..=599).contains(*s)) {
-                return Err(c.at(
-                    at("expect_status"),
-                    format!("{bad} is not an HTTP status"),
-                    "use statuses between 100 and 599",
-                ));
-            }
-            StatusExpectation::OneOf(list.clone())
-        }
-    };
-    let body_match = match p.body_match.as_deref() {
-        Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| {
-            c.at(
-                at("body_match"),
-                format!(
-                    "\"{pattern}\" is not a valid regex ({})",
-                    first_line(&e.to_string())
-                ),
-                "escape special characters, e.g. \"status: ok\\\\.\"",
-            )
-        })?),
-        None => None,
-    };
-    Ok(HttpSpec {
-        url,
-        expect_status,
-        body_match,
-    })
-}
-
-fn build_dns(c: &Complaint<'_>, i: usize, p: &RawProbe) -> Result<DnsSpec, ConfigError> {
-    let at = |field: &str| format!("probes[{i}].{field}");
-    let name = p.name.as_deref().unwrap_or_default().trim().to_owned();
-    if name.is_empty() || name.contains(char::is_whitespace) || name.len() > 253 {
-        return Err(c.at(
-            at("name"),
-            if name.is_empty() {
-                "missing".to_owned()
-            } else {
-                format!("\"{name}\" is not a DNS name")
-            },
-            "set the name to resolve, e.g. name: kv.privatelink.vaultcore.azure.net",
-        ));
-    }
-    let record_type = match p.record_type.as_deref() {
-        None | Some("A") | Some("a") => DnsRecordType::A,
-        Some("AAAA") | Some("aaaa") => DnsRecordType::Aaaa,
-        Some(other) => {
-            return Err(c.at(
-                at("record_type"),
-                format!("\"{other}\" is not supported"),
-                "use A or AAAA",
-            ));
-        }
-    };
-    let server = match p.server.as_deref() {
-        None => None,
-        Some(text) => Some(
-            text.parse::<SocketAddr>()
-                .ok()
-                .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
-                .ok_or_else(|| {
-                    c.at(at("server"), format!("\"{text}\" is not an IP address or IP:port"), "write e.g. \"10.0.0.4\" or \"10.0.0.4:53\", or remove it to use the system resolver")
-                })?,
-        ),
-    };
-    Ok(DnsSpec {
-        name,
-        record_type,
-        server,
-    })
-}
-
-fn refuse_fields(
-    c: &Complaint<'_>,
-    i: usize,
-    kind: &str,
-    present: &[(&str, bool)],
-) -> Result<(), ConfigError> {
-    match present.iter().find(|(_, set)| *set) {
-        Some((field, _)) => Err(c.at(
-            format!("probes[{i}].{field}"),
-            format!("is not used by a {kind} probe"),
-            "remove it, or change the probe's kind",
-        )),
-        None => Ok(()),
-    }
-}
-fn parse_host_port(text: &str) -> Option<(String, u16)> {
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Some((addr.ip().to_string(), addr.port()));
-    }
-    let (host, port) = text.rsplit_once(':')?;
-    let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
-    let valid = !host.is_empty()
-        && host
-            .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '.' || ch == '_');
-    valid.then(|| (host.to_owned(), port))
 }

@@ -92,4 +92,26 @@ pub(super) struct RawProbe {
     pub name: Option<String>,
     pub record_type: Option<String>,
     pub server: Option<String>,
+    pub expect_addresses: Option<Vec<String>>,
+    pub must_be_private: Option<bool>,
+    pub expect_cname_contains: Option<String>,
+    // firewall
+    pub expect: Option<String>,
+    pub protocol: Option<String>,
+    pub path: Option<String>,
+    // firewall, tls
+    pub sni: Option<String>,
+    // reachability
+    pub method: Option<String>,
+    pub count: Option<u64>,
+    pub spacing: Option<String>,
+    pub loss_threshold: Option<f64>,
+    // egress
+    pub expected_ips: Option<Vec<String>>,
+    // tls
+    pub ca_file: Option<String>,
+    pub warn_days: Option<u64>,
+    pub critical_days: Option<u64>,
+    // grpc
+    pub service: Option<String>,
 }

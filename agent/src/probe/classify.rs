@@ -50,6 +50,16 @@ pub fn http(err: &reqwest::Error) -> ErrorClass {
     io_in_chain(err).unwrap_or(ErrorClass::HttpProtocol)
 }
 
+/// The status a firewall or proxy uses for "denied by policy" in place of
+/// the destination's answer (Azure Firewall application rules answer 470).
+pub const PROXY_DENY_STATUS: u16 = 470;
+
+/// Whether an HTTP answer is a firewall's deny page rather than the
+/// destination speaking: status 470, or a body saying `Action: Deny`.
+pub fn proxy_denied(status: u16, body: &str) -> bool {
+    status == PROXY_DENY_STATUS || body.to_ascii_lowercase().contains("action: deny")
+}
+
 /// Classifies a failed DNS lookup, returning the class and the response code
 /// when the resolver got one.
 pub fn dns(err: &NetError) -> (ErrorClass, Option<ResponseCode>) {
@@ -83,6 +93,22 @@ fn rcode(code: ResponseCode) -> ErrorClass {
     }
 }
 
+/// The error and its causes on one line: reqwest's own message alone
+/// ("error sending request") hides what happened.
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +132,17 @@ mod tests {
         assert_eq!(io_in_chain(&err), Some(ErrorClass::ConnectionRefused));
         let err = Wrapper(io::Error::other("something"));
         assert_eq!(io_in_chain(&err), None);
+    }
+
+    #[test]
+    fn recognises_proxy_deny_pages() {
+        assert!(proxy_denied(470, ""));
+        assert!(proxy_denied(
+            403,
+            "HTTP request from 10.1.0.4:5000 to x.example:80. Action: Deny. Reason: No rule matched."
+        ));
+        assert!(!proxy_denied(403, "forbidden"));
+        assert!(!proxy_denied(200, "ok"));
     }
 
     #[test]

@@ -38,7 +38,11 @@ impl HttpProbe {
         let response = match self.client.get(self.spec.url.clone()).send().await {
             Ok(r) => r,
             Err(e) => {
-                return Observation::failure(classify::http(&e), start.elapsed(), chain(&e));
+                return Observation::failure(
+                    classify::http(&e),
+                    start.elapsed(),
+                    classify::describe(&e),
+                );
             }
         };
         let status = response.status().as_u16();
@@ -46,12 +50,19 @@ impl HttpProbe {
             status: u32::from(status),
         });
         if !self.spec.expect_status.accepts(status) {
-            return Observation::failure(
-                ErrorClass::HttpStatus,
-                start.elapsed(),
-                format!("status {status}"),
-            )
-            .with_detail(detail);
+            // A firewall answering for the destination is a different fault
+            // from the destination failing; its deny page says which.
+            let body = read_prefix(response).await.unwrap_or_default();
+            let text = String::from_utf8_lossy(&body);
+            let (class, message) = if classify::proxy_denied(status, &text) {
+                (
+                    ErrorClass::HttpDeniedByProxy,
+                    format!("status {status}: denied by a firewall or proxy on the path"),
+                )
+            } else {
+                (ErrorClass::HttpStatus, format!("status {status}"))
+            };
+            return Observation::failure(class, start.elapsed(), message).with_detail(detail);
         }
         let Some(pattern) = &self.spec.body_match else {
             return Observation::success(start.elapsed());
@@ -59,8 +70,12 @@ impl HttpProbe {
         let body = match read_prefix(response).await {
             Ok(body) => body,
             Err(e) => {
-                return Observation::failure(classify::http(&e), start.elapsed(), chain(&e))
-                    .with_detail(detail);
+                return Observation::failure(
+                    classify::http(&e),
+                    start.elapsed(),
+                    classify::describe(&e),
+                )
+                .with_detail(detail);
             }
         };
         let text = String::from_utf8_lossy(&body);
@@ -93,20 +108,4 @@ async fn read_prefix(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest
         }
     }
     Ok(body)
-}
-
-/// The error and its causes on one line: reqwest's own message alone
-/// ("error sending request") hides what happened.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = e.source();
-    }
-    text
 }

@@ -4,10 +4,20 @@
 //!
 //! Adding a kind is one file implementing `Probe` plus one arm in `build`.
 
+mod certificate;
 pub mod classify;
+mod connect;
 mod dns;
+mod egress;
+mod exchange;
+mod firewall;
+mod grpc;
+mod handshake;
 mod http;
+pub mod reachability;
 mod tcp;
+mod tls;
+mod verdict;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,17 +28,24 @@ use vigil_proto::v1::{self, ErrorClass, Outcome, signal_detail::Detail};
 use crate::config::{ProbeConfig, ProbeSpec};
 
 pub use dns::DnsProbe;
+pub use egress::EgressProbe;
+pub use firewall::FirewallProbe;
+pub use grpc::GrpcProbe;
 pub use http::HttpProbe;
+pub use reachability::ReachabilityProbe;
 pub use tcp::TcpProbe;
+pub use tls::TlsProbe;
 
 /// The result of one probe run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
     pub outcome: Outcome,
-    /// `Unspecified` exactly when the outcome is a success.
+    /// `Unspecified` exactly when the outcome is a success; a warning names
+    /// the threshold it crossed (e.g. `tls_expiring`).
     pub error_class: ErrorClass,
     pub latency: Duration,
-    /// A short human explanation; empty on success.
+    /// A short human explanation; empty on a plain success, but a success
+    /// may explain itself (a `deny` firewall probe says how it was blocked).
     pub message: String,
     pub detail: Option<Detail>,
 }
@@ -47,6 +64,17 @@ impl Observation {
     pub fn failure(class: ErrorClass, latency: Duration, message: impl Into<String>) -> Self {
         Self {
             outcome: Outcome::Failure,
+            error_class: class,
+            latency,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    /// Succeeded, but crossed a warning threshold.
+    pub fn warning(class: ErrorClass, latency: Duration, message: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Warning,
             error_class: class,
             latency,
             message: message.into(),
@@ -97,6 +125,13 @@ pub fn build(config: &ProbeConfig) -> Result<Box<dyn Probe>, ProbeBuildError> {
         ProbeSpec::Http(spec) => Box::new(HttpProbe::new(spec.clone(), timeout).map_err(fail)?),
         ProbeSpec::Tcp(spec) => Box::new(TcpProbe::new(spec.clone(), timeout)),
         ProbeSpec::Dns(spec) => Box::new(DnsProbe::new(spec.clone(), timeout).map_err(fail)?),
+        ProbeSpec::Tls(spec) => Box::new(TlsProbe::new(spec.clone(), timeout).map_err(fail)?),
+        ProbeSpec::Firewall(spec) => {
+            Box::new(FirewallProbe::new(spec.clone(), timeout).map_err(fail)?)
+        }
+        ProbeSpec::Reachability(spec) => Box::new(ReachabilityProbe::new(spec.clone(), timeout)),
+        ProbeSpec::Egress(spec) => Box::new(EgressProbe::new(spec.clone(), timeout).map_err(fail)?),
+        ProbeSpec::Grpc(spec) => Box::new(GrpcProbe::new(spec.clone(), timeout).map_err(fail)?),
     })
 }
 

@@ -1,9 +1,42 @@
 //! Test helpers shared by the agent's integration tests: waiting on a
-//! condition with a deadline instead of sleeping for luck.
+//! condition with a deadline instead of sleeping for luck, building one
+//! probe from YAML, and the real servers the probes are pointed at (one
+//! submodule per kind of server). Each test file uses the part it needs.
 #![allow(dead_code)]
+
+pub mod dns;
+pub mod grpc;
+pub mod net;
+pub mod tls;
+pub mod web;
 
 use std::future::Future;
 use std::time::Duration;
+
+use vigil_agent::config::{AgentConfig, ProbeConfig};
+use vigil_agent::probe::{self, Observation};
+
+/// One probe from the YAML lines of its kind-specific fields (indented by
+/// four spaces), with a 5s interval and the given timeout.
+pub fn probe_config(timeout: &str, body: &str) -> ProbeConfig {
+    let text = format!(
+        "agent: {{ id: t, network: test }}\nprobes:\n  - id: p\n    component: c\n    layer: platform_hub\n    interval: 5s\n    timeout: {timeout}\n{body}"
+    );
+    let mut config = AgentConfig::from_yaml(&text, "test.yaml")
+        .unwrap_or_else(|e| panic!("test config does not parse: {e}"));
+    config.probes.remove(0)
+}
+
+/// Builds and runs a probe once, as the scheduler would.
+pub async fn run(config: &ProbeConfig) -> Observation {
+    let p = probe::build(config).unwrap_or_else(|e| panic!("probe does not build: {e}"));
+    probe::run_once(
+        p.as_ref(),
+        config.schedule.timeout,
+        config.latency_threshold,
+    )
+    .await
+}
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after
 /// `within`.
