@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use vigil_proto::v1::{HealthState, Vantage};
 
+use crate::attribution::FaultBoard;
 use crate::model::{Model, NodeIx};
 
 /// One agent's view of one leaf.
@@ -83,6 +84,8 @@ pub struct Snapshot {
     pub layers: Vec<LayerHealth>,
     /// Changes since generation `generation - 1`.
     pub changes: Vec<NodeChange>,
+    /// Attributed faults and observability gaps as of this evaluation.
+    pub faults: Arc<FaultBoard>,
 }
 
 impl Snapshot {
@@ -104,6 +107,7 @@ impl Snapshot {
             nodes,
             layers,
             changes: Vec::new(),
+            faults: Arc::default(),
         }
     }
 

@@ -135,6 +135,7 @@ impl QueryService for FixedTree {
                 .collect(),
             layers: vec![],
             snapshot: true,
+            faults: vec![],
         };
         let change = WatchChangesResponse {
             generation: 5,
@@ -148,6 +149,7 @@ impl QueryService for FixedTree {
             }],
             layers: vec![],
             snapshot: false,
+            faults: vec![],
         };
         // Ends after two messages, so the binary's end-of-stream path is tested too.
         let stream = futures::stream::iter([Ok(snapshot), Ok(change)]);

@@ -126,7 +126,7 @@ const TAXONOMY: &[ClassDoc] = &[
     ClassDoc {
         class: ErrorClass::TlsExpiring,
         name: "tls_expiring",
-        doc: "The certificate expires within the critical threshold.",
+        doc: "The certificate expires soon: a warning within `warn_days`, a failure within `critical_days`.",
     },
     ClassDoc {
         class: ErrorClass::HttpStatus,
@@ -280,7 +280,10 @@ mod doc_tests {
         let doc = include_str!("../../docs/taxonomy.md");
         for (_, name, meaning) in error_classes() {
             let row = format!("| `{name}` | {meaning} |");
-            assert!(doc.contains(&row), "docs/taxonomy.md is missing or differs for `{name}`");
+            assert!(
+                doc.contains(&row),
+                "docs/taxonomy.md is missing or differs for `{name}`"
+            );
         }
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use vigil_proto::v1::{HealthState, Side};
 
+use crate::attribution::FaultBoard;
 use crate::config::EvaluationConfig;
 use crate::model::{Model, NodeIx, NodeRole};
 use crate::snapshot::{LayerHealth, NodeChange, NodeHealth, Snapshot, VantageHealth};
@@ -65,8 +66,20 @@ impl Evaluator {
         &self.previous
     }
 
-    /// One evaluation at `now_ms` over `readings`.
+    /// One evaluation at `now_ms` over `readings`, keeping the previous
+    /// faults (for callers that do not attribute).
     pub fn evaluate(&mut self, now_ms: i64, readings: &LeafReadings) -> Arc<Snapshot> {
+        let faults = Arc::clone(&self.previous.faults);
+        self.evaluate_with(now_ms, readings, faults)
+    }
+
+    /// One evaluation at `now_ms` over `readings`, publishing `faults` with it.
+    pub fn evaluate_with(
+        &mut self,
+        now_ms: i64,
+        readings: &LeafReadings,
+        faults: Arc<FaultBoard>,
+    ) -> Arc<Snapshot> {
         let model = Arc::clone(&self.model);
         let mut nodes: Vec<NodeHealth> = vec![NodeHealth::unknown("", now_ms); model.nodes().len()];
         // Reverse depth-first order visits children before their parents.
@@ -134,6 +147,7 @@ impl Evaluator {
             nodes,
             layers,
             changes,
+            faults,
         });
         self.previous = Arc::clone(&snapshot);
         snapshot

@@ -31,7 +31,7 @@ pub(crate) struct QueryEndpoint {
 }
 
 impl QueryEndpoint {
-    fn latest(&self) -> Arc<Snapshot> {
+    pub(crate) fn latest(&self) -> Arc<Snapshot> {
         Arc::clone(&self.snapshots.borrow())
     }
 }

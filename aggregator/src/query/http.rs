@@ -22,7 +22,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::{json as render, view, watch as changes};
+use super::{faults, json as render, view, watch as changes};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 
@@ -48,10 +48,13 @@ pub(crate) fn router(state: HttpState) -> Router {
         .route("/api/v1/tree", get(tree))
         .route("/api/v1/nodes/{id}", get(node))
         .route("/api/v1/changes", get(sse))
+        .route("/api/v1/faults", get(faults_list))
+        .route("/api/v1/faults/{id}", get(fault_one))
+        .route("/api/v1/nodes/{id}/why", get(why))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
-                "no such endpoint; try /api/v1/tree, /api/v1/nodes/{id}, /api/v1/changes",
+                "no such endpoint; try /api/v1/tree, /api/v1/nodes/{id}, /api/v1/nodes/{id}/why, /api/v1/faults, /api/v1/changes",
             )
         })
         .with_state(state)
@@ -105,4 +108,43 @@ async fn sse(State(s): State<HttpState>) -> Sse<impl Stream<Item = Result<Event,
         Ok(Event::default().event(kind).data(data))
     });
     Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+#[derive(Debug, Deserialize)]
+struct FaultsQuery {
+    #[serde(default)]
+    include_resolved: bool,
+}
+
+async fn faults_list(
+    State(s): State<HttpState>,
+    Query(q): Query<FaultsQuery>,
+) -> Json<serde_json::Value> {
+    Json(render::faults(&faults::list(
+        &s.latest(),
+        q.include_resolved,
+    )))
+}
+
+async fn fault_one(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
+    match faults::get(&s.latest(), &id) {
+        Ok(r) => Json(
+            r.fault
+                .as_ref()
+                .map_or(serde_json::Value::Null, render::fault),
+        )
+        .into_response(),
+        Err(faults::FaultLookup::BadId(m)) => error(StatusCode::BAD_REQUEST, &m),
+        Err(faults::FaultLookup::NotFound(m)) => error(StatusCode::NOT_FOUND, &m),
+    }
+}
+
+async fn why(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
+    match faults::why(&s.latest(), &id) {
+        Some(w) => Json(render::why(&w)).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            &format!("no node `{id}` in the model; GET /api/v1/tree lists the node ids"),
+        ),
+    }
 }

@@ -6,9 +6,10 @@
 
 use serde_json::{Value, json};
 use vigil_proto::v1::{
-    AgentRole, ErrorClass, GetNodeResponse, GetTreeResponse, HealthNode, HealthState, Layer,
-    LayerScore, Outcome, ProbeKind, RollUp, Side, SignalDetail, Vantage, WatchChangesResponse,
-    signal_detail,
+    AgentRole, Certainty, ErrorClass, Fault, FaultChange, FaultEventKind, FaultEvidence, FaultKind,
+    GetNodeResponse, GetTreeResponse, HealthNode, HealthState, Layer, LayerScore,
+    ListFaultsResponse, ObservabilityGap, Outcome, ProbeKind, RollUp, Side, SignalDetail, Vantage,
+    WatchChangesResponse, WhyNodeResponse, signal_detail,
 };
 use vigil_proto::{ShortName, error_class_name};
 
@@ -130,5 +131,72 @@ pub fn changes(c: &WatchChangesResponse) -> Value {
             "score": n.score,
             "reason": n.reason,
         })).collect::<Vec<_>>(),
+        "faults": c.faults.iter().map(fault_change).collect::<Vec<_>>(),
+    })
+}
+
+fn evidence(e: &FaultEvidence) -> Value {
+    json!({
+        "agent_id": e.agent_id,
+        "network": e.network,
+        "probe_id": e.probe_id,
+        "target": e.target,
+        "signals": e.signals,
+        "failures": e.failures,
+        "error_class": ErrorClass::try_from(e.error_class).map_or("unknown", error_class_name),
+        "example": e.example,
+    })
+}
+
+pub fn fault(f: &Fault) -> Value {
+    json!({
+        "id": f.id,
+        "side": short(f.side, |v| Side::try_from(v).ok()),
+        "suspect": f.suspect,
+        "kind": short(f.kind, |v| FaultKind::try_from(v).ok()),
+        "certainty": short(f.certainty, |v| Certainty::try_from(v).ok()),
+        "confidence": f.confidence,
+        "summary": f.summary,
+        "evidence": f.evidence.iter().map(evidence).collect::<Vec<_>>(),
+        "counter_evidence": f.counter_evidence.iter().map(evidence).collect::<Vec<_>>(),
+        "networks": f.networks,
+        "impact": f.impact,
+        "silent_agents": f.silent_agents,
+        "nodes": f.nodes,
+        "opened_at_unix_ms": f.opened_at_unix_ms,
+        "updated_at_unix_ms": f.updated_at_unix_ms,
+        "closed_at_unix_ms": (f.closed_at_unix_ms != 0).then_some(f.closed_at_unix_ms),
+        "status": if f.closed_at_unix_ms == 0 { "open" } else { "resolved" },
+        "reopened": f.reopened,
+    })
+}
+
+fn fault_change(c: &FaultChange) -> Value {
+    json!({
+        "event": short(c.event, |v| FaultEventKind::try_from(v).ok()),
+        "fault": c.fault.as_ref().map_or(Value::Null, fault),
+    })
+}
+
+fn gaps(g: &[ObservabilityGap]) -> Value {
+    g.iter()
+        .map(|g| json!({"agent_id": g.agent_id, "network": g.network}))
+        .collect()
+}
+
+pub fn faults(l: &ListFaultsResponse) -> Value {
+    json!({
+        "evaluated_at_unix_ms": l.evaluated_at_unix_ms,
+        "faults": l.faults.iter().map(fault).collect::<Vec<_>>(),
+        "gaps": gaps(&l.gaps),
+    })
+}
+
+pub fn why(w: &WhyNodeResponse) -> Value {
+    json!({
+        "node": w.node.as_ref().map_or(Value::Null, node),
+        "path": w.path,
+        "faults": w.faults.iter().map(fault).collect::<Vec<_>>(),
+        "gaps": gaps(&w.gaps),
     })
 }

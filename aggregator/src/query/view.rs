@@ -9,6 +9,7 @@ use vigil_proto::v1::{
     WatchChangesResponse,
 };
 
+use crate::attribution::FaultId;
 use crate::model::{NodeIx, NodeRole, RollUp};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
@@ -139,6 +140,8 @@ pub fn node(snap: &Snapshot, store: &Store, id: &str, recent: usize) -> Option<G
 #[derive(Debug, Default)]
 pub struct WatcherView {
     told: Vec<(HealthState, u32)>,
+    /// Fault id → (updated at, open) as this watcher was last told.
+    told_faults: std::collections::HashMap<FaultId, i64>,
 }
 
 impl WatcherView {
@@ -153,7 +156,7 @@ impl WatcherView {
     /// Nodes that differ from what this watcher was last told, or `None`.
     pub fn next(&mut self, snap: &Snapshot) -> Option<WatchChangesResponse> {
         let resp = self.diff(snap);
-        (!resp.changes.is_empty()).then_some(resp)
+        (!resp.changes.is_empty() || !resp.faults.is_empty()).then_some(resp)
     }
 
     fn diff(&mut self, snap: &Snapshot) -> WatchChangesResponse {
@@ -182,6 +185,39 @@ impl WatcherView {
             changes,
             layers: layers(snap),
             snapshot: false,
+            faults: self.fault_diff(snap),
         }
+    }
+
+    /// Faults opened, updated or resolved since this watcher was last told.
+    fn fault_diff(&mut self, snap: &Snapshot) -> Vec<v1::FaultChange> {
+        use crate::attribution::FaultEvent;
+        let board = &snap.faults;
+        let mut out = Vec::new();
+        for f in &board.open {
+            match self.told_faults.insert(f.id, f.updated_at_ms) {
+                None => out.push(super::faults::fault_change(&FaultEvent::Opened(f.clone()))),
+                Some(t) if t != f.updated_at_ms => {
+                    out.push(super::faults::fault_change(&FaultEvent::Updated(f.clone())));
+                }
+                Some(_) => {}
+            }
+        }
+        let open: std::collections::HashSet<FaultId> = board.open.iter().map(|f| f.id).collect();
+        let gone: Vec<FaultId> = self
+            .told_faults
+            .keys()
+            .filter(|id| !open.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            self.told_faults.remove(&id);
+            if let Some(f) = board.resolved.iter().find(|f| f.id == id) {
+                out.push(super::faults::fault_change(&FaultEvent::Resolved(
+                    f.clone(),
+                )));
+            }
+        }
+        out
     }
 }

@@ -239,6 +239,12 @@ pub struct SeriesView {
     /// evidence ring; `Unspecified` without failures.
     pub dominant_error_class: ErrorClass,
     pub example_failure: Option<String>,
+    /// Outcome of the newest signal kept, so a vantage that has just started
+    /// failing is not taken for a healthy one.
+    pub last_outcome: Outcome,
+    /// Consecutive non-failures at the newest end, so a vantage that has
+    /// recovered is not taken for a failing one while its window drains.
+    pub success_streak: u32,
 }
 
 /// All live ingest state.
@@ -381,6 +387,16 @@ impl Store {
                 let binding = series.binding();
                 let data = lock(&series.data);
                 let summary = data.window.summarize(now_ms);
+                let last_outcome = data
+                    .recent
+                    .back()
+                    .map_or(Outcome::Unspecified, |s| s.outcome);
+                let success_streak = data
+                    .recent
+                    .iter()
+                    .rev()
+                    .take_while(|s| s.outcome != Outcome::Failure)
+                    .count() as u32;
                 // Failures in the window, by class, from the evidence ring.
                 let mut classes: Vec<(ErrorClass, u32)> = Vec::new();
                 let mut example = None;
@@ -409,6 +425,8 @@ impl Store {
                     window: summary,
                     dominant_error_class,
                     example_failure: example,
+                    last_outcome,
+                    success_streak,
                 }
             })
             .collect()

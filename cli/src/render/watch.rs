@@ -79,6 +79,7 @@ mod tests {
             ],
             layers: vec![],
             snapshot,
+            faults: vec![],
         }
     }
 

@@ -1,0 +1,371 @@
+//! The lifecycle of faults across evaluations: open after the finding has
+//! persisted, update while it lasts, close after it has been absent, and
+//! reopen the same fault when it recurs within the flap window.
+//!
+//! Owns fault ids and times. It must not decide attribution: it only tracks
+//! what `attribute` found, keyed by (suspect, kind).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use vigil_proto::v1::Side;
+
+use super::{Certainty, EvidenceItem, FaultKind, Finding, Gap, Suspect, Verdict};
+
+/// A fault's stable id, shown to people as `F-000042`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FaultId(pub u64);
+
+impl fmt::Display for FaultId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "F-{:06}", self.0)
+    }
+}
+
+impl std::str::FromStr for FaultId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let digits = s.strip_prefix("F-").unwrap_or(s);
+        digits
+            .parse()
+            .map(FaultId)
+            .map_err(|_| format!("'{s}' is not a fault id; ids look like F-000042"))
+    }
+}
+
+/// A first-class fault: who owns it, where, how sure, and the evidence.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub id: FaultId,
+    pub suspect: Suspect,
+    pub kind: FaultKind,
+    pub certainty: Certainty,
+    pub confidence: f64,
+    pub evidence: Vec<EvidenceItem>,
+    pub counter_evidence: Vec<EvidenceItem>,
+    pub networks: Vec<String>,
+    pub impact: Vec<String>,
+    pub silent_agents: Vec<String>,
+    /// Model nodes the suspect and the impact stand for.
+    pub nodes: Vec<String>,
+    pub opened_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub closed_at_ms: Option<i64>,
+    /// How often the fault cleared and came back within the flap window.
+    pub reopened: u32,
+}
+
+impl Fault {
+    pub fn side(&self) -> Side {
+        self.suspect.side()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.closed_at_ms.is_none()
+    }
+
+    /// One line a person can hand to the other team.
+    pub fn summary(&self) -> String {
+        let side = match self.side() {
+            Side::Platform => "platform",
+            Side::Workload => "workload",
+            Side::Unspecified => "unknown",
+        };
+        let certainty = match self.certainty {
+            Certainty::Attributed => String::new(),
+            Certainty::Ambiguous => " ambiguous,".into(),
+            Certainty::InsufficientData => " insufficient data,".into(),
+        };
+        let agents: BTreeSet<&str> = self.evidence.iter().map(|e| e.agent.as_str()).collect();
+        let probing: BTreeSet<&str> = self
+            .evidence
+            .iter()
+            .chain(&self.counter_evidence)
+            .map(|e| e.agent.as_str())
+            .collect();
+        let mut classes: BTreeMap<&str, usize> = BTreeMap::new();
+        for e in &self.evidence {
+            *classes
+                .entry(vigil_proto::error_class_name(e.class))
+                .or_default() += 1;
+        }
+        let class = classes
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map_or("failures", |(c, _)| c);
+        let targets: BTreeSet<&str> = self.evidence.iter().map(|e| e.target.as_str()).collect();
+        let targets: Vec<&str> = targets.into_iter().take(3).collect();
+        let mut line = format!(
+            "{side} · {} ({},{certainty} confidence {:.2}): {}/{} agents in {} see {class} for {}",
+            self.suspect.path(),
+            self.kind.name(),
+            self.confidence,
+            agents.len(),
+            probing.len().max(agents.len()),
+            if self.networks.is_empty() {
+                "-".to_string()
+            } else {
+                self.networks.join(", ")
+            },
+            if targets.is_empty() {
+                "-".to_string()
+            } else {
+                targets.join(", ")
+            },
+        );
+        if !self.silent_agents.is_empty() {
+            line.push_str(&format!(" · {} agents silent", self.silent_agents.len()));
+        }
+        if !self.impact.is_empty() {
+            line.push_str(&format!(" · impact: {}", self.impact.join(", ")));
+        }
+        line
+    }
+}
+
+/// What changed about faults in one evaluation.
+#[derive(Clone, Debug)]
+pub enum FaultEvent {
+    Opened(Fault),
+    Updated(Fault),
+    Resolved(Fault),
+}
+
+impl FaultEvent {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultEvent::Opened(_) => "opened",
+            FaultEvent::Updated(_) => "updated",
+            FaultEvent::Resolved(_) => "resolved",
+        }
+    }
+
+    pub fn fault(&self) -> &Fault {
+        match self {
+            FaultEvent::Opened(f) | FaultEvent::Updated(f) | FaultEvent::Resolved(f) => f,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TrackerParams {
+    /// Consecutive evaluations a finding must persist before a fault opens.
+    pub open_after: u32,
+    /// Consecutive evaluations without the finding before the fault closes.
+    pub close_after: u32,
+    /// A fault that recurs within this long after closing reopens as itself.
+    pub flap_window_ms: i64,
+    /// Closed faults kept for queries.
+    pub keep_closed: usize,
+}
+
+impl Default for TrackerParams {
+    fn default() -> Self {
+        TrackerParams {
+            open_after: 2,
+            close_after: 3,
+            flap_window_ms: 5 * 60_000,
+            keep_closed: 500,
+        }
+    }
+}
+
+type Key = (Suspect, FaultKind);
+
+#[derive(Default)]
+struct Track {
+    seen_in_row: u32,
+    missing_in_row: u32,
+    fault: Option<Fault>,
+}
+
+/// Keeps faults across evaluations.
+pub struct FaultTracker {
+    params: TrackerParams,
+    next_id: u64,
+    tracks: BTreeMap<Key, Track>,
+    closed: Vec<Fault>,
+    gaps: Vec<Gap>,
+}
+
+impl FaultTracker {
+    pub fn new(params: TrackerParams) -> Self {
+        FaultTracker {
+            params,
+            next_id: 1,
+            tracks: BTreeMap::new(),
+            closed: Vec::new(),
+            gaps: Vec::new(),
+        }
+    }
+
+    /// Folds one verdict in and returns what changed.
+    pub fn observe(&mut self, verdict: &Verdict, now_ms: i64) -> Vec<FaultEvent> {
+        let mut events = Vec::new();
+        self.gaps = verdict.gaps.clone();
+        let mut present: BTreeSet<Key> = BTreeSet::new();
+        for finding in &verdict.findings {
+            // A firm finding opens after `open_after`; an unsure one (the
+            // onset of a fault often looks ambiguous for an evaluation or two,
+            // while vantage points disagree) must persist three times longer.
+            let needed = if finding.certainty == Certainty::Attributed {
+                self.params.open_after
+            } else {
+                self.params.open_after.saturating_mul(3)
+            };
+            let key = (finding.suspect.clone(), finding.kind);
+            if !present.insert(key.clone()) {
+                // One finding per (suspect, kind) and evaluation.
+                continue;
+            }
+            let track = self.tracks.entry(key).or_default();
+            track.seen_in_row += 1;
+            track.missing_in_row = 0;
+            match &mut track.fault {
+                Some(fault) if fault.is_open() => {
+                    let changed = fault.certainty != finding.certainty
+                        || (fault.confidence - finding.confidence).abs() >= 0.15
+                        || fault.impact != finding.impact
+                        || fault.networks != finding.networks;
+                    apply(fault, finding);
+                    if changed {
+                        // Only material changes move `updated_at`, so
+                        // watchers and receivers are not told every tick.
+                        fault.updated_at_ms = now_ms;
+                        events.push(FaultEvent::Updated(fault.clone()));
+                    }
+                }
+                Some(fault) => {
+                    // Closed but kept: recurring within the flap window
+                    // reopens the same fault instead of paging anew.
+                    let recent = fault
+                        .closed_at_ms
+                        .is_some_and(|c| now_ms - c <= self.params.flap_window_ms);
+                    if recent && track.seen_in_row >= needed {
+                        fault.closed_at_ms = None;
+                        fault.reopened += 1;
+                        apply(fault, finding);
+                        fault.updated_at_ms = now_ms;
+                        self.closed.retain(|c| c.id != fault.id);
+                        events.push(FaultEvent::Opened(fault.clone()));
+                    } else if !recent && track.seen_in_row >= needed {
+                        let f = new_fault(&mut self.next_id, finding, now_ms);
+                        events.push(FaultEvent::Opened(f.clone()));
+                        track.fault = Some(f);
+                    }
+                }
+                None => {
+                    if track.seen_in_row >= needed {
+                        let f = new_fault(&mut self.next_id, finding, now_ms);
+                        events.push(FaultEvent::Opened(f.clone()));
+                        track.fault = Some(f);
+                    }
+                }
+            }
+        }
+        let mut forget = Vec::new();
+        for (key, track) in &mut self.tracks {
+            if present.contains(key) {
+                continue;
+            }
+            track.seen_in_row = 0;
+            track.missing_in_row += 1;
+            match &mut track.fault {
+                Some(fault)
+                    if fault.is_open() && track.missing_in_row >= self.params.close_after =>
+                {
+                    fault.closed_at_ms = Some(now_ms);
+                    fault.updated_at_ms = now_ms;
+                    self.closed.push(fault.clone());
+                    events.push(FaultEvent::Resolved(fault.clone()));
+                }
+                Some(fault)
+                    if fault
+                        .closed_at_ms
+                        .is_some_and(|c| now_ms - c > self.params.flap_window_ms) =>
+                {
+                    forget.push(key.clone());
+                }
+                None => forget.push(key.clone()),
+                _ => {}
+            }
+        }
+        for key in forget {
+            self.tracks.remove(&key);
+        }
+        if self.closed.len() > self.params.keep_closed {
+            let excess = self.closed.len() - self.params.keep_closed;
+            self.closed.drain(..excess);
+        }
+        events
+    }
+
+    /// Open faults, platform first, then by confidence.
+    pub fn open(&self) -> Vec<Fault> {
+        let mut out: Vec<Fault> = self
+            .tracks
+            .values()
+            .filter_map(|t| t.fault.as_ref())
+            .filter(|f| f.is_open())
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            (a.side() as i32)
+                .cmp(&(b.side() as i32))
+                .then(b.confidence.total_cmp(&a.confidence))
+                .then(a.id.cmp(&b.id))
+        });
+        out
+    }
+
+    /// Recently closed faults, newest first.
+    pub fn closed(&self) -> Vec<Fault> {
+        self.closed.iter().rev().cloned().collect()
+    }
+
+    pub fn get(&self, id: FaultId) -> Option<Fault> {
+        self.open()
+            .into_iter()
+            .chain(self.closed())
+            .find(|f| f.id == id)
+    }
+
+    /// Current observability gaps (silent agents blamed on no side).
+    pub fn gaps(&self) -> &[Gap] {
+        &self.gaps
+    }
+}
+
+fn new_fault(next_id: &mut u64, finding: &Finding, now_ms: i64) -> Fault {
+    let id = FaultId(*next_id);
+    *next_id += 1;
+    let mut f = Fault {
+        id,
+        suspect: finding.suspect.clone(),
+        kind: finding.kind,
+        certainty: finding.certainty,
+        confidence: finding.confidence,
+        evidence: Vec::new(),
+        counter_evidence: Vec::new(),
+        networks: Vec::new(),
+        impact: Vec::new(),
+        silent_agents: Vec::new(),
+        nodes: Vec::new(),
+        opened_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        closed_at_ms: None,
+        reopened: 0,
+    };
+    apply(&mut f, finding);
+    f
+}
+
+fn apply(fault: &mut Fault, finding: &Finding) {
+    fault.certainty = finding.certainty;
+    fault.confidence = finding.confidence;
+    fault.evidence = finding.evidence.clone();
+    fault.counter_evidence = finding.counter_evidence.clone();
+    fault.networks = finding.networks.clone();
+    fault.impact = finding.impact.clone();
+    fault.silent_agents = finding.silent_agents.clone();
+}

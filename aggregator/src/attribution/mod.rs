@@ -1,0 +1,254 @@
+//! Fault attribution: places every failure on the platform or the workload
+//! side, names the suspected component, and says how sure it is.
+//!
+//! Owns the pure decision (`attribute`, in `candidates`) and the lifecycle of
+//! faults across evaluations (`fault`). It reads a per-evaluation view of
+//! every (agent, probe) window and must not touch ingest state or keep
+//! anything but fault bookkeeping between evaluations.
+//!
+//! The method (docs/attribution.md): compare the same target seen from several
+//! vantage points and eliminate in order, hub, then spoke connectivity, then
+//! workload. Each candidate is scored by how many failing probes it explains,
+//! how many distinct networks see it fail, and the counter-evidence of healthy
+//! probes through it. The best candidate of the earliest stage that clears the
+//! bar is taken, what it explains is removed, and the search repeats, so two
+//! independent faults come out as two.
+
+mod board;
+mod candidates;
+pub mod config;
+mod fault;
+pub mod observe;
+mod run;
+
+pub use board::FaultBoard;
+pub use candidates::attribute;
+pub use config::AttributionConfig;
+pub use fault::{Fault, FaultEvent, FaultId, FaultTracker, TrackerParams};
+pub use run::Attributor;
+
+use std::collections::BTreeMap;
+
+use vigil_proto::v1::{ErrorClass, Layer, ProbeKind, Side};
+
+/// What one (agent, probe) pair shows over the current window.
+#[derive(Clone, Debug)]
+pub struct Observation {
+    pub agent: String,
+    /// The observing agent's network (`hub`, `spoke-a`).
+    pub network: String,
+    /// Whether the agent's stream is connected or its data is fresh.
+    pub agent_live: bool,
+    pub probe_id: String,
+    pub component: String,
+    pub layer: Layer,
+    pub kind: ProbeKind,
+    pub target: String,
+    /// The network the target lives in, when declared (probe label
+    /// `target_network`). A probe into another network crosses the hub.
+    pub target_network: Option<String>,
+    pub window: WindowView,
+}
+
+/// Counts over the evaluation window of one (agent, probe) pair.
+#[derive(Clone, Debug, Default)]
+pub struct WindowView {
+    pub total: u32,
+    pub failures: u32,
+    /// The most frequent error class among the failures.
+    pub dominant_class: ErrorClass,
+    /// An example failure message, for evidence.
+    pub example: String,
+    /// Whether the pair has data newer than the staleness bound.
+    pub fresh: bool,
+    /// Whether the newest signal failed: a pair under the failing threshold
+    /// whose latest signal failed is starting to fail, not healthy.
+    pub last_failed: bool,
+    /// Consecutive successes at the newest end of the window.
+    pub success_streak: u32,
+}
+
+impl WindowView {
+    /// A pair whose newest signals have succeeded at least as often in a row
+    /// as it failed in the window is draining old failures: recovering.
+    pub fn recovering(&self) -> bool {
+        self.success_streak >= 3 && self.success_streak >= self.failures
+    }
+}
+
+impl WindowView {
+    pub fn failure_ratio(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            f64::from(self.failures) / f64::from(self.total)
+        }
+    }
+}
+
+/// Model facts attribution needs: which network is the hub, and which
+/// components depend on which (from the model's `depends_on` edges, lifted to
+/// the components bound to each node).
+#[derive(Clone, Debug, Default)]
+pub struct Topology {
+    pub hub_network: String,
+    /// component → the platform components it depends on.
+    pub depends_on: BTreeMap<String, Vec<String>>,
+}
+
+/// Thresholds of the method. Defaults are the ones the attribution benchmark
+/// is run with.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// A pair is failing from this failure ratio on…
+    pub failing_ratio: f64,
+    /// …and with at least this many failures in the window.
+    pub min_failures: u32,
+    /// A pair is failing hard (outage rather than gray failure) from here on.
+    pub outage_ratio: f64,
+    /// A candidate must reach this confidence to be attributed.
+    pub min_confidence: f64,
+    /// Fewer live vantage networks than this makes a finding "insufficient data".
+    pub min_vantage_networks: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            failing_ratio: 0.1,
+            min_failures: 3,
+            outage_ratio: 0.5,
+            min_confidence: 0.6,
+            min_vantage_networks: 2,
+        }
+    }
+}
+
+/// Where a fault is placed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Suspect {
+    /// A hub service, e.g. `hub-dns`, `hub-firewall`.
+    Hub { component: String },
+    /// One spoke's path to the hub: peering, routes.
+    Connectivity { network: String },
+    /// A workload component: application, data store, user flow.
+    Workload { component: String },
+}
+
+impl Suspect {
+    pub fn side(&self) -> Side {
+        match self {
+            Suspect::Hub { .. } | Suspect::Connectivity { .. } => Side::Platform,
+            Suspect::Workload { .. } => Side::Workload,
+        }
+    }
+
+    /// Stable path such as `platform/hub/hub-dns`, `platform/spoke-a/connectivity`,
+    /// `workload/checkout-api`.
+    pub fn path(&self) -> String {
+        match self {
+            Suspect::Hub { component } => format!("platform/hub/{component}"),
+            Suspect::Connectivity { network } => format!("platform/{network}/connectivity"),
+            Suspect::Workload { component } => format!("workload/{component}"),
+        }
+    }
+}
+
+/// What kind of fault a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultKind {
+    /// Things are down or failing most of the time.
+    Outage,
+    /// Intermittent failures (gray failure: loss, SNAT exhaustion).
+    Intermittent,
+    /// A destination that must be blocked is reachable: nothing is down, but
+    /// the platform's policy has drifted.
+    SecurityDrift,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Outage => "outage",
+            FaultKind::Intermittent => "intermittent",
+            FaultKind::SecurityDrift => "security_drift",
+        }
+    }
+}
+
+/// How firm a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Certainty {
+    Attributed,
+    /// More than one candidate explains the evidence about equally well.
+    Ambiguous,
+    /// Too few live vantage points to tell the sides apart.
+    InsufficientData,
+}
+
+/// One probe's part in a finding, as evidence a person can check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvidenceItem {
+    pub agent: String,
+    pub network: String,
+    pub probe_id: String,
+    pub target: String,
+    pub total: u32,
+    pub failures: u32,
+    pub class: ErrorClass,
+    pub example: String,
+}
+
+impl EvidenceItem {
+    fn from_observation(o: &Observation) -> Self {
+        EvidenceItem {
+            agent: o.agent.clone(),
+            network: o.network.clone(),
+            probe_id: o.probe_id.clone(),
+            target: o.target.clone(),
+            total: o.window.total,
+            failures: o.window.failures,
+            class: o.window.dominant_class,
+            example: o.window.example.clone(),
+        }
+    }
+}
+
+/// One attributed explanation of part of the failing evidence.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub suspect: Suspect,
+    pub kind: FaultKind,
+    pub certainty: Certainty,
+    pub confidence: f64,
+    /// Failing probes this finding explains.
+    pub evidence: Vec<EvidenceItem>,
+    /// Healthy probes through the same suspect.
+    pub counter_evidence: Vec<EvidenceItem>,
+    /// Networks from which the suspect is seen failing.
+    pub networks: Vec<String>,
+    /// Workload components failing only because of this (platform) finding.
+    pub impact: Vec<String>,
+    /// Agents of the suspect network that went silent (a cut-off spoke).
+    pub silent_agents: Vec<String>,
+}
+
+/// An observability gap: an agent that went silent without evidence that its
+/// network is cut off. Never blamed on a side.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    pub agent: String,
+    pub network: String,
+}
+
+/// The result of one attribution pass.
+#[derive(Clone, Debug, Default)]
+pub struct Verdict {
+    pub findings: Vec<Finding>,
+    pub gaps: Vec<Gap>,
+    /// Failing probes that no candidate explained well enough.
+    pub unexplained: Vec<EvidenceItem>,
+}
+
+#[cfg(test)]
+mod tests;

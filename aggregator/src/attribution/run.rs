@@ -1,0 +1,55 @@
+//! One attribution step per evaluation: observations in, an immutable
+//! [`FaultBoard`] out. Owns the tracker between evaluations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::Model;
+use crate::store::SeriesView;
+
+use super::config::AttributionConfig;
+use super::observe::{nodes_for, observations, topology};
+use super::{FaultBoard, FaultEvent, FaultTracker, Params, Topology, attribute};
+
+pub struct Attributor {
+    model: Arc<Model>,
+    params: Params,
+    topology: Topology,
+    staleness: Duration,
+    tracker: FaultTracker,
+}
+
+impl Attributor {
+    pub fn new(model: Arc<Model>, config: &AttributionConfig, staleness: Duration) -> Self {
+        Attributor {
+            topology: topology(&model, &config.hub_network),
+            params: config.params(),
+            tracker: FaultTracker::new(config.tracker()),
+            staleness,
+            model,
+        }
+    }
+
+    /// Attributes the current window and folds the result into the faults.
+    pub fn step(&mut self, now_ms: i64, views: &[SeriesView]) -> Arc<FaultBoard> {
+        let obs = observations(views, now_ms, self.staleness);
+        let verdict = attribute(&obs, &self.topology, &self.params);
+        let mut events = self.tracker.observe(&verdict, now_ms);
+        for e in &mut events {
+            let f = match e {
+                FaultEvent::Opened(f) | FaultEvent::Updated(f) | FaultEvent::Resolved(f) => f,
+            };
+            f.nodes = nodes_for(&self.model, &f.suspect, &f.impact);
+        }
+        let with_nodes = |mut f: super::Fault| {
+            f.nodes = nodes_for(&self.model, &f.suspect, &f.impact);
+            f
+        };
+        Arc::new(FaultBoard {
+            open: self.tracker.open().into_iter().map(with_nodes).collect(),
+            resolved: self.tracker.closed().into_iter().map(with_nodes).collect(),
+            gaps: self.tracker.gaps().to_vec(),
+            events,
+        })
+    }
+}

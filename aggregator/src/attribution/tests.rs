@@ -1,0 +1,421 @@
+//! The domain table (shared/domain.md) as unit tests of the pure pass: each
+//! fault pattern, built as the observations agents would report, must land on
+//! the right side and component.
+
+use vigil_proto::v1::{ErrorClass, Layer, ProbeKind, Side};
+
+use super::*;
+
+const SPOKES: [&str; 3] = ["spoke-a", "spoke-b", "spoke-c"];
+
+#[derive(Clone)]
+struct P {
+    id: &'static str,
+    kind: ProbeKind,
+    component: &'static str,
+    layer: Layer,
+    target: &'static str,
+    target_network: Option<&'static str>,
+}
+
+/// The probes every spoke agent runs: hub DNS, a hub service, two egress
+/// destinations through the firewall, a deny probe, and the workload.
+fn spoke_probes() -> Vec<P> {
+    vec![
+        P {
+            id: "kv-dns",
+            kind: ProbeKind::Dns,
+            component: "hub-dns",
+            layer: Layer::PlatformHub,
+            target: "kv.privatelink.test",
+            target_network: None,
+        },
+        P {
+            id: "db-dns",
+            kind: ProbeKind::Dns,
+            component: "hub-dns",
+            layer: Layer::PlatformHub,
+            target: "db.privatelink.test",
+            target_network: None,
+        },
+        P {
+            id: "hub-svc",
+            kind: ProbeKind::Tcp,
+            component: "hub-service",
+            layer: Layer::PlatformHub,
+            target: "10.10.0.20:443",
+            target_network: None,
+        },
+        P {
+            id: "egress-a",
+            kind: ProbeKind::Firewall,
+            component: "hub-firewall",
+            layer: Layer::PlatformHub,
+            target: "203.0.113.10:443",
+            target_network: None,
+        },
+        P {
+            id: "egress-b",
+            kind: ProbeKind::Firewall,
+            component: "hub-firewall",
+            layer: Layer::PlatformHub,
+            target: "203.0.113.11:443",
+            target_network: None,
+        },
+        P {
+            id: "deny",
+            kind: ProbeKind::Firewall,
+            component: "hub-firewall",
+            layer: Layer::PlatformHub,
+            target: "203.0.113.66:80",
+            target_network: None,
+        },
+        P {
+            id: "checkout",
+            kind: ProbeKind::Http,
+            component: "checkout-api",
+            layer: Layer::WorkloadApplication,
+            target: "http://checkout-a/health",
+            target_network: Some("spoke-a"),
+        },
+    ]
+}
+
+struct World {
+    obs: Vec<Observation>,
+}
+
+impl World {
+    fn healthy() -> Self {
+        let mut obs = Vec::new();
+        for net in SPOKES {
+            for p in spoke_probes() {
+                obs.push(Observation {
+                    agent: format!("agent-{net}"),
+                    network: net.into(),
+                    agent_live: true,
+                    probe_id: p.id.into(),
+                    component: p.component.into(),
+                    layer: p.layer,
+                    kind: p.kind,
+                    target: p.target.into(),
+                    target_network: p.target_network.map(str::to_string),
+                    window: WindowView {
+                        total: 30,
+                        failures: 0,
+                        dominant_class: ErrorClass::Unspecified,
+                        example: String::new(),
+                        fresh: true,
+                        last_failed: false,
+                        success_streak: 30,
+                    },
+                });
+            }
+        }
+        World { obs }
+    }
+
+    fn fail(
+        &mut self,
+        pred: impl Fn(&Observation) -> bool,
+        class: ErrorClass,
+        failures: u32,
+    ) -> &mut Self {
+        for o in self.obs.iter_mut().filter(|o| pred(o)) {
+            o.window.failures = failures;
+            o.window.last_failed = true;
+            o.window.success_streak = 0;
+            o.window.dominant_class = class;
+            o.window.example = format!("{class:?}");
+        }
+        self
+    }
+
+    fn silence(&mut self, network: &str) -> &mut Self {
+        for o in self.obs.iter_mut().filter(|o| o.network == network) {
+            o.agent_live = false;
+            o.window = WindowView::default();
+        }
+        self
+    }
+
+    fn verdict(&self) -> Verdict {
+        let topology = Topology {
+            hub_network: "hub".into(),
+            depends_on: [("checkout-api".to_string(), vec!["hub-dns".to_string()])].into(),
+        };
+        attribute(&self.obs, &topology, &Params::default())
+    }
+}
+
+fn only(v: &Verdict) -> &Finding {
+    assert_eq!(
+        v.findings.len(),
+        1,
+        "expected one finding, got {:#?}",
+        v.findings
+    );
+    &v.findings[0]
+}
+
+#[test]
+fn no_failures_no_findings() {
+    let v = World::healthy().verdict();
+    assert!(v.findings.is_empty() && v.gaps.is_empty() && v.unexplained.is_empty());
+}
+
+#[test]
+fn hub_dns_down_is_the_hub_with_the_workload_as_impact() {
+    let mut w = World::healthy();
+    w.fail(|o| o.component == "hub-dns", ErrorClass::DnsTimeout, 30)
+        .fail(
+            |o| o.component == "checkout-api",
+            ErrorClass::HttpStatus,
+            30,
+        );
+    let v = w.verdict();
+    let f = only(&v);
+    assert_eq!(
+        f.suspect,
+        Suspect::Hub {
+            component: "hub-dns".into()
+        }
+    );
+    assert_eq!(f.suspect.side(), Side::Platform);
+    assert_eq!(f.certainty, Certainty::Attributed);
+    assert!(f.confidence > 0.9, "{}", f.confidence);
+    assert_eq!(f.networks, SPOKES);
+    assert_eq!(f.impact, ["checkout-api"]);
+}
+
+#[test]
+fn one_missing_record_is_still_hub_dns() {
+    let mut w = World::healthy();
+    w.fail(|o| o.probe_id == "kv-dns", ErrorClass::DnsNxdomain, 30);
+    let f = only(&w.verdict()).clone();
+    assert_eq!(
+        f.suspect,
+        Suspect::Hub {
+            component: "hub-dns".into()
+        }
+    );
+    assert!(f.confidence >= 0.9, "{}", f.confidence);
+}
+
+#[test]
+fn a_missing_firewall_rule_is_the_hub_firewall() {
+    let mut w = World::healthy();
+    w.fail(|o| o.probe_id == "egress-a", ErrorClass::Timeout, 30);
+    let v = w.verdict();
+    let f = only(&v);
+    assert_eq!(
+        f.suspect,
+        Suspect::Hub {
+            component: "hub-firewall".into()
+        }
+    );
+    assert_eq!(f.kind, FaultKind::Outage);
+}
+
+#[test]
+fn a_deny_probe_that_succeeds_is_security_drift() {
+    let mut w = World::healthy();
+    w.fail(|o| o.probe_id == "deny", ErrorClass::PolicyDrift, 30);
+    let v = w.verdict();
+    let f = only(&v);
+    assert_eq!(
+        f.suspect,
+        Suspect::Hub {
+            component: "hub-firewall".into()
+        }
+    );
+    assert_eq!(f.kind, FaultKind::SecurityDrift);
+}
+
+#[test]
+fn intermittent_loss_from_everywhere_is_a_gray_firewall_failure() {
+    let mut w = World::healthy();
+    w.fail(
+        |o| o.component == "hub-firewall" && o.probe_id != "deny",
+        ErrorClass::Timeout,
+        6,
+    );
+    let f = only(&w.verdict()).clone();
+    assert_eq!(
+        f.suspect,
+        Suspect::Hub {
+            component: "hub-firewall".into()
+        }
+    );
+    assert_eq!(f.kind, FaultKind::Intermittent);
+}
+
+#[test]
+fn peering_down_with_replayed_evidence_is_that_spokes_connectivity() {
+    let mut w = World::healthy();
+    // spoke-b's agent replayed: everything crossing to the hub failed.
+    w.fail(
+        |o| o.network == "spoke-b" && o.probe_id != "deny",
+        ErrorClass::Timeout,
+        30,
+    );
+    let v = w.verdict();
+    let f = only(&v);
+    assert_eq!(
+        f.suspect,
+        Suspect::Connectivity {
+            network: "spoke-b".into()
+        }
+    );
+    assert!(f.confidence > 0.8, "{}", f.confidence);
+}
+
+#[test]
+fn a_cut_off_spoke_whose_agents_are_silent_is_its_connectivity_not_a_gap() {
+    let mut w = World::healthy();
+    w.silence("spoke-a");
+    // Probes from elsewhere into spoke-a fail.
+    w.fail(
+        |o| o.probe_id == "checkout" && o.network != "spoke-a",
+        ErrorClass::Timeout,
+        30,
+    );
+    let v = w.verdict();
+    let f = only(&v);
+    assert_eq!(
+        f.suspect,
+        Suspect::Connectivity {
+            network: "spoke-a".into()
+        }
+    );
+    assert_eq!(f.silent_agents, ["agent-spoke-a"]);
+    assert!(v.gaps.is_empty(), "{:?}", v.gaps);
+}
+
+#[test]
+fn a_silent_agent_alone_is_a_gap_blamed_on_nobody() {
+    let mut w = World::healthy();
+    w.silence("spoke-c");
+    let v = w.verdict();
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+    assert_eq!(
+        v.gaps,
+        [Gap {
+            agent: "agent-spoke-c".into(),
+            network: "spoke-c".into()
+        }]
+    );
+}
+
+#[test]
+fn a_wrong_route_in_one_spoke_is_its_connectivity() {
+    let mut w = World::healthy();
+    w.fail(
+        |o| o.network == "spoke-c" && o.probe_id.starts_with("egress"),
+        ErrorClass::EgressIpMismatch,
+        30,
+    );
+    let f = only(&w.verdict()).clone();
+    assert_eq!(
+        f.suspect,
+        Suspect::Connectivity {
+            network: "spoke-c".into()
+        }
+    );
+}
+
+#[test]
+fn a_workload_crash_seen_from_everywhere_is_the_workload() {
+    let mut w = World::healthy();
+    w.fail(
+        |o| o.component == "checkout-api",
+        ErrorClass::ConnectionRefused,
+        30,
+    );
+    let v = w.verdict();
+    let f = only(&v);
+    assert_eq!(
+        f.suspect,
+        Suspect::Workload {
+            component: "checkout-api".into()
+        }
+    );
+    assert_eq!(f.suspect.side(), Side::Workload);
+}
+
+#[test]
+fn two_independent_faults_on_two_sides_come_out_as_two() {
+    let mut w = World::healthy();
+    w.fail(
+        |o| o.probe_id == "egress-b",
+        ErrorClass::ConnectionReset,
+        30,
+    )
+    .fail(
+        |o| o.component == "checkout-api",
+        ErrorClass::HttpStatus,
+        30,
+    );
+    let v = w.verdict();
+    let mut suspects: Vec<String> = v.findings.iter().map(|f| f.suspect.path()).collect();
+    suspects.sort();
+    assert_eq!(
+        suspects,
+        ["platform/hub/hub-firewall", "workload/checkout-api"]
+    );
+}
+
+#[test]
+fn a_single_vantage_is_insufficient_data() {
+    let mut w = World::healthy();
+    w.obs.retain(|o| o.network == "spoke-a");
+    w.fail(|o| o.component == "hub-dns", ErrorClass::DnsServfail, 30);
+    let f = only(&w.verdict()).clone();
+    assert_eq!(f.certainty, Certainty::InsufficientData);
+}
+
+#[test]
+fn tracker_opens_after_persistence_reopens_on_flap_and_closes() {
+    let mut w = World::healthy();
+    w.fail(
+        |o| o.component == "checkout-api",
+        ErrorClass::HttpStatus,
+        30,
+    );
+    let failing = w.verdict();
+    let healthy = World::healthy().verdict();
+    let mut t = FaultTracker::new(TrackerParams {
+        open_after: 2,
+        close_after: 2,
+        flap_window_ms: 60_000,
+        keep_closed: 10,
+    });
+    assert!(
+        t.observe(&failing, 1_000).is_empty(),
+        "one evaluation is not enough"
+    );
+    let ev = t.observe(&failing, 2_000);
+    assert!(matches!(ev.as_slice(), [FaultEvent::Opened(_)]), "{ev:?}");
+    let id = ev[0].fault().id;
+    assert!(
+        ev[0]
+            .fault()
+            .summary()
+            .starts_with("workload · workload/checkout-api"),
+        "{}",
+        ev[0].fault().summary()
+    );
+    t.observe(&healthy, 3_000);
+    let ev = t.observe(&healthy, 4_000);
+    assert!(matches!(ev.as_slice(), [FaultEvent::Resolved(f)] if f.id == id));
+    assert!(t.open().is_empty());
+    // Recurs within the flap window: the same fault reopens.
+    t.observe(&failing, 5_000);
+    let ev = t.observe(&failing, 6_000);
+    assert!(
+        matches!(ev.as_slice(), [FaultEvent::Opened(f)] if f.id == id && f.reopened == 1),
+        "{ev:?}"
+    );
+    assert_eq!(t.open().len(), 1);
+    assert_eq!("F-000001".parse::<FaultId>().unwrap(), id);
+}

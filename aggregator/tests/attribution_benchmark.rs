@@ -1,0 +1,47 @@
+//! The attribution benchmark, reduced: every labelled scenario through the
+//! real ingest, evaluation and attribution on a simulated clock, against the
+//! targets of docs/attribution.md. The full run is `vigil simulate`.
+
+use std::time::Duration;
+
+use vigil_aggregator::simulate::{SimConfig, run_benchmark};
+
+#[test]
+fn attribution_meets_its_targets_on_the_labelled_scenarios() {
+    let config = SimConfig {
+        noise: 0.01,
+        ..SimConfig::default()
+    };
+    let report = run_benchmark(&config, 2, Duration::from_secs(3600));
+    let table = report.markdown();
+    eprintln!("{table}");
+    for o in &report.outcomes {
+        if !o.component_correct || o.wrong_faults > 0 {
+            eprintln!("miss: {o:?}");
+        }
+    }
+    assert!(
+        report.single_side_accuracy >= 0.98,
+        "side accuracy below 98%:\n{table}"
+    );
+    assert!(
+        report.single_component_top1 >= 0.95,
+        "component top-1 below 95%:\n{table}"
+    );
+    assert!(
+        report.pairs_all_found >= 1.0,
+        "a pair of faults was not found as two:\n{table}"
+    );
+    assert_eq!(
+        report.steady_false_faults, 0,
+        "false faults at 1% noise:\n{table}"
+    );
+    for (name, s) in &report.by_type {
+        if let Some(d) = s.detection_after_state_p95 {
+            assert!(
+                d <= 2.0,
+                "{name}: detection p95 {d:.1} intervals after the state threshold:\n{table}"
+            );
+        }
+    }
+}
