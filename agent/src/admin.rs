@@ -1,7 +1,8 @@
 //! The small HTTP server Kubernetes probes: `/healthz` answers while the
 //! process runs, `/readyz` once the config is loaded and probes are
 //! scheduled (connected or not: the agent buffers while the aggregator is
-//! away). It must not expose probe results or change agent state.
+//! away), `/metrics` the shipper's counters (see `metrics`). It must not
+//! expose probe results or change agent state.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -37,6 +38,7 @@ pub fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -54,6 +56,11 @@ async fn readyz(State(s): State<AdminState>) -> (StatusCode, Json<Readiness>) {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body))
+}
+
+async fn metrics(State(s): State<AdminState>) -> ([(header::HeaderName, &'static str); 1], String) {
+    let body = crate::metrics::render(&s.counters, &s.outbox);
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body)
 }
 
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

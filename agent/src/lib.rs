@@ -7,6 +7,7 @@
 mod admin;
 mod agent;
 pub mod config;
+pub mod metrics;
 pub mod probe;
 mod schedule;
 pub mod shipper;

@@ -38,6 +38,15 @@ pub enum ConfigError {
         problem: String,
         fix: String,
     },
+    /// Like `Invalid`, for fields whose path is built at run time
+    /// (`alerts.receivers[2].url`) or environment variables (`OTEL_*`).
+    #[error("aggregator config {file}: field `{field}`: {problem}; fix: {fix}")]
+    Section {
+        file: String,
+        field: String,
+        problem: String,
+        fix: String,
+    },
 }
 
 /// Everything the aggregator process needs besides the model.
@@ -57,6 +66,15 @@ pub struct AggregatorConfig {
     pub evaluation: EvaluationConfig,
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// Fault attribution (docs/attribution.md).
+    #[serde(default)]
+    pub attribution: crate::attribution::AttributionConfig,
+    /// Prometheus `/metrics` and OTLP push (docs/observability.md).
+    #[serde(default)]
+    pub export: crate::export::ExportConfig,
+    /// Alert receivers and routes (docs/observability.md).
+    #[serde(default)]
+    pub alerts: crate::alert::AlertsConfig,
 }
 
 /// Where the two servers listen. Port 0 lets the OS choose.
@@ -202,6 +220,9 @@ impl Default for AggregatorConfig {
             model: PathBuf::from("model.yaml"),
             evaluation: EvaluationConfig::default(),
             ingest: IngestConfig::default(),
+            attribution: crate::attribution::AttributionConfig::default(),
+            export: crate::export::ExportConfig::default(),
+            alerts: crate::alert::AlertsConfig::default(),
         }
     }
 }
@@ -235,6 +256,27 @@ impl AggregatorConfig {
         }
         config.validate(origin)?;
         Ok(config)
+    }
+
+    /// Fills the gaps of `export.otlp` from the `OTEL_*` variables `env`
+    /// returns (pass `|k| std::env::var(k).ok()` in a binary), so the
+    /// library itself never reads the environment. `origin` names the config
+    /// file in errors.
+    pub fn with_otel_env(
+        mut self,
+        origin: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        self.export =
+            self.export
+                .with_env(env)
+                .map_err(|(field, problem, fix)| ConfigError::Section {
+                    file: origin.to_string(),
+                    field,
+                    problem,
+                    fix,
+                })?;
+        Ok(self)
     }
 
     /// Checks values that parse but cannot work. `origin` names the file (or
@@ -301,6 +343,11 @@ impl AggregatorConfig {
                 "use a value such as `200`",
             ));
         }
+        if let Some((field, problem, fix)) = self.attribution.problem() {
+            return Err(invalid(field, problem, fix));
+        }
+        self.export.validate(origin)?;
+        self.alerts.validate(origin)?;
         if i.max_batch_signals == 0 {
             return Err(invalid(
                 "ingest.max_batch_signals",

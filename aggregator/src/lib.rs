@@ -5,14 +5,18 @@
 //! behaviour lives in the modules.
 #![forbid(unsafe_code)]
 
+pub mod alert;
+pub mod attribution;
 mod clock;
 pub mod config;
 mod duration;
 pub mod evaluate;
+pub mod export;
 pub mod ingest;
 pub mod model;
 pub mod query;
 mod server;
+pub mod simulate;
 pub mod snapshot;
 pub mod store;
 

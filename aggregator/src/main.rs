@@ -9,7 +9,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
+use vigil_aggregator::export::TraceExport;
 use vigil_aggregator::{Aggregator, AggregatorConfig, Model};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -35,7 +38,6 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.log_format);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -45,19 +47,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr (filtered by RUST_LOG) and, when OTLP traces are on,
+/// spans to the collector (with their own filter, see `export::traces`).
+fn init_logging(format: LogFormat, otel: Option<impl Layer<Registry> + Send + Sync + 'static>) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(otel);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => registry.with(fmt.with_filter(filter)).init(),
+        LogFormat::Json => registry.with(fmt.json().with_filter(filter)).init(),
     }
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let config = AggregatorConfig::load(&args.config)?;
+    let origin = args.config.display().to_string();
+    let config =
+        AggregatorConfig::load(&args.config)?.with_otel_env(&origin, &|k| std::env::var(k).ok())?;
     let model = Model::load(&config.model).with_context(|| {
         format!(
             "loading the model named by `model:` in {}",
@@ -65,6 +70,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         )
     })?;
     if args.check_config {
+        init_logging(args.log_format, None::<tracing_subscriber::layer::Identity>);
         println!(
             "{}: ok; model {}: ok ({} nodes)",
             args.config.display(),
@@ -78,11 +84,29 @@ fn run(args: Args) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
+        let settings = config
+            .export
+            .otlp_settings(&|_| None)
+            .map_err(|(field, problem, fix)| {
+                anyhow::anyhow!("{origin}: `{field}`: {problem}; fix: {fix}")
+            })?
+            .filter(|s| s.traces);
+        let (traces, layer) = match settings {
+            Some(s) => {
+                let (t, l) = TraceExport::start::<Registry>(&s, &config.id)?;
+                (Some(t), Some(l))
+            }
+            None => (None, None),
+        };
+        init_logging(args.log_format, layer);
         let handle = Aggregator::start(config, model).await?;
         tracing::info!(grpc = %handle.grpc_addr(), http = %handle.http_addr(), "ready");
         wait_for_signal().await;
         tracing::info!("shutting down");
         handle.shutdown().await;
+        if let Some(t) = traces {
+            t.shutdown().await;
+        }
         Ok(())
     })
 }

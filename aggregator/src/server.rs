@@ -15,9 +15,11 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
+use vigil_proto::v1::fault_service_server::FaultServiceServer;
 use vigil_proto::v1::ingest_service_server::IngestServiceServer;
 use vigil_proto::v1::query_service_server::QueryServiceServer;
 
+use crate::attribution::Attributor;
 use crate::clock::now_unix_ms;
 use crate::config::{AggregatorConfig, ConfigError};
 use crate::evaluate::Evaluator;
@@ -47,6 +49,8 @@ pub enum StartError {
     },
     #[error("cannot build gRPC server reflection: {0}")]
     Reflection(String),
+    #[error(transparent)]
+    Observability(#[from] crate::export::ObservabilityError),
 }
 
 /// Entry point of the library.
@@ -68,9 +72,18 @@ impl Aggregator {
         ));
         let counters = Arc::new(IngestCounters::default());
         let shutdown = CancellationToken::new();
+        // Any early return below stops what was already spawned.
+        let start_guard = shutdown.clone().drop_guard();
         let ready = Arc::new(AtomicBool::new(false));
         let initial = Arc::new(Snapshot::initial(Arc::clone(&model), now_unix_ms()));
         let (snap_tx, snap_rx) = watch::channel(Arc::clone(&initial));
+        let observability = crate::export::wiring::start(
+            &config,
+            snap_rx.clone(),
+            Arc::clone(&counters),
+            Arc::clone(&store),
+            shutdown.clone(),
+        )?;
 
         let bind = |what: &'static str, addr: SocketAddr| async move {
             TcpListener::bind(addr)
@@ -87,7 +100,12 @@ impl Aggregator {
         let http_addr = local("http", &http_listener, config.listen.http)?;
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        for name in ["", "vigil.v1.IngestService", "vigil.v1.QueryService"] {
+        for name in [
+            "",
+            "vigil.v1.IngestService",
+            "vigil.v1.QueryService",
+            "vigil.v1.FaultService",
+        ] {
             health_reporter
                 .set_service_status(name, ServingStatus::Serving)
                 .await;
@@ -105,19 +123,24 @@ impl Aggregator {
             shutdown: shutdown.clone(),
         })
         .max_decoding_message_size(config.ingest.max_message_bytes);
-        let query = QueryServiceServer::new(QueryEndpoint {
+        let query_endpoint = QueryEndpoint {
             snapshots: snap_rx.clone(),
             store: Arc::clone(&store),
             shutdown: shutdown.clone(),
-        });
+        };
+        let faults = FaultServiceServer::new(query_endpoint.clone());
+        let query = QueryServiceServer::new(query_endpoint);
 
         let grpc_task = {
             let stop = shutdown.clone();
             let serve = tonic::transport::Server::builder()
+                // One span per RPC (an ingest stream lives as long as its span).
+                .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_service(ingest)
                 .add_service(query)
+                .add_service(faults)
                 .serve_with_incoming_shutdown(
                     TcpListenerStream::new(grpc_listener),
                     stop.cancelled_owned(),
@@ -131,12 +154,15 @@ impl Aggregator {
             })
         };
         let http_task = {
-            let router = http::router(HttpState {
+            let mut router = http::router(HttpState {
                 snapshots: snap_rx.clone(),
                 store: Arc::clone(&store),
                 ready: Arc::clone(&ready),
                 shutdown: shutdown.clone(),
             });
+            if let Some(metrics) = observability.router {
+                router = router.merge(metrics);
+            }
             let stop = shutdown.clone();
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(http_listener, router)
@@ -152,6 +178,12 @@ impl Aggregator {
             let store = Arc::clone(&store);
             let mut evaluator =
                 Evaluator::new(Arc::clone(&model), config.evaluation.clone(), initial);
+            let mut attributor = Attributor::new(
+                Arc::clone(&model),
+                &config.attribution,
+                config.evaluation.staleness,
+            );
+            let window = config.evaluation.window;
             let period = config.evaluation.interval;
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(period);
@@ -162,8 +194,24 @@ impl Aggregator {
                         _ = ticks.tick() => {}
                     }
                     let now = now_unix_ms();
+                    // No await below: the guard never crosses a suspension.
+                    let span = tracing::info_span!("evaluate", generation = tracing::field::Empty);
+                    let _entered = span.enter();
                     let readings = store.read(now);
-                    let snapshot = evaluator.evaluate(now, &readings);
+                    let faults = attributor.step(now, &store.series_views(now, window));
+                    for event in &faults.events {
+                        let f = event.fault();
+                        tracing::info!(
+                            fault = %f.id,
+                            event = event.name(),
+                            side = ?f.side(),
+                            suspect = %f.suspect.path(),
+                            confidence = f.confidence,
+                            "{}",
+                            f.summary()
+                        );
+                    }
+                    let snapshot = evaluator.evaluate_with(now, &readings, faults);
                     if !snapshot.changes.is_empty() {
                         tracing::debug!(
                             generation = snapshot.generation,
@@ -171,11 +219,15 @@ impl Aggregator {
                             "evaluated"
                         );
                     }
+                    span.record("generation", snapshot.generation);
                     snap_tx.send_replace(snapshot);
                 }
             })
         };
         ready.store(true, Ordering::Release);
+        start_guard.disarm();
+        let mut tasks = vec![grpc_task, http_task, eval_task];
+        tasks.extend(observability.tasks);
         tracing::info!(%grpc_addr, %http_addr, nodes = model.nodes().len(), "aggregator listening");
         Ok(AggregatorHandle {
             grpc_addr,
@@ -183,7 +235,8 @@ impl Aggregator {
             counters,
             snapshots: snap_rx,
             shutdown,
-            tasks: vec![grpc_task, http_task, eval_task],
+            tasks,
+            metrics_export: observability.metrics,
         })
     }
 }
@@ -196,6 +249,7 @@ pub struct AggregatorHandle {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    metrics_export: Option<crate::export::MetricsExport>,
 }
 
 impl AggregatorHandle {
@@ -230,6 +284,9 @@ impl AggregatorHandle {
                 task.abort();
                 let _ = task.await;
             }
+        }
+        if let Some(export) = self.metrics_export {
+            export.shutdown().await;
         }
         tracing::info!("aggregator stopped");
     }

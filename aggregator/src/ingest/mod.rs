@@ -5,6 +5,7 @@
 //! [`Store`]; it must never wait on evaluation or on query readers, and one bad
 //! stream must never affect another.
 
+mod local;
 mod stats;
 mod validate;
 
@@ -21,6 +22,7 @@ use vigil_proto::v1::{
     stream_request, stream_response,
 };
 
+pub use local::{LocalStream, LocalStreamError};
 pub(crate) use stats::IngestCounters;
 pub use stats::{IngestStats, RejectReason, RejectedCounts};
 use validate::Rejection;

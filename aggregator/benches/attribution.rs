@@ -1,0 +1,93 @@
+//! Microbenchmark of one attribution pass over a fleet's (agent, probe)
+//! windows with a hub DNS outage seen from every spoke. Run:
+//! `cargo bench -p vigil-aggregator --bench attribution`.
+
+use std::collections::BTreeMap;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use vigil_aggregator::attribution::{Observation, Params, Topology, WindowView, attribute};
+use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
+
+/// `agents` agents over four spokes and the hub, each probing the hub DNS,
+/// the hub firewall and `workload` workload components; the hub DNS fails.
+fn fleet(agents: usize, workload: usize) -> Vec<Observation> {
+    let mut out = Vec::new();
+    for a in 0..agents {
+        let network = if a % 5 == 0 {
+            "hub".to_string()
+        } else {
+            format!("spoke-{}", a % 5)
+        };
+        let mut push = |probe: &str, component: &str, layer, kind, failing: bool| {
+            out.push(Observation {
+                agent: format!("agent-{a}"),
+                network: network.clone(),
+                agent_live: true,
+                probe_id: probe.to_string(),
+                component: component.to_string(),
+                layer,
+                kind,
+                target: format!("{component}.internal"),
+                target_network: None,
+                window: WindowView {
+                    total: 12,
+                    failures: if failing { 12 } else { 0 },
+                    dominant_class: if failing {
+                        ErrorClass::DnsTimeout
+                    } else {
+                        ErrorClass::Unspecified
+                    },
+                    example: if failing {
+                        "dns timeout".into()
+                    } else {
+                        String::new()
+                    },
+                    fresh: true,
+                    last_failed: failing,
+                    success_streak: if failing { 0 } else { 12 },
+                },
+            });
+        };
+        push("dns", "hub-dns", Layer::PlatformHub, ProbeKind::Dns, true);
+        push(
+            "fw",
+            "hub-firewall",
+            Layer::PlatformHub,
+            ProbeKind::Tcp,
+            false,
+        );
+        for w in 0..workload {
+            let c = format!("app-{w}");
+            push(&c, &c, Layer::WorkloadApplication, ProbeKind::Http, false);
+        }
+    }
+    out
+}
+
+fn attribution(c: &mut Criterion) {
+    let mut depends_on = BTreeMap::new();
+    for w in 0..8 {
+        depends_on.insert(
+            format!("app-{w}"),
+            vec!["hub-dns".to_string(), "hub-firewall".to_string()],
+        );
+    }
+    let topology = Topology {
+        hub_network: "hub".into(),
+        depends_on,
+    };
+    let params = Params::default();
+    let mut group = c.benchmark_group("attribution");
+    group.sample_size(10);
+    for agents in [100usize, 1_000] {
+        let obs = fleet(agents, 8);
+        group.throughput(Throughput::Elements(obs.len() as u64));
+        group.bench_function(format!("attribute/{}_pairs", obs.len()), |b| {
+            b.iter(|| attribute(&obs, &topology, &params));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, attribution);
+criterion_main!(benches);

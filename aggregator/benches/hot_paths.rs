@@ -1,0 +1,85 @@
+//! Microbenchmarks of the aggregator's hot paths: a batch decoded, validated
+//! and applied through the real ingest path; one window update; reading the
+//! store and evaluating a 10,000-node tree. Run:
+//! `cargo bench -p vigil-aggregator --bench hot_paths`.
+
+mod common;
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use vigil_aggregator::config::EvaluationConfig;
+use vigil_aggregator::evaluate::Evaluator;
+use vigil_aggregator::snapshot::Snapshot;
+use vigil_aggregator::store::{Store, Window};
+
+fn batch_apply(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ingest");
+    for size in [10u32, 100, 1000] {
+        let store = Arc::new(Store::new(
+            common::model(1000),
+            Duration::from_secs(60),
+            200,
+        ));
+        let mut stream = common::stream(&store, 0, 100, 1000);
+        let signals = common::signals(size, 100);
+        let sequence = Cell::new(0u64);
+        group.throughput(Throughput::Elements(u64::from(size)));
+        group.bench_function(format!("decode_validate_apply/{size}_signals"), |b| {
+            b.iter_batched(
+                || {
+                    sequence.set(sequence.get() + 1);
+                    common::batch(sequence.get(), &signals)
+                },
+                |bytes| stream.handle_encoded(&bytes).expect("applied"),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+fn window_update(c: &mut Criterion) {
+    let mut window = Window::new(Duration::from_secs(60));
+    let mut at = common::now_ms();
+    let mut n = 0u32;
+    c.bench_function("window/record", |b| {
+        b.iter(|| {
+            at += 7;
+            n = n.wrapping_add(1);
+            window.record(at, n % 10 == 0, 300 + n % 5000);
+        });
+    });
+}
+
+fn evaluation(c: &mut Criterion) {
+    // 10,000 leaves under 100 groups; 10,000 agents x 10 probes = 100,000
+    // series, every leaf fed by ten agents.
+    let store = common::filled_store(9_900, 10_000, 10, 3);
+    let model = Arc::clone(store.model());
+    let now = common::now_ms();
+    let mut group = c.benchmark_group("evaluate");
+    group.sample_size(10);
+    group.bench_function("store_read/100k_series", |b| {
+        b.iter(|| store.read(now));
+    });
+    let readings = store.read(now);
+    let config = EvaluationConfig {
+        hysteresis: 1,
+        ..EvaluationConfig::default()
+    };
+    let mut evaluator = Evaluator::new(
+        Arc::clone(&model),
+        config,
+        Arc::new(Snapshot::initial(Arc::clone(&model), now)),
+    );
+    group.bench_function(format!("tree/{}_nodes", model.nodes().len()), |b| {
+        b.iter(|| evaluator.evaluate(now, &readings));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, batch_apply, window_update, evaluation);
+criterion_main!(benches);

@@ -1,0 +1,72 @@
+//! Where exporters read live values from: the latest published snapshot,
+//! the ingest counters, the agents' self-reported drops and the alert
+//! receivers' delivery counters.
+//!
+//! Owns copying those values out (cheap, lock-free reads). It must not change
+//! any of them, and never holds a store guard beyond one read.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::catalog::{self, AgentDrops, Frame, Inputs};
+use crate::alert::AlertStats;
+use crate::ingest::IngestCounters;
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+
+/// A cheap, cloneable handle on everything the catalog needs.
+#[derive(Clone)]
+pub struct MetricSource {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    counters: Arc<IngestCounters>,
+    store: Arc<Store>,
+    alerts: Option<Arc<AlertStats>>,
+}
+
+impl MetricSource {
+    pub(crate) fn new(
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        counters: Arc<IngestCounters>,
+        store: Arc<Store>,
+        alerts: Option<Arc<AlertStats>>,
+    ) -> Self {
+        Self {
+            snapshots,
+            counters,
+            store,
+            alerts,
+        }
+    }
+
+    /// The values now.
+    pub fn inputs(&self) -> Inputs {
+        let snapshot = Arc::clone(&self.snapshots.borrow());
+        let agents = self
+            .store
+            .agents()
+            .into_iter()
+            .map(|a| AgentDrops {
+                network: a.vantage().network.clone(),
+                dropped: a.dropped_signals_total(),
+                agent: Arc::clone(&a.id),
+            })
+            .collect();
+        Inputs {
+            snapshot,
+            ingest: self.counters.snapshot(),
+            agents,
+            receivers: self.alerts.as_ref().map(|a| a.totals()).unwrap_or_default(),
+        }
+    }
+
+    /// The samples of every family now.
+    pub fn frame(&self) -> Frame {
+        catalog::collect(&self.inputs())
+    }
+
+    /// A receiver that wakes on every new snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshots.clone()
+    }
+}

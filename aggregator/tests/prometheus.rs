@@ -1,0 +1,264 @@
+//! `/metrics` on a real aggregator fed by a real agent stream: the text is
+//! read back with an independent parser (`prometheus-parse`), checked for
+//! Prometheus naming conventions, and given to `promtool check metrics`
+//! when the Debian `prometheus` package is installed (required under CI).
+
+mod feed;
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+use feed::{Feeder, eventually, fast_config, model};
+use vigil_aggregator::Aggregator;
+use vigil_aggregator::export::catalog::family_names;
+use vigil_proto::v1::{Layer, ProbeKind};
+
+fn parse(text: &str) -> prometheus_parse::Scrape {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("exposition parses")
+}
+
+fn value(s: &prometheus_parse::Sample) -> f64 {
+    match s.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        ref other => panic!("unexpected value type {other:?}"),
+    }
+}
+
+fn find<'a>(
+    scrape: &'a prometheus_parse::Scrape,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'a prometheus_parse::Sample> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> (String, String) {
+    let r = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("GET /metrics");
+    assert!(r.status().is_success(), "status {}", r.status());
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (ct, r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
+    let agg = Aggregator::start(fast_config(), model()).await.unwrap();
+    let mut dns = Feeder::connect(
+        agg.grpc_addr(),
+        "agent-a",
+        "spoke-a",
+        "hub-dns",
+        ProbeKind::Dns,
+        Layer::PlatformHub,
+    )
+    .await;
+    dns.dropped = 7;
+    dns.batch(10, 0).await;
+
+    let text = eventually("hub-dns healthy on /metrics", || async {
+        let (_, text) = scrape(agg.http_addr()).await;
+        let s = parse(&text);
+        let healthy = find(
+            &s,
+            "vigil_node_state",
+            &[("node", "hub-dns"), ("state", "healthy")],
+        )
+        .map(value);
+        if healthy == Some(1.0) {
+            Ok(text)
+        } else {
+            Err(format!("hub-dns healthy = {healthy:?}"))
+        }
+    })
+    .await;
+    let (content_type, _) = scrape(agg.http_addr()).await;
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let s = parse(&text);
+
+    // Node gauges carry id, layer, side; leaves with a network carry it.
+    let score = find(&s, "vigil_node_score", &[("node", "hub-dns")]).expect("hub-dns score");
+    assert_eq!(score.labels.get("layer"), Some("platform_hub"));
+    assert_eq!(score.labels.get("side"), Some("platform"));
+    assert!(value(score) >= 90.0, "score {}", value(score));
+    let api = find(&s, "vigil_node_score", &[("node", "api-a")]).expect("api-a score");
+    assert_eq!(api.labels.get("network"), Some("spoke-a"));
+    assert_eq!(api.labels.get("side"), Some("workload"));
+    // Missing data is Unknown, never Healthy.
+    assert_eq!(
+        find(
+            &s,
+            "vigil_node_state",
+            &[("node", "api-a"), ("state", "unknown")]
+        )
+        .map(value),
+        Some(1.0)
+    );
+    assert_eq!(
+        find(
+            &s,
+            "vigil_node_state",
+            &[("node", "api-a"), ("state", "healthy")]
+        )
+        .map(value),
+        Some(0.0)
+    );
+    // Exactly one state per node is 1.
+    let mut ones: BTreeMap<String, f64> = BTreeMap::new();
+    for smp in s.samples.iter().filter(|x| x.metric == "vigil_node_state") {
+        *ones
+            .entry(smp.labels.get("node").unwrap().to_string())
+            .or_default() += value(smp);
+    }
+    assert!(ones.values().all(|v| *v == 1.0), "{ones:?}");
+
+    // Per-vantage success ratio for the spoke's agent.
+    let v = find(
+        &s,
+        "vigil_vantage_success_ratio",
+        &[
+            ("node", "hub-dns"),
+            ("agent", "agent-a"),
+            ("network", "spoke-a"),
+        ],
+    )
+    .expect("vantage ratio");
+    assert_eq!(value(v), 1.0);
+
+    // Layers and overall.
+    assert!(find(&s, "vigil_layer_score", &[("layer", "platform")]).is_some());
+    assert!(find(&s, "vigil_overall_score", &[]).is_some());
+
+    // Ingest counters (with _total) and the agent's self-reported drops.
+    assert_eq!(
+        find(&s, "vigil_ingest_signals_total", &[]).map(value),
+        Some(10.0)
+    );
+    assert_eq!(
+        find(&s, "vigil_ingest_batches_total", &[]).map(value),
+        Some(1.0)
+    );
+    assert_eq!(
+        find(
+            &s,
+            "vigil_ingest_rejected_total",
+            &[("reason", "malformed")]
+        )
+        .map(value),
+        Some(0.0)
+    );
+    assert_eq!(
+        find(
+            &s,
+            "vigil_agent_dropped_signals_total",
+            &[("agent", "agent-a")]
+        )
+        .map(value),
+        Some(7.0)
+    );
+    assert_eq!(
+        find(&s, "vigil_ingest_streams_open", &[]).map(value),
+        Some(1.0)
+    );
+    // Open faults by side and kind: all six combinations, zero here.
+    let faults: Vec<_> = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "vigil_faults_open")
+        .collect();
+    assert_eq!(faults.len(), 6, "{faults:?}");
+    assert!(faults.iter().all(|f| value(f) == 0.0));
+
+    // Conventions: prefix, counters end in _total, every family announced.
+    for smp in &s.samples {
+        assert!(smp.metric.starts_with("vigil_"), "{}", smp.metric);
+    }
+    for name in family_names() {
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "no TYPE for {name}"
+        );
+        let ty = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("# TYPE {name} ")))
+            .unwrap();
+        assert_eq!(
+            ty == "counter",
+            name.ends_with("_total"),
+            "{name} is a {ty}"
+        );
+    }
+    promtool_check_metrics(&text);
+    agg.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_page_can_be_turned_off() {
+    let mut config = fast_config();
+    config.export.prometheus.enabled = false;
+    let agg = Aggregator::start(config, model()).await.unwrap();
+    let r = reqwest::get(format!("http://{}/metrics", agg.http_addr()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    agg.shutdown().await;
+}
+
+/// `promtool check metrics` from the Debian `prometheus` package: required
+/// under CI (tests/run installs it), skipped with a note elsewhere.
+fn promtool_check_metrics(text: &str) {
+    if Command::new("promtool").arg("--version").output().is_err() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!(
+                "promtool is missing under CI: tests/run must install the Debian `prometheus` package"
+            );
+        }
+        eprintln!(
+            "SKIP promtool check metrics: promtool not installed (apt-get install prometheus)"
+        );
+        return;
+    }
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{report}"
+    );
+    // promtool prints lint findings (naming, units) and still exits 0 for
+    // some; there must be none.
+    assert!(
+        report.trim().is_empty(),
+        "promtool lint findings:\n{report}"
+    );
+}
