@@ -1,8 +1,9 @@
 //! The small HTTP server Kubernetes probes: `/healthz` answers while the
 //! process runs, `/readyz` once the config is loaded and probes are
 //! scheduled (connected or not: the agent buffers while the aggregator is
-//! away), `/metrics` the shipper's counters (see `metrics`). It must not
-//! expose probe results or change agent state.
+//! away), `/metrics` the shipper's counters and per-probe run statistics
+//! (see `metrics`). It must not expose individual probe results or change
+//! agent state.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::ProbeTable;
 use crate::shipper::{Counters, Outbox};
 
 #[derive(Clone)]
@@ -24,6 +26,7 @@ pub struct AdminState {
     pub ready: Arc<AtomicBool>,
     pub counters: Arc<Counters>,
     pub outbox: Arc<Outbox>,
+    pub probes: Arc<ProbeTable>,
 }
 
 #[derive(serde::Serialize)]
@@ -59,7 +62,7 @@ async fn readyz(State(s): State<AdminState>) -> (StatusCode, Json<Readiness>) {
 }
 
 async fn metrics(State(s): State<AdminState>) -> ([(header::HeaderName, &'static str); 1], String) {
-    let body = crate::metrics::render(&s.counters, &s.outbox);
+    let body = crate::metrics::render(&s.counters, &s.outbox, &s.probes);
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body)
 }
 

@@ -1,6 +1,6 @@
 //! Assembles a running agent from a validated config: builds the probes,
-//! starts the batcher, the ingest stream, one task per probe and the admin
-//! server, and stops them in order. Owns lifecycle only; it must not parse
+//! starts the batcher, the ingest stream, one task per probe, the admin
+//! server and (when configured) the OTLP export, and stops them in order. Owns lifecycle only; it must not parse
 //! config or implement probes or delivery.
 
 use std::net::SocketAddr;
@@ -15,8 +15,10 @@ use vigil_proto::v1::{Hello, ProbeDeclarations};
 
 use crate::admin::{self, AdminState};
 use crate::config::AgentConfig;
+use crate::export::{ExportError, OtlpExport};
+use crate::metrics::ProbeTable;
 use crate::probe::{self, ProbeBuildError};
-use crate::schedule;
+use crate::schedule::{self, Tally};
 use crate::shipper::{Backoff, Batcher, Counters, Outbox, Shipper};
 
 /// How long `shutdown` keeps trying to deliver buffered batches.
@@ -29,7 +31,9 @@ const READINGS_CAPACITY: usize = 1024;
 pub enum AgentError {
     #[error(transparent)]
     Probe(#[from] ProbeBuildError),
-    #[error("cannot listen on {addr} for /healthz and /readyz: {source}")]
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    #[error("cannot listen on {addr} for /healthz, /readyz and /metrics: {source}")]
     AdminBind {
         addr: SocketAddr,
         #[source]
@@ -70,6 +74,18 @@ impl Agent {
             None => None,
         };
 
+        let probe_table = Arc::new(ProbeTable::new(&config.probes));
+        // Started before any task so a bad exporter setting fails the start
+        // cleanly; inside the runtime because the SDK spawns its reader there.
+        let otlp = match &config.export.otlp {
+            Some(settings) => Some(OtlpExport::start(
+                settings,
+                &config.agent,
+                probe_table.clone(),
+            )?),
+            None => None,
+        };
+
         let counters = Arc::new(Counters::default());
         let outbox = Arc::new(Outbox::new(config.delivery.buffer_max_signals));
         let ready = Arc::new(AtomicBool::new(false));
@@ -84,6 +100,7 @@ impl Agent {
                     ready: ready.clone(),
                     counters: counters.clone(),
                     outbox: outbox.clone(),
+                    probes: probe_table.clone(),
                 };
                 (
                     addr,
@@ -130,8 +147,15 @@ impl Agent {
         let probe_tasks = probes
             .into_iter()
             .zip(config.probes.iter())
+            .zip(probe_table.cells())
             .zip(0u32..)
-            .map(|((p, c), i)| schedule::spawn(i, p, c, tx.clone(), stop_probes.clone()))
+            .map(|(((p, c), cell), i)| {
+                let tally = Tally {
+                    cell: cell.clone(),
+                    otlp: otlp.as_ref().map(|o| o.duration_recorder(cell.labels())),
+                };
+                schedule::spawn(i, p, c, tx.clone(), tally, stop_probes.clone())
+            })
             .collect();
         // Only the probe tasks hold senders, so the batcher ends when they do.
         drop(tx);
@@ -142,6 +166,7 @@ impl Agent {
             probes = config.probes.len(),
             aggregator = %config.aggregator.endpoint,
             admin = ?admin_addr,
+            otlp = otlp.is_some(),
             "agent started"
         );
 
@@ -156,6 +181,7 @@ impl Agent {
             batcher_task: Some(batcher_task),
             shipper_task: Some(shipper_task),
             admin_task,
+            otlp,
         })
     }
 }
@@ -173,10 +199,11 @@ pub struct AgentHandle {
     batcher_task: Option<JoinHandle<()>>,
     shipper_task: Option<JoinHandle<()>>,
     admin_task: Option<JoinHandle<()>>,
+    otlp: Option<OtlpExport>,
 }
 
 impl AgentHandle {
-    /// The bound address of `/healthz` and `/readyz`, if enabled.
+    /// The bound address of `/healthz`, `/readyz` and `/metrics`, if enabled.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
     }
@@ -195,7 +222,8 @@ impl AgentHandle {
     }
 
     /// Stops probes, flushes buffered batches for up to `FLUSH_TIMEOUT`, then
-    /// stops the stream and the admin server.
+    /// stops the stream, exports the final probe results over OTLP (when
+    /// on) and stops the admin server.
     pub async fn shutdown(self) {
         self.shutdown_within(FLUSH_TIMEOUT).await;
     }
@@ -230,6 +258,9 @@ impl AgentHandle {
         self.stop_shipper.cancel();
         if let Some(task) = self.shipper_task.take() {
             let _ = task.await;
+        }
+        if let Some(otlp) = self.otlp.take() {
+            otlp.shutdown().await;
         }
         self.stop_admin.cancel();
         if let Some(task) = self.admin_task.take() {

@@ -7,6 +7,7 @@
 mod admin;
 mod agent;
 pub mod config;
+pub mod export;
 pub mod metrics;
 pub mod probe;
 mod schedule;
@@ -14,3 +15,4 @@ pub mod shipper;
 
 pub use agent::{Agent, AgentError, AgentHandle, AgentStats, FLUSH_TIMEOUT};
 pub use config::{AgentConfig, ConfigError};
+pub use export::ExportError;

@@ -1,7 +1,9 @@
 //! Runs each probe on its own task at its interval with random jitter, the
 //! first run at a random offset so a fleet started together does not fire in
 //! lockstep. Owns timing only; it must not await one probe behind another or
-//! know how results are delivered beyond the channel it is given.
+//! know how results are delivered beyond the channel it is given. Each run
+//! is also counted in the probe's own metrics cell (and OTLP histogram, when
+//! export is on) before it is handed to the shipper.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,8 +15,16 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ProbeConfig, Schedule};
+use crate::export::DurationRecorder;
+use crate::metrics::ProbeCell;
 use crate::probe::{self, Probe};
 use crate::shipper::Reading;
+
+/// Where one probe's runs are counted besides the shipper.
+pub struct Tally {
+    pub cell: Arc<ProbeCell>,
+    pub otlp: Option<DurationRecorder>,
+}
 
 /// Spawns the run loop of one probe.
 pub fn spawn(
@@ -22,6 +32,7 @@ pub fn spawn(
     probe: Box<dyn Probe>,
     config: &ProbeConfig,
     readings: mpsc::Sender<Reading>,
+    tally: Tally,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     let probe: Arc<dyn Probe> = Arc::from(probe);
@@ -41,6 +52,10 @@ pub fn spawn(
                 o = probe::run_once(probe.as_ref(), schedule.timeout, threshold) => o,
             };
             tracing::debug!(probe = %id, outcome = ?observation.outcome, class = ?observation.error_class, "probe ran");
+            tally.cell.record(&observation);
+            if let Some(otlp) = &tally.otlp {
+                otlp.record(observation.latency.as_secs_f64());
+            }
             let reading = Reading {
                 probe_index: index,
                 observed_at_unix_ms,

@@ -3,6 +3,7 @@
 //! Owns parsing at the edge; it must not start anything or touch the network.
 
 mod error;
+mod export;
 mod kinds;
 mod probes;
 mod raw;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use vigil_proto::v1;
 
 pub use error::{ConfigError, Location};
+pub use export::{ExportConfig, OTLP_SWITCH, OtlpProtocol, OtlpSettings};
 pub use spec::{
     DnsChecks, DnsRecordType, DnsSpec, EgressSpec, FirewallProtocol, FirewallSpec, GrpcSpec,
     HostPort, HttpSpec, IpSet, PolicyExpectation, ProbeSpec, ReachabilityMethod, ReachabilitySpec,
@@ -43,6 +45,8 @@ pub struct AgentConfig {
     pub aggregator: AggregatorConfig,
     pub delivery: DeliveryConfig,
     pub admin: AdminConfig,
+    /// Optional push of probe results to an OpenTelemetry collector.
+    pub export: ExportConfig,
     pub probes: Vec<ProbeConfig>,
 }
 
@@ -159,24 +163,35 @@ pub struct Schedule {
 }
 
 impl AgentConfig {
-    /// Reads and parses `path`, applies the identity overrides from the
-    /// process environment, and validates.
+    /// Reads and parses `path`, applies the identity overrides and the
+    /// OTLP variables (`VIGIL_AGENT_OTLP`, `OTEL_*`) from the process
+    /// environment, and validates.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             origin: origin.clone(),
             source,
         })?;
-        let mut raw = validate::parse(&text, &origin)?;
-        validate::apply_env_raw(&mut raw, &|key| std::env::var(key).ok());
-        validate::build(raw, &origin)
+        Self::from_yaml_with_env(&text, &origin, &|key| std::env::var(key).ok())
     }
 
     /// Parses and validates YAML text; `origin` names the file in errors.
     /// No environment overrides are applied.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let raw = validate::parse(text, origin)?;
-        validate::build(raw, origin)
+        validate::build(raw, origin, &|_| None)
+    }
+
+    /// `from_yaml` with the environment `load` reads (identity overrides,
+    /// `VIGIL_AGENT_OTLP`, `OTEL_*`) taken from `lookup`.
+    pub fn from_yaml_with_env(
+        text: &str,
+        origin: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw = validate::parse(text, origin)?;
+        validate::apply_env_raw(&mut raw, lookup);
+        validate::build(raw, origin, lookup)
     }
 
     /// Applies identity/placement overrides (`VIGIL_AGENT_ID`, `VIGIL_NETWORK`,

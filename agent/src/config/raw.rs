@@ -17,6 +17,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub admin: RawAdmin,
     #[serde(default)]
+    pub export: RawExport,
+    #[serde(default)]
     pub defaults: RawDefaults,
     #[serde(default)]
     pub probes: Vec<RawProbe>,
@@ -56,6 +58,24 @@ pub(super) struct RawDelivery {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAdmin {
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExport {
+    pub otlp: Option<RawOtlp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOtlp {
+    pub enabled: Option<bool>,
+    pub endpoint: Option<String>,
+    pub protocol: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::error::{Complaint, ConfigError, Location};
+use super::export;
 use super::probes;
 use super::raw::RawConfig;
 use super::{
@@ -100,7 +101,13 @@ pub(super) fn apply_env_typed(
     Ok(())
 }
 
-pub(super) fn build(raw: RawConfig, origin: &str) -> Result<AgentConfig, ConfigError> {
+/// `env` is consulted for the OTLP section only; identity overrides are
+/// applied to `raw` beforehand.
+pub(super) fn build(
+    raw: RawConfig,
+    origin: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<AgentConfig, ConfigError> {
     let c = Complaint { origin };
     let a = raw.agent;
 
@@ -210,6 +217,8 @@ pub(super) fn build(raw: RawConfig, origin: &str) -> Result<AgentConfig, ConfigE
         listen: parse_listen(&c, raw.admin.listen.as_deref().unwrap_or(DEFAULT_ADMIN))?,
     };
 
+    let export = export::build(&c, raw.export, env)?;
+
     let defaults = Schedule {
         interval: opt_duration(
             &c,
@@ -257,6 +266,7 @@ pub(super) fn build(raw: RawConfig, origin: &str) -> Result<AgentConfig, ConfigE
         aggregator,
         delivery,
         admin,
+        export,
         probes,
     })
 }

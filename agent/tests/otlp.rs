@@ -1,0 +1,568 @@
+//! OTLP export of probe results against real receivers started here: a tonic
+//! server implementing the OpenTelemetry collector metrics service (gRPC),
+//! and an HTTP server decoding `/v1/metrics` protobuf bodies. Probe data
+//! points must arrive with their names, values, attributes and resource;
+//! without an `export` section nothing is sent, even when `OTEL_*` points at
+//! a collector.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use common::eventually;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use vigil_agent::metrics::DURATION_BUCKETS;
+use vigil_agent::{Agent, AgentConfig, AgentHandle};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Every request a receiver got, and the API keys it was sent with.
+#[derive(Clone, Default)]
+struct Received {
+    requests: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+    api_keys: Arc<Mutex<Vec<String>>>,
+}
+
+impl Received {
+    fn note(&self, key: Option<&str>, request: ExportMetricsServiceRequest) {
+        if let Some(k) = key {
+            self.api_keys.lock().unwrap().push(k.to_owned());
+        }
+        self.requests.lock().unwrap().push(request);
+    }
+
+    fn points(&self) -> Vec<Point> {
+        points(&self.requests.lock().unwrap())
+    }
+
+    /// The newest point of `metric` whose attributes include `want`.
+    fn latest(&self, metric: &str, want: &[(&str, &str)]) -> Option<Point> {
+        self.points().into_iter().rev().find(|p| {
+            p.metric == metric
+                && want
+                    .iter()
+                    .all(|(k, v)| attr(&p.attrs, k).as_deref() == Some(*v))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for Received {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let key = request
+            .metadata()
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        self.note(key.as_deref(), request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+async fn grpc_receiver() -> (SocketAddr, Received, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Received::default();
+    let stop = CancellationToken::new();
+    let server = tonic::transport::Server::builder()
+        .add_service(MetricsServiceServer::new(received.clone()))
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(listener),
+            stop.clone().cancelled_owned(),
+        );
+    tokio::spawn(server);
+    (addr, received, stop)
+}
+
+async fn http_receiver() -> (SocketAddr, Received) {
+    async fn metrics(
+        State(r): State<Received>,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> axum::http::StatusCode {
+        let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
+            return axum::http::StatusCode::BAD_REQUEST;
+        };
+        let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+        r.note(key, request);
+        axum::http::StatusCode::OK
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Received::default();
+    let app = axum::Router::new()
+        .route("/v1/metrics", axum::routing::post(metrics))
+        .with_state(received.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, received)
+}
+
+fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.clone()),
+            other => Some(format!("{other:?}")),
+        }
+    })
+}
+
+/// One data point as the receiver saw it; histograms carry their buckets.
+#[derive(Debug, Clone)]
+struct Point {
+    metric: String,
+    unit: String,
+    monotonic: Option<bool>,
+    attrs: Vec<KeyValue>,
+    value: f64,
+    histogram: Option<(u64, Vec<f64>, Vec<u64>)>,
+    resource: Vec<KeyValue>,
+}
+
+fn points(requests: &[ExportMetricsServiceRequest]) -> Vec<Point> {
+    let mut out = Vec::new();
+    for req in requests {
+        for rm in &req.resource_metrics {
+            let resource = rm
+                .resource
+                .clone()
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            for sm in &rm.scope_metrics {
+                for m in &sm.metrics {
+                    let base = |attrs: &[KeyValue], monotonic| Point {
+                        metric: m.name.clone(),
+                        unit: m.unit.clone(),
+                        monotonic,
+                        attrs: attrs.to_vec(),
+                        value: 0.0,
+                        histogram: None,
+                        resource: resource.clone(),
+                    };
+                    match &m.data {
+                        Some(metric::Data::Histogram(h)) => {
+                            for dp in &h.data_points {
+                                out.push(Point {
+                                    value: dp.sum.unwrap_or_default(),
+                                    histogram: Some((
+                                        dp.count,
+                                        dp.explicit_bounds.clone(),
+                                        dp.bucket_counts.clone(),
+                                    )),
+                                    ..base(&dp.attributes, None)
+                                });
+                            }
+                        }
+                        Some(metric::Data::Gauge(g)) => {
+                            for dp in &g.data_points {
+                                out.push(Point {
+                                    value: number(dp.value),
+                                    ..base(&dp.attributes, None)
+                                });
+                            }
+                        }
+                        Some(metric::Data::Sum(s)) => {
+                            for dp in &s.data_points {
+                                out.push(Point {
+                                    value: number(dp.value),
+                                    ..base(&dp.attributes, Some(s.is_monotonic))
+                                });
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn number(v: Option<number_data_point::Value>) -> f64 {
+    match v {
+        Some(number_data_point::Value::AsDouble(v)) => v,
+        Some(number_data_point::Value::AsInt(v)) => v as f64,
+        None => f64::NAN,
+    }
+}
+
+/// Two TCP targets on loopback: one accepting, one refusing.
+struct Targets {
+    open: SocketAddr,
+    closed: SocketAddr,
+    aggregator: SocketAddr,
+}
+
+async fn targets() -> Targets {
+    let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let open_addr = open.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = open.accept().await {
+            drop(conn);
+        }
+    });
+    let free = || async {
+        TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    Targets {
+        open: open_addr,
+        closed: free().await,
+        aggregator: free().await,
+    }
+}
+
+fn agent_yaml(id: &str, t: &Targets, export: &str) -> String {
+    format!(
+        r#"
+agent: {{ id: {id}, network: spoke-a, cluster: aks-a, region: westeurope }}
+aggregator: {{ endpoint: "http://{aggregator}" }}
+delivery: {{ backoff_initial: 50ms, backoff_max: 100ms }}
+admin: {{ listen: "127.0.0.1:0" }}
+defaults: {{ interval: 50ms, timeout: 40ms, jitter: 0 }}
+probes:
+  - id: api-open
+    kind: tcp
+    address: "{open}"
+    component: checkout-api
+    layer: workload_application
+  - id: api-closed
+    kind: tcp
+    address: "{closed}"
+    component: orders-api
+    layer: workload_application
+{export}"#,
+        aggregator = t.aggregator,
+        open = t.open,
+        closed = t.closed,
+    )
+}
+
+async fn start(text: &str) -> AgentHandle {
+    let config = AgentConfig::from_yaml(text, "otlp.yaml").unwrap();
+    Agent::start(config).await.unwrap()
+}
+
+/// Checks the probe points of one receiver once failures have piled up.
+async fn assert_probe_points(received: &Received, t: &Targets, agent_id: &str) {
+    let closed_target = t.closed.to_string();
+    let open_target = t.open.to_string();
+    let failed = eventually(WAIT, "closed probe failures over OTLP", || async {
+        received
+            .latest(
+                "vigil.agent.probe.runs",
+                &[("probe", "api-closed"), ("outcome", "failure")],
+            )
+            .filter(|p| p.value >= 3.0)
+    })
+    .await;
+    assert_eq!(attr(&failed.attrs, "kind").as_deref(), Some("tcp"));
+    assert_eq!(
+        attr(&failed.attrs, "target").as_deref(),
+        Some(closed_target.as_str())
+    );
+    assert_eq!(
+        attr(&failed.attrs, "component").as_deref(),
+        Some("orders-api")
+    );
+    assert_eq!(failed.monotonic, Some(true), "runs are a monotonic sum");
+    assert_eq!(failed.unit, "{run}");
+    assert_eq!(
+        attr(&failed.resource, "service.name").as_deref(),
+        Some("vigil-agent")
+    );
+    assert_eq!(
+        attr(&failed.resource, "service.instance.id").as_deref(),
+        Some(agent_id)
+    );
+    assert_eq!(
+        attr(&failed.resource, "vigil.network").as_deref(),
+        Some("spoke-a")
+    );
+    assert_eq!(
+        attr(&failed.resource, "k8s.cluster.name").as_deref(),
+        Some("aks-a")
+    );
+    assert_eq!(
+        attr(&failed.resource, "cloud.region").as_deref(),
+        Some("westeurope")
+    );
+
+    let ok = eventually(WAIT, "open probe successes over OTLP", || async {
+        received
+            .latest(
+                "vigil.agent.probe.runs",
+                &[("probe", "api-open"), ("outcome", "success")],
+            )
+            .filter(|p| p.value >= 3.0)
+    })
+    .await;
+    assert_eq!(
+        attr(&ok.attrs, "target").as_deref(),
+        Some(open_target.as_str())
+    );
+
+    let refused = received
+        .latest(
+            "vigil.agent.probe.failures",
+            &[("probe", "api-closed"), ("error_class", "refused")],
+        )
+        .expect("failures by error class");
+    assert!(refused.value >= 1.0, "{refused:?}");
+    assert!(
+        received
+            .latest("vigil.agent.probe.failures", &[("probe", "api-open")])
+            .is_none(),
+        "the open probe never failed"
+    );
+
+    let up_open = received
+        .latest("vigil.agent.probe.up", &[("probe", "api-open")])
+        .expect("up of open");
+    assert_eq!(up_open.value, 1.0);
+    assert_eq!(up_open.monotonic, None, "up is a gauge");
+    let up_closed = received
+        .latest("vigil.agent.probe.up", &[("probe", "api-closed")])
+        .expect("up of closed");
+    assert_eq!(up_closed.value, 0.0);
+
+    let duration = received
+        .latest(
+            "vigil.agent.probe.duration",
+            &[
+                ("probe", "api-closed"),
+                ("kind", "tcp"),
+                ("target", closed_target.as_str()),
+            ],
+        )
+        .expect("duration histogram");
+    assert_eq!(duration.unit, "s");
+    let (count, bounds, buckets) = duration.histogram.expect("a histogram point");
+    assert!(count >= 1, "{count}");
+    assert_eq!(bounds, DURATION_BUCKETS.to_vec());
+    assert_eq!(buckets.iter().sum::<u64>(), count);
+    assert!(
+        duration.value > 0.0 && duration.value < 0.1 * count as f64,
+        "sum {}",
+        duration.value
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_export_carries_probe_runs_failures_durations_and_up() {
+    let (addr, received, stop) = grpc_receiver().await;
+    let t = targets().await;
+    let export = format!(
+        "export:\n  otlp:\n    endpoint: \"http://{addr}\"\n    protocol: grpc\n    interval: 200ms\n    headers: {{ x-api-key: k-123 }}\n"
+    );
+    let agent = start(&agent_yaml("otlp-grpc", &t, &export)).await;
+    assert_probe_points(&received, &t, "otlp-grpc").await;
+    assert!(
+        received
+            .api_keys
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|k| k == "k-123")
+            && !received.api_keys.lock().unwrap().is_empty(),
+        "headers travel as gRPC metadata"
+    );
+    agent.shutdown_within(Duration::from_millis(100)).await;
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_protobuf_export_carries_probe_points() {
+    let (addr, received) = http_receiver().await;
+    let t = targets().await;
+    let export = format!(
+        "export:\n  otlp: {{ endpoint: \"http://{addr}\", protocol: http, interval: 200ms, headers: {{ x-api-key: k-456 }} }}\n"
+    );
+    let agent = start(&agent_yaml("otlp-http", &t, &export)).await;
+    assert_probe_points(&received, &t, "otlp-http").await;
+    assert!(
+        received
+            .api_keys
+            .lock()
+            .unwrap()
+            .contains(&"k-456".to_owned())
+    );
+    agent.shutdown_within(Duration::from_millis(100)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_exports_the_final_results() {
+    let (addr, received, stop) = grpc_receiver().await;
+    let t = targets().await;
+    // No periodic export happens within the test: whatever arrives was
+    // sent by shutdown.
+    let export = format!("export:\n  otlp: {{ endpoint: \"http://{addr}\", interval: 1h }}\n");
+    let agent = start(&agent_yaml("otlp-final", &t, &export)).await;
+    let admin = agent.admin_addr().unwrap();
+    eventually(WAIT, "probes ran", || async {
+        let page = reqwest::get(format!("http://{admin}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        page.contains(r#"vigil_agent_probe_up{probe="api-closed""#)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        received.requests.lock().unwrap().is_empty(),
+        "nothing before shutdown"
+    );
+    agent.shutdown_within(Duration::from_millis(100)).await;
+    let up = received
+        .latest("vigil.agent.probe.up", &[("probe", "api-closed")])
+        .expect("shutdown flushed the probe results");
+    assert_eq!(up.value, 0.0);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_exported_without_an_export_section() {
+    let (addr, received, stop) = grpc_receiver().await;
+    let t = targets().await;
+    // The environment points at the collector, but the file has no export
+    // section and VIGIL_AGENT_OTLP is unset: the agent must stay quiet.
+    let endpoint = format!("http://{addr}");
+    let quiet_config =
+        AgentConfig::from_yaml_with_env(&agent_yaml("quiet", &t, ""), "quiet.yaml", &|k| match k {
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => Some(endpoint.clone()),
+            "OTEL_METRIC_EXPORT_INTERVAL" => Some("100".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(quiet_config.export.otlp, None);
+    let quiet = Agent::start(quiet_config).await.unwrap();
+    // A second agent exporting to the same receiver marks the passage of
+    // several export intervals.
+    let export = format!("export:\n  otlp: {{ endpoint: \"{endpoint}\", interval: 100ms }}\n");
+    let loud = start(&agent_yaml("loud", &t, &export)).await;
+    eventually(WAIT, "several exports from the exporting agent", || async {
+        (received.requests.lock().unwrap().len() >= 3).then_some(())
+    })
+    .await;
+    // A shutdown flushes an exporting agent: this one has nothing to flush.
+    quiet.shutdown_within(Duration::from_millis(100)).await;
+    loud.shutdown_within(Duration::from_millis(100)).await;
+    let senders: Vec<Option<String>> = received
+        .points()
+        .iter()
+        .map(|p| attr(&p.resource, "service.instance.id"))
+        .collect();
+    assert!(!senders.is_empty());
+    assert!(
+        senders.iter().all(|s| s.as_deref() == Some("loud")),
+        "only the exporting agent sent data: {senders:?}"
+    );
+    stop.cancel();
+}
+
+/// A child process that is killed if the test fails before stopping it.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The binary reads `VIGIL_AGENT_OTLP` and `OTEL_*` from its environment:
+/// with the switch it exports (and flushes on SIGTERM), without it the same
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_exports_only_when_switched_on() {
+    let (addr, received, stop) = grpc_receiver().await;
+    let t = targets().await;
+    let dir = std::env::temp_dir().join(format!("vigil-agent-otlp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spawn = |id: &str, switch: bool| {
+        let path = dir.join(format!("{id}.yaml"));
+        std::fs::write(&path, agent_yaml(id, &t, "")).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vigil-agent"));
+        // A clean environment: only what this test means to say.
+        cmd.env_clear()
+            .arg("--config")
+            .arg(&path)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{addr}"))
+            .env("OTEL_METRIC_EXPORT_INTERVAL", "100")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if switch {
+            cmd.env("VIGIL_AGENT_OTLP", "1");
+        }
+        Running(cmd.spawn().expect("agent binary starts"))
+    };
+    let mut plain = spawn("bin-plain", false);
+    let mut switched = spawn("bin-switched", true);
+    let from = |id: &'static str| {
+        let received = received.clone();
+        move || {
+            received
+                .points()
+                .iter()
+                .filter(|p| attr(&p.resource, "service.instance.id").as_deref() == Some(id))
+                .count()
+        }
+    };
+    let switched_points = from("bin-switched");
+    eventually(WAIT, "the switched-on binary exports", || async {
+        (switched_points() > 0 && received.requests.lock().unwrap().len() >= 3).then_some(())
+    })
+    .await;
+    for Running(child) in [&mut plain, &mut switched] {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    for Running(child) in [&mut plain, &mut switched] {
+        let exited = eventually(WAIT, "the agent exits on SIGTERM", || {
+            let status = child.try_wait().unwrap();
+            async move { status }
+        })
+        .await;
+        assert!(exited.success(), "{exited:?}");
+    }
+    assert_eq!(
+        from("bin-plain")(),
+        0,
+        "OTEL_* alone must not turn export on"
+    );
+    let up = received
+        .latest("vigil.agent.probe.up", &[("probe", "api-open")])
+        .expect("up point from the binary");
+    assert_eq!(up.value, 1.0);
+    std::fs::remove_dir_all(&dir).unwrap();
+    stop.cancel();
+}
