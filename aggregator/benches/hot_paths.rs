@@ -49,7 +49,7 @@ fn window_update(c: &mut Criterion) {
         b.iter(|| {
             at += 7;
             n = n.wrapping_add(1);
-            window.record(at, n % 10 == 0, 300 + n % 5000);
+            window.record(at, n.is_multiple_of(10), 300 + n % 5000);
         });
     });
 }

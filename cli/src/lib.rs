@@ -8,4 +8,5 @@
 
 pub mod client;
 pub mod demo;
+pub mod loadgen;
 pub mod render;

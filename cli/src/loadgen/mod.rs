@@ -1,0 +1,313 @@
+//! `vigil-loadgen`: simulated agents against a real aggregator over loopback
+//! gRPC, and the measurements issue 7 asks for — sustained signals/s applied
+//! (from Acks), the aggregator's CPU and RSS, observation → visible latency,
+//! GetTree/GetNode latency under load, rejections — plus the in-process floor.
+//!
+//! Owns load generation and measurement. It speaks only the public wire
+//! contract to the aggregator under test (the floor alone links the
+//! aggregator library) and must not change the aggregator's behaviour.
+
+pub mod fleet;
+pub mod floor;
+pub mod marker;
+pub mod model;
+pub mod process;
+pub mod query;
+pub mod stats;
+pub mod target;
+pub mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+pub use fleet::{FleetCounters, FleetSpec, Pace};
+pub use floor::{FloorPlan, FloorReport};
+pub use model::{EvaluationShape, FleetModel};
+pub use process::{ProcSample, ProcessUsage};
+pub use stats::Percentiles;
+pub use target::AggregatorProcess;
+
+/// Why a load run could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("bad target: {0}")]
+    Target(String),
+    #[error("cannot connect to the aggregator at {0}")]
+    Connect(String),
+    #[error("generated model refused: {0}")]
+    Model(String),
+    #[error("marker stream: {0}")]
+    Marker(String),
+    #[error("in-process floor: {0}")]
+    Floor(String),
+    #[error("{0}")]
+    Io(String),
+    #[error(
+        "only {welcomed} of {agents} streams were welcomed within {waited:?}; fix: fewer agents, more --streams-per-connection, or a higher open-file limit (ulimit -n)"
+    )]
+    NotWelcomed {
+        welcomed: u64,
+        agents: usize,
+        waited: Duration,
+    },
+    #[error(transparent)]
+    Proc(#[from] process::ProcError),
+}
+
+/// One load run.
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    /// `http://127.0.0.1:PORT` of the aggregator's gRPC listener.
+    pub target: String,
+    /// The aggregator process to read CPU and RSS from, if known.
+    pub aggregator_pid: Option<u32>,
+    pub fleet: FleetSpec,
+    /// Agents sharing one HTTP/2 connection (1: one connection per agent,
+    /// as in a real fleet).
+    pub streams_per_connection: usize,
+    /// How long every stream may take to be welcomed.
+    pub connect_deadline: Duration,
+    /// Load before measuring, so windows fill and rings reach their size.
+    pub warmup: Duration,
+    /// The measured interval.
+    pub duration: Duration,
+    /// Marker samples (0: none), one every `marker_every`.
+    pub markers: usize,
+    pub marker_every: Duration,
+    /// Time between query samples (None: no query sampling).
+    pub query_every: Option<Duration>,
+}
+
+/// What a load run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    pub agents: usize,
+    pub probes: u32,
+    pub signals_per_batch: u32,
+    pub connections: usize,
+    pub streams_welcomed: u64,
+    pub connect_seconds: f64,
+    pub measured_seconds: f64,
+    /// Signals acknowledged as applied during the measured interval, per second.
+    pub applied_per_sec: f64,
+    /// Signals sent during the measured interval, per second.
+    pub offered_per_sec: f64,
+    pub signals_acked_total: u64,
+    pub batches_deferred: u64,
+    pub rejected_streams: u64,
+    pub failed_streams: u64,
+    pub aggregator: Option<ProcessUsage>,
+    /// Aggregator RSS growth during the measured interval over the number of
+    /// (agent, probe) pairs; the steady-state cost of the load itself.
+    pub rss_per_pair_bytes: Option<f64>,
+    pub evidence_latency: Option<Percentiles>,
+    pub state_latency: Option<Percentiles>,
+    pub markers_lost: usize,
+    pub get_tree: Option<Percentiles>,
+    pub get_node: Option<Percentiles>,
+    pub tree_nodes: usize,
+    pub query_errors: u64,
+}
+
+/// Runs `plan` against a running aggregator.
+pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
+    let fleet = Arc::new(plan.fleet.clone());
+    let per_conn = plan.streams_per_connection.max(1);
+    let connections = fleet.agents.div_ceil(per_conn);
+    let connect_started = Instant::now();
+    let proc_before_load = match plan.aggregator_pid {
+        Some(pid) => Some(ProcSample::read(pid)?),
+        None => None,
+    };
+    let channels = fleet::connect(&plan.target, connections).await?;
+    let spread = match fleet.pace {
+        Pace::Every(d) => u32::try_from(d.as_millis()).unwrap_or(u32::MAX),
+        Pace::InFlight(_) => 1000,
+    };
+    let templates = Arc::new(fleet::templates(
+        fleet.probes,
+        fleet.signals_per_batch,
+        spread,
+    ));
+    let counters = Arc::new(FleetCounters::default());
+    let stop = CancellationToken::new();
+    let agents: Vec<_> = (0..fleet.agents)
+        .map(|i| {
+            fleet::spawn_agent(
+                i,
+                channels[i / per_conn].clone(),
+                Arc::clone(&fleet),
+                Arc::clone(&templates),
+                Arc::clone(&counters),
+                stop.clone(),
+            )
+        })
+        .collect();
+    let welcome_deadline = Instant::now() + plan.connect_deadline;
+    loop {
+        let welcomed = counters.streams_welcomed.load(Ordering::Relaxed);
+        let ended = counters.rejected.load(Ordering::Relaxed)
+            + counters.stream_errors.load(Ordering::Relaxed);
+        if welcomed as usize >= fleet.agents {
+            break;
+        }
+        if Instant::now() > welcome_deadline || welcomed + ended >= fleet.agents as u64 {
+            stop.cancel();
+            return Err(LoadError::NotWelcomed {
+                welcomed,
+                agents: fleet.agents,
+                waited: plan.connect_deadline,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let connect_seconds = connect_started.elapsed().as_secs_f64();
+    tokio::time::sleep(plan.warmup).await;
+
+    let window_stop = CancellationToken::new();
+    let extra = fleet::connect(&plan.target, 2).await?;
+    let markers = (plan.markers > 0).then(|| {
+        tokio::spawn(marker::run(
+            extra[0].clone(),
+            plan.markers,
+            plan.marker_every,
+            window_stop.clone(),
+        ))
+    });
+    let queries = plan.query_every.map(|every| {
+        tokio::spawn(query::run(
+            extra[1].clone(),
+            fleet.model,
+            every,
+            window_stop.clone(),
+        ))
+    });
+    let acked0 = counters.signals_acked.load(Ordering::Relaxed);
+    let sent0 = counters.signals_sent.load(Ordering::Relaxed);
+    let proc0 = match plan.aggregator_pid {
+        Some(pid) => Some(ProcSample::read(pid)?),
+        None => None,
+    };
+    let t0 = Instant::now();
+    tokio::time::sleep(plan.duration).await;
+    let measured = t0.elapsed().as_secs_f64();
+    let acked1 = counters.signals_acked.load(Ordering::Relaxed);
+    let sent1 = counters.signals_sent.load(Ordering::Relaxed);
+    let proc1 = match plan.aggregator_pid {
+        Some(pid) => Some(ProcSample::read(pid)?),
+        None => None,
+    };
+    window_stop.cancel();
+    let markers = match markers {
+        Some(h) => Some(h.await.map_err(|e| LoadError::Marker(e.to_string()))??),
+        None => None,
+    };
+    let queries = match queries {
+        Some(h) => Some(h.await.map_err(|e| LoadError::Io(e.to_string()))?),
+        None => None,
+    };
+    stop.cancel();
+    for a in agents {
+        let _ = tokio::time::timeout(Duration::from_secs(5), a).await;
+    }
+
+    let aggregator = match (plan.aggregator_pid, &proc0, &proc1) {
+        (Some(pid), Some(a), Some(b)) => Some(ProcessUsage::between(pid, a, b)),
+        _ => None,
+    };
+    let pairs = fleet.agents as f64 * f64::from(fleet.probes);
+    let rss_per_pair_bytes = match (&proc_before_load, &proc1) {
+        (Some(a), Some(b)) if pairs > 0.0 => {
+            Some(b.rss_bytes.saturating_sub(a.rss_bytes) as f64 / pairs)
+        }
+        _ => None,
+    };
+    let markers = markers.unwrap_or_default();
+    let queries = queries.unwrap_or_default();
+    Ok(LoadReport {
+        agents: fleet.agents,
+        probes: fleet.probes,
+        signals_per_batch: fleet.signals_per_batch,
+        connections,
+        streams_welcomed: counters.streams_welcomed.load(Ordering::Relaxed),
+        connect_seconds,
+        measured_seconds: measured,
+        applied_per_sec: (acked1 - acked0) as f64 / measured,
+        offered_per_sec: (sent1 - sent0) as f64 / measured,
+        signals_acked_total: acked1,
+        batches_deferred: counters.batches_deferred.load(Ordering::Relaxed),
+        rejected_streams: counters.rejected.load(Ordering::Relaxed),
+        failed_streams: counters.stream_errors.load(Ordering::Relaxed),
+        aggregator,
+        rss_per_pair_bytes,
+        evidence_latency: Percentiles::of(&markers.evidence),
+        state_latency: Percentiles::of(&markers.state),
+        markers_lost: markers.lost,
+        get_tree: Percentiles::of(&queries.get_tree),
+        get_node: Percentiles::of(&queries.get_node),
+        tree_nodes: queries.tree_nodes,
+        query_errors: queries.errors,
+    })
+}
+
+impl LoadReport {
+    /// A few lines for people; `serde_json` gives the same for scripts.
+    pub fn render(&self) -> String {
+        let pct = |p: &Option<Percentiles>| {
+            p.map_or("n/a".to_string(), |p| {
+                format!(
+                    "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+                    p.p50_ms, p.p99_ms, p.max_ms, p.samples
+                )
+            })
+        };
+        let mut out = format!(
+            "agents {} x probes {} ({} signals/batch) over {} connections; {} welcomed in {:.1}s\n\
+             applied   {:>12.0} signals/s (offered {:.0}/s) over {:.1}s\n\
+             rejected  {} streams, failed {} streams, deferred {} batches\n",
+            self.agents,
+            self.probes,
+            self.signals_per_batch,
+            self.connections,
+            self.streams_welcomed,
+            self.connect_seconds,
+            self.applied_per_sec,
+            self.offered_per_sec,
+            self.measured_seconds,
+            self.rejected_streams,
+            self.failed_streams,
+            self.batches_deferred,
+        );
+        if let Some(a) = &self.aggregator {
+            out.push_str(&format!(
+                "aggregator pid {}: cpu {:.2} cores, rss {:.1} -> {:.1} MiB (peak {:.1} MiB)\n",
+                a.pid,
+                a.cpu_cores,
+                a.rss_start_bytes as f64 / 1048576.0,
+                a.rss_end_bytes as f64 / 1048576.0,
+                a.peak_rss_bytes as f64 / 1048576.0,
+            ));
+        }
+        if let Some(b) = self.rss_per_pair_bytes {
+            out.push_str(&format!("rss per (agent, probe) pair: {b:.0} bytes\n"));
+        }
+        out.push_str(&format!(
+            "observation -> evidence visible: {}\nobservation -> state visible:    {}\nmarkers lost: {}\n",
+            pct(&self.evidence_latency),
+            pct(&self.state_latency),
+            self.markers_lost
+        ));
+        out.push_str(&format!(
+            "GetTree ({} nodes): {}\nGetNode: {}\nquery errors: {}\n",
+            self.tree_nodes,
+            pct(&self.get_tree),
+            pct(&self.get_node),
+            self.query_errors
+        ));
+        out
+    }
+}

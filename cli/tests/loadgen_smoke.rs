@@ -1,0 +1,89 @@
+//! A CI-sized run of the load generator against a real in-process
+//! aggregator on loopback: it connects, is welcomed, gets batches applied
+//! and acknowledged, sees its markers through the query API, and nothing is
+//! rejected. No timing is asserted: this machine's speed is not a test.
+
+use std::time::Duration;
+
+use vigil::loadgen::{self, FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace};
+use vigil_aggregator::{Aggregator, AggregatorConfig, Model};
+
+fn small_model() -> FleetModel {
+    FleetModel::with_nodes(200, 4)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_fleet_is_applied_without_rejections() {
+    let model = small_model();
+    let mut config = AggregatorConfig::default();
+    config.listen.grpc = "127.0.0.1:0".parse().unwrap();
+    config.listen.http = "127.0.0.1:0".parse().unwrap();
+    config.evaluation.interval = Duration::from_millis(50);
+    config.evaluation.hysteresis = 1;
+    let aggregator = Aggregator::start(
+        config,
+        Model::from_yaml(&model.yaml(), "generated.yaml").expect("generated model is valid"),
+    )
+    .await
+    .expect("aggregator starts");
+
+    let plan = LoadPlan {
+        target: format!("http://{}", aggregator.grpc_addr()),
+        aggregator_pid: Some(std::process::id()),
+        fleet: FleetSpec {
+            model,
+            agents: 20,
+            probes: 5,
+            signals_per_batch: 10,
+            pace: Pace::Every(Duration::from_millis(100)),
+            max_unacked: 8,
+            networks: 2,
+        },
+        streams_per_connection: 2,
+        connect_deadline: Duration::from_secs(30),
+        warmup: Duration::from_millis(200),
+        duration: Duration::from_secs(2),
+        markers: 3,
+        marker_every: Duration::from_millis(100),
+        query_every: Some(Duration::from_millis(100)),
+    };
+    let report = loadgen::run(&plan).await.expect("load run completes");
+
+    assert_eq!(report.streams_welcomed, 20, "{}", report.render());
+    assert!(report.applied_per_sec > 0.0, "{}", report.render());
+    assert_eq!(report.rejected_streams, 0, "{}", report.render());
+    assert_eq!(report.failed_streams, 0, "{}", report.render());
+    assert_eq!(report.markers_lost, 0, "{}", report.render());
+    assert_eq!(
+        report.evidence_latency.map(|p| p.samples),
+        Some(3),
+        "{}",
+        report.render()
+    );
+    assert!(report.get_tree.is_some() && report.get_node.is_some());
+    assert_eq!(report.tree_nodes, model.nodes() + 1, "plus `unmodelled`");
+    assert!(report.aggregator.is_some_and(|a| a.rss_end_bytes > 0));
+
+    let stats = aggregator.ingest_stats();
+    assert!(stats.signals_applied > 0);
+    assert_eq!(stats.rejected_total(), 0, "{stats:?}");
+    aggregator.shutdown().await;
+}
+
+#[test]
+fn the_floor_applies_every_batch_it_decodes() {
+    let report = loadgen::floor::run(&FloorPlan {
+        model: small_model(),
+        agents: 10,
+        probes: 4,
+        signals_per_batch: 8,
+        duration: Duration::from_millis(200),
+        threads: 2,
+        window: Duration::from_secs(60),
+        recent_signals: 20,
+    })
+    .expect("floor runs");
+    assert!(report.signals > 0);
+    assert_eq!(report.rejected, 0);
+    assert_eq!(report.signals, report.batches * 8);
+}
