@@ -45,6 +45,7 @@ fn fleet(agents: usize, workload: usize) -> Vec<Observation> {
                     fresh: true,
                     last_failed: failing,
                     success_streak: if failing { 0 } else { 12 },
+                    age_ms: Some(1_000),
                 },
             });
         };

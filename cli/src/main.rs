@@ -6,6 +6,9 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod demo_cli;
+mod simulate_cli;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use vigil::client::{ClientError, DEFAULT_RECENT_SIGNALS, DEFAULT_SERVER, QueryClient};
@@ -62,15 +65,29 @@ enum Command {
         /// The node id, as listed by `vigil tree`.
         node: String,
     },
+    /// Run the embedded demo: a hub and two spokes on loopback, real agents
+    /// and a real aggregator in one process, until Ctrl-C.
+    Demo(demo_cli::DemoArgs),
+    /// Inject a fault into the running demo (`--list` shows them).
+    Inject(demo_cli::InjectArgs),
+    /// Restore a fault injected into the running demo.
+    Restore(demo_cli::RestoreArgs),
+    /// The attribution benchmark: labelled faults through the real ingest,
+    /// evaluation and attribution on a simulated clock. Exits 1 when a
+    /// target is missed.
+    Simulate(simulate_cli::SimulateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The demo runs servers, agents and an aggregator: give it every core.
+    let mut builder = if matches!(cli.command, Command::Demo(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vigil: cannot start the async runtime: {e}");
@@ -82,7 +99,12 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = e
                 .downcast_ref::<ClientError>()
-                .map_or(1, ClientError::exit_code);
+                .map(ClientError::exit_code)
+                .or_else(|| {
+                    e.downcast_ref::<vigil::demo::ControlError>()
+                        .map(vigil::demo::ControlError::exit_code)
+                })
+                .unwrap_or(1);
             eprintln!("vigil: {e:#}");
             ExitCode::from(code)
         }
@@ -100,8 +122,19 @@ fn init_tracing() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let style = Style::detect(cli.color);
+    let command = match cli.command {
+        Command::Demo(args) => return demo_cli::demo(args).await,
+        Command::Inject(args) => return demo_cli::inject(args).await,
+        Command::Restore(args) => return demo_cli::restore(args).await,
+        Command::Simulate(args) => {
+            let met = simulate_cli::run(&args, matches!(cli.output, OutputFormat::Json))?;
+            anyhow::ensure!(met, "attribution missed a target (see the table above)");
+            return Ok(());
+        }
+        query => query,
+    };
     let mut client = QueryClient::connect(&cli.server, cli.timeout).await?;
-    match cli.command {
+    match command {
         Command::Tree => {
             let tree = client.tree().await?;
             let out = match cli.output {
@@ -142,6 +175,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 OutputFormat::Json => render::why::why_json(&why) + "\n",
             };
             emit(&out)
+        }
+        // Returned above, before connecting to an aggregator.
+        Command::Demo(_) | Command::Inject(_) | Command::Restore(_) | Command::Simulate(_) => {
+            Ok(())
         }
     }
 }

@@ -56,7 +56,6 @@ async fn buffered_signals_replay_after_an_aggregator_restart() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let mut config = config;
     config.listen.grpc = addr;
     let agg = start_aggregator(model::TWO_SPOKES, config).await;
     assert_eq!(agg.grpc_addr(), addr);

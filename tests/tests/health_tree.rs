@@ -163,11 +163,11 @@ async fn a_target_going_down_needs_consecutive_evaluations_and_recovers() {
                 .await
                 .expect("stream ok")
                 .expect("stream open");
-            if let Some(c) = m
-                .changes
-                .iter()
-                .find(|c| c.id == "hub-service" && c.previous_state() == HealthState::Healthy)
-            {
+            if let Some(c) = m.changes.iter().find(|c| {
+                c.id == "hub-service"
+                    && c.previous_state() == HealthState::Healthy
+                    && c.state() != HealthState::Healthy
+            }) {
                 return c.clone();
             }
         }

@@ -90,7 +90,11 @@ impl<'a> Prepared<'a> {
             let e = agent_live
                 .entry(o.agent.as_str())
                 .or_insert((false, o.network.as_str()));
-            e.0 |= o.agent_live;
+            // Live: its stream is open and it has spoken lately.
+            e.0 |= o.agent_live
+                && o.window
+                    .age_ms
+                    .is_some_and(|a| a <= params.silence_after_ms);
         }
         let mut net_any_live: BTreeMap<&str, bool> = BTreeMap::new();
         for (live, net) in agent_live.values() {

@@ -94,6 +94,7 @@ impl AttributionConfig {
             outage_ratio: self.outage_ratio,
             min_confidence: self.min_confidence,
             min_vantage_networks: self.min_vantage_networks,
+            ..Params::default()
         }
     }
 

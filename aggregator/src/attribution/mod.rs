@@ -66,6 +66,8 @@ pub struct WindowView {
     pub last_failed: bool,
     /// Consecutive successes at the newest end of the window.
     pub success_streak: u32,
+    /// Age of the pair's newest signal, `None` without any.
+    pub age_ms: Option<i64>,
 }
 
 impl WindowView {
@@ -110,6 +112,9 @@ pub struct Params {
     pub min_confidence: f64,
     /// Fewer live vantage networks than this makes a finding "insufficient data".
     pub min_vantage_networks: usize,
+    /// An agent whose newest signal is older than this is silent even if
+    /// its stream still looks open (a cut link can leave it half-open).
+    pub silence_after_ms: i64,
 }
 
 impl Default for Params {
@@ -120,6 +125,7 @@ impl Default for Params {
             outage_ratio: 0.5,
             min_confidence: 0.6,
             min_vantage_networks: 2,
+            silence_after_ms: 15_000,
         }
     }
 }

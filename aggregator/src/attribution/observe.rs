@@ -48,6 +48,7 @@ pub fn observations(views: &[SeriesView], now_ms: i64, staleness: Duration) -> V
                     fresh,
                     last_failed: v.last_outcome == vigil_proto::v1::Outcome::Failure,
                     success_streak: v.success_streak,
+                    age_ms: v.window.last_signal_ms.map(|t| now_ms - t),
                 },
             }
         })

@@ -23,7 +23,12 @@ impl Attributor {
     pub fn new(model: Arc<Model>, config: &AttributionConfig, staleness: Duration) -> Self {
         Attributor {
             topology: topology(&model, &config.hub_network),
-            params: config.params(),
+            params: Params {
+                // Half the staleness bound: quiet for that long while every
+                // probe is due several times over means the agent is gone.
+                silence_after_ms: i64::try_from(staleness.as_millis() / 2).unwrap_or(i64::MAX),
+                ..config.params()
+            },
             tracker: FaultTracker::new(config.tracker()),
             staleness,
             model,

@@ -108,6 +108,7 @@ impl World {
                         fresh: true,
                         last_failed: false,
                         success_streak: 30,
+                        age_ms: Some(1_000),
                     },
                 });
             }

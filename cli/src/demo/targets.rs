@@ -253,15 +253,25 @@ const DNS_TCP_TIMEOUT: Duration = Duration::from_secs(5);
 /// even by a caching resolver.
 const DNS_TTL: u32 = 0;
 
-/// An authoritative DNS server (hickory-server) for one in-memory zone, on UDP
-/// and TCP at the same port, with switches for record faults and an outage.
+/// An authoritative DNS server (hickory-server) for one or more in-memory
+/// zones, on UDP and TCP at the same port, with switches for record faults and
+/// an outage.
 pub struct DnsZoneServer {
     addr: SocketAddr,
-    origin: Name,
-    zone: Arc<InMemoryZoneHandler>,
+    /// In the order given at start; the first is where relative names go.
+    zones: Vec<(Name, Arc<InMemoryZoneHandler>)>,
     up: Arc<AtomicBool>,
     serial: AtomicU32,
     server: Mutex<Server<ZoneFront>>,
+}
+
+/// One zone served by a [`DnsZoneServer`]: its origin and its A records.
+#[derive(Debug, Clone, Copy)]
+pub struct ZoneSpec<'a> {
+    /// e.g. `privatelink.vaultcore.azure.net`.
+    pub origin: &'a str,
+    /// `(name, address)`; a name is relative to the origin or absolute inside it.
+    pub records: &'a [(&'a str, Ipv4Addr)],
 }
 
 impl DnsZoneServer {
@@ -273,38 +283,41 @@ impl DnsZoneServer {
         zone_origin: &str,
         records: &[(&str, Ipv4Addr)],
     ) -> io::Result<Self> {
-        let origin = parse_origin(zone_origin)?;
-        let mut zone =
-            InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+        Self::start_zones(
+            addr,
+            &[ZoneSpec {
+                origin: zone_origin,
+                records,
+            }],
+        )
+        .await
+    }
+
+    /// Serves several zones from one address, like a hub resolver that
+    /// answers both a private zone and a public-looking parent zone. A name is
+    /// answered by the most specific zone that contains it.
+    pub async fn start_zones(addr: SocketAddr, specs: &[ZoneSpec<'_>]) -> io::Result<Self> {
+        if specs.is_empty() {
+            return Err(invalid(
+                "a DNS server needs at least one zone; give one such as 'privatelink.vaultcore.azure.net'"
+                    .to_owned(),
+            ));
+        }
         let serial = 1;
-        let soa = SOA::new(
-            child(&origin, "ns")?,
-            child(&origin, "hostmaster")?,
-            serial,
-            3600,
-            600,
-            86_400,
-            DNS_TTL,
-        );
-        zone.upsert_mut(
-            Record::from_rdata(origin.clone(), DNS_TTL, RData::SOA(soa)),
-            serial,
-        );
-        // Duplicate names replace earlier ones, like later set_record calls.
-        let mut unique = BTreeMap::new();
-        for (name, address) in records {
-            unique.insert(record_name(&origin, name)?, *address);
-        }
-        for (name, address) in unique {
-            zone.upsert_mut(
-                Record::from_rdata(name, DNS_TTL, RData::A(A(address))),
-                serial,
-            );
-        }
-        let zone = Arc::new(zone);
         let mut catalog = Catalog::new();
-        let handler: Arc<dyn ZoneHandler> = zone.clone();
-        catalog.upsert(LowerName::new(&origin), vec![handler]);
+        let mut zones = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let origin = parse_origin(spec.origin)?;
+            if zones.iter().any(|(o, _)| *o == origin) {
+                return Err(invalid(format!(
+                    "DNS zone '{origin}' is given twice; merge its records into one zone"
+                )));
+            }
+            let zone = Arc::new(build_zone(&origin, spec.records, serial)?);
+            let handler: Arc<dyn ZoneHandler> = zone.clone();
+            catalog.upsert(LowerName::new(&origin), vec![handler]);
+            zones.push((origin, zone));
+        }
 
         let up = Arc::new(AtomicBool::new(true));
         let (udp, tcp) = bind_udp_and_tcp(addr).await?;
@@ -315,11 +328,10 @@ impl DnsZoneServer {
         });
         server.register_socket(udp);
         server.register_listener(tcp, DNS_TCP_TIMEOUT, 64);
-        tracing::debug!(%addr, zone = %origin, "DNS target serving");
+        tracing::debug!(%addr, zones = zones.len(), "DNS target serving");
         Ok(Self {
             addr,
-            origin,
-            zone,
+            zones,
             up,
             serial: AtomicU32::new(serial),
             server: Mutex::new(server),
@@ -334,20 +346,37 @@ impl DnsZoneServer {
     /// Sets `name`'s A record to `address`, or deletes it with `None` (the name
     /// then answers NXDOMAIN). A public address here simulates a private DNS
     /// zone that lost its private endpoint record.
+    /// With several zones, an absolute name goes to the most specific zone
+    /// that contains it and a relative name to the first zone.
     pub async fn set_record(&self, name: &str, address: Option<Ipv4Addr>) -> io::Result<()> {
-        let name = record_name(&self.origin, name)?;
+        let (name, zone) = self.zone_for(name)?;
         let serial = self.serial.fetch_add(1, Ordering::Relaxed) + 1;
         let key = RrKey::new(LowerName::new(&name), RecordType::A);
-        self.zone.records_mut().await.remove(&key);
+        zone.records_mut().await.remove(&key);
         if let Some(address) = address {
             let record = Record::from_rdata(name.clone(), DNS_TTL, RData::A(A(address)));
-            if !self.zone.upsert(record, serial).await {
+            if !zone.upsert(record, serial).await {
                 return Err(io::Error::other(format!(
                     "the zone refused the A record for '{name}'"
                 )));
             }
         }
         Ok(())
+    }
+
+    /// The record's absolute name and the zone that holds it.
+    fn zone_for(&self, name: &str) -> io::Result<(Name, &InMemoryZoneHandler)> {
+        let trimmed = name.trim_end_matches('.');
+        let mut absolute = Name::from_ascii(trimmed)
+            .map_err(|e| invalid(format!("DNS record name '{name}' is not a valid name: {e}")))?;
+        absolute.set_fqdn(true);
+        let most_specific = self
+            .zones
+            .iter()
+            .filter(|(origin, _)| origin.zone_of(&absolute))
+            .max_by_key(|(origin, _)| origin.num_labels());
+        let (origin, zone) = most_specific.unwrap_or(&self.zones[0]);
+        Ok((record_name(origin, name)?, zone))
     }
 
     /// Down keeps the sockets bound but drops every query, so clients time out
@@ -365,6 +394,40 @@ impl DnsZoneServer {
             tracing::warn!(addr = %self.addr, error = %e, "DNS target stopped with an error");
         }
     }
+}
+
+/// An in-memory primary zone with its SOA and one A record per name.
+fn build_zone(
+    origin: &Name,
+    records: &[(&str, Ipv4Addr)],
+    serial: u32,
+) -> io::Result<InMemoryZoneHandler> {
+    let mut zone = InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+    let soa = SOA::new(
+        child(origin, "ns")?,
+        child(origin, "hostmaster")?,
+        serial,
+        3600,
+        600,
+        86_400,
+        DNS_TTL,
+    );
+    zone.upsert_mut(
+        Record::from_rdata(origin.clone(), DNS_TTL, RData::SOA(soa)),
+        serial,
+    );
+    // Duplicate names replace earlier ones, like later set_record calls.
+    let mut unique = BTreeMap::new();
+    for (name, address) in records {
+        unique.insert(record_name(origin, name)?, *address);
+    }
+    for (name, address) in unique {
+        zone.upsert_mut(
+            Record::from_rdata(name, DNS_TTL, RData::A(A(address))),
+            serial,
+        );
+    }
+    Ok(zone)
 }
 
 /// Answers from the catalog while up; drops queries while down.
