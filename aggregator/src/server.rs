@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,11 +27,30 @@ use crate::ingest::{IngestCounters, IngestEndpoint, IngestStats};
 use crate::model::Model;
 use crate::query::grpc::QueryEndpoint;
 use crate::query::http::{self, HttpState};
+use crate::query::view::TreeCache;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 
 /// How long shutdown waits for a server to drain before aborting it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often a sleeping evaluation thread looks at the shutdown signal, so
+/// shutdown never waits a whole evaluation interval.
+const STOP_POLL: Duration = Duration::from_millis(20);
+
+/// Sleeps until `deadline` in short steps; false when `stop` was cancelled.
+fn sleep_until(deadline: Instant, stop: &CancellationToken) -> bool {
+    loop {
+        if stop.is_cancelled() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(STOP_POLL));
+    }
+}
 
 /// Why the aggregator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +68,8 @@ pub enum StartError {
     },
     #[error("cannot build gRPC server reflection: {0}")]
     Reflection(String),
+    #[error("cannot start the evaluation thread: {0}")]
+    Evaluator(#[source] std::io::Error),
     #[error(transparent)]
     Observability(#[from] crate::export::ObservabilityError),
 }
@@ -123,10 +144,12 @@ impl Aggregator {
             shutdown: shutdown.clone(),
         })
         .max_decoding_message_size(config.ingest.max_message_bytes);
+        let trees = Arc::new(TreeCache::default());
         let query_endpoint = QueryEndpoint {
             snapshots: snap_rx.clone(),
             store: Arc::clone(&store),
             shutdown: shutdown.clone(),
+            trees: Arc::clone(&trees),
         };
         let faults = FaultServiceServer::new(query_endpoint.clone());
         let query = QueryServiceServer::new(query_endpoint);
@@ -134,6 +157,10 @@ impl Aggregator {
         let grpc_task = {
             let stop = shutdown.clone();
             let serve = tonic::transport::Server::builder()
+                // A cut link leaves an agent's stream half-open with no RST:
+                // keepalive pings find it, so the agent shows disconnected.
+                .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+                .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
                 // One span per RPC (an ingest stream lives as long as its span).
                 .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
                 .add_service(health_service)
@@ -159,6 +186,7 @@ impl Aggregator {
                 store: Arc::clone(&store),
                 ready: Arc::clone(&ready),
                 shutdown: shutdown.clone(),
+                trees,
             });
             if let Some(metrics) = observability.router {
                 router = router.merge(metrics);
@@ -173,7 +201,7 @@ impl Aggregator {
                 }
             })
         };
-        let eval_task = {
+        let eval_thread = {
             let stop = shutdown.clone();
             let store = Arc::clone(&store);
             let mut evaluator =
@@ -185,48 +213,57 @@ impl Aggregator {
             );
             let window = config.evaluation.window;
             let period = config.evaluation.interval;
-            tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(period);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        _ = ticks.tick() => {}
+            // A plain thread, not a runtime task: one tick reads every series
+            // and can take hundreds of milliseconds, which must never occupy a
+            // runtime worker that ingest and queries are waiting for.
+            std::thread::Builder::new()
+                .name("vigil-evaluate".into())
+                .spawn(move || {
+                    // The first tick is immediate, like the interval it replaces.
+                    let mut next = Instant::now();
+                    loop {
+                        // Nobody left to read snapshots (the handle and the
+                        // servers were dropped without a shutdown): stop too.
+                        if !sleep_until(next, &stop) || snap_tx.is_closed() {
+                            return;
+                        }
+                        let now = now_unix_ms();
+                        let span =
+                            tracing::info_span!("evaluate", generation = tracing::field::Empty);
+                        let _entered = span.enter();
+                        let readings = store.read(now);
+                        let faults = attributor.step(now, &store.series_views(now, window));
+                        for event in &faults.events {
+                            let f = event.fault();
+                            tracing::info!(
+                                fault = %f.id,
+                                event = event.name(),
+                                side = ?f.side(),
+                                suspect = %f.suspect.path(),
+                                confidence = f.confidence,
+                                "{}",
+                                f.summary()
+                            );
+                        }
+                        let snapshot = evaluator.evaluate_with(now, &readings, faults);
+                        if !snapshot.changes.is_empty() {
+                            tracing::debug!(
+                                generation = snapshot.generation,
+                                changes = snapshot.changes.len(),
+                                "evaluated"
+                            );
+                        }
+                        span.record("generation", snapshot.generation);
+                        snap_tx.send_replace(snapshot);
+                        // A late tick delays the next one rather than bursting.
+                        next = (next + period).max(Instant::now());
                     }
-                    let now = now_unix_ms();
-                    // No await below: the guard never crosses a suspension.
-                    let span = tracing::info_span!("evaluate", generation = tracing::field::Empty);
-                    let _entered = span.enter();
-                    let readings = store.read(now);
-                    let faults = attributor.step(now, &store.series_views(now, window));
-                    for event in &faults.events {
-                        let f = event.fault();
-                        tracing::info!(
-                            fault = %f.id,
-                            event = event.name(),
-                            side = ?f.side(),
-                            suspect = %f.suspect.path(),
-                            confidence = f.confidence,
-                            "{}",
-                            f.summary()
-                        );
-                    }
-                    let snapshot = evaluator.evaluate_with(now, &readings, faults);
-                    if !snapshot.changes.is_empty() {
-                        tracing::debug!(
-                            generation = snapshot.generation,
-                            changes = snapshot.changes.len(),
-                            "evaluated"
-                        );
-                    }
-                    span.record("generation", snapshot.generation);
-                    snap_tx.send_replace(snapshot);
-                }
-            })
+                })
+                .map_err(StartError::Evaluator)?
         };
         ready.store(true, Ordering::Release);
         start_guard.disarm();
-        let mut tasks = vec![grpc_task, http_task, eval_task];
+        let mut tasks = vec![grpc_task, http_task];
         tasks.extend(observability.tasks);
         tracing::info!(%grpc_addr, %http_addr, nodes = model.nodes().len(), "aggregator listening");
         Ok(AggregatorHandle {
@@ -236,6 +273,7 @@ impl Aggregator {
             snapshots: snap_rx,
             shutdown,
             tasks,
+            evaluator: Some(eval_thread),
             metrics_export: observability.metrics,
         })
     }
@@ -249,6 +287,8 @@ pub struct AggregatorHandle {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// The evaluation thread; joined on shutdown.
+    evaluator: Option<std::thread::JoinHandle<()>>,
     metrics_export: Option<crate::export::MetricsExport>,
 }
 
@@ -283,6 +323,15 @@ impl AggregatorHandle {
                 tracing::warn!("a server did not drain in time; aborting it");
                 task.abort();
                 let _ = task.await;
+            }
+        }
+        if let Some(thread) = self.evaluator {
+            // The thread sees the cancelled token within one tick; joining
+            // off the runtime keeps a long tick from stalling a worker.
+            match tokio::task::spawn_blocking(move || thread.join()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => tracing::error!("the evaluation thread panicked"),
+                Err(e) => tracing::error!(error = %e, "cannot join the evaluation thread"),
             }
         }
         if let Some(export) = self.metrics_export {

@@ -57,8 +57,15 @@ impl<'a> Prepared<'a> {
         let mut failing: Vec<bool> = obs
             .iter()
             .map(|o| {
+                // Evidence that names its cause (a deny probe that got
+                // through, a wrong egress IP) is never noise: two suffice.
+                let needed = if DECISIVE.contains(&o.window.dominant_class) {
+                    params.min_failures.min(2)
+                } else {
+                    params.min_failures
+                };
                 o.window.fresh
-                    && o.window.failures >= params.min_failures
+                    && o.window.failures >= needed
                     && o.window.failure_ratio() >= params.failing_ratio
                     && !o.window.recovering()
             })
@@ -171,9 +178,6 @@ impl<'a> Prepared<'a> {
             }
             _ => {}
         }
-        if o.layer == Layer::PlatformSpokeConnectivity && !self.is_hub(&o.network) {
-            return Pointer::Connectivity(o.network.clone());
-        }
         let group = self.group_of(o);
         let fail_nets: BTreeSet<&str> = group
             .iter()
@@ -197,6 +201,9 @@ impl<'a> Prepared<'a> {
             if (inside_ok || inside_silent) && !outside_ok {
                 return Pointer::Connectivity(t.to_string());
             }
+        } else if o.layer == Layer::PlatformSpokeConnectivity && !self.is_hub(&o.network) {
+            // A probe of the observer's own path to the hub.
+            return Pointer::Connectivity(o.network.clone());
         }
         if fail_nets.len() >= 2 {
             return if fail_nets.len() >= ok_nets.len() {
@@ -658,7 +665,28 @@ fn build_finding(
         }
     }
     let counter = counter_evidence(p, c, &explains);
-    let certainty = if ambiguous {
+    // A workload failing while a platform component it depends on is
+    // starting to fail too is unsure until that dependency is judged: it may
+    // be the impact of a platform fault that has not crossed the bar yet.
+    let dependency_stirring = match &c.suspect {
+        Suspect::Workload { component } => {
+            // Two pairs at once: one alone is what noise looks like.
+            p.topology.depends_on.get(component).is_some_and(|deps| {
+                p.obs
+                    .iter()
+                    .filter(|o| {
+                        deps.contains(&o.component)
+                            && o.window.fresh
+                            && o.window.last_failed
+                            && o.window.failures > 0
+                    })
+                    .count()
+                    >= 2
+            })
+        }
+        _ => false,
+    };
+    let certainty = if ambiguous || dependency_stirring {
         Certainty::Ambiguous
     } else {
         Certainty::Attributed

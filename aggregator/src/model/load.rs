@@ -11,6 +11,7 @@ use serde::Deserialize;
 use vigil_proto::ShortName;
 use vigil_proto::v1::{Layer, ProbeKind, Side};
 
+use super::bind::BindIndex;
 use super::{
     Model, ModelError, ModelProblem, Node, NodeIx, NodeRole, RollUp, Selector, Thresholds,
     UNMODELLED_ID,
@@ -208,12 +209,14 @@ fn build(raw: RawModel, r: &Refuse<'_>) -> Result<Model, ModelError> {
         order.push(ix);
         stack.extend(nodes[ix.0].children.iter().rev().copied());
     }
+    let binding = BindIndex::new(&nodes, &order);
     Ok(Model {
         nodes,
         root,
         unmodelled,
         order,
         by_id,
+        binding,
     })
 }
 

@@ -5,6 +5,7 @@
 //! binding a probe to leaves). It must not hold live health state: scores and
 //! states live in snapshots built by `evaluate`.
 
+mod bind;
 mod load;
 mod select;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use vigil_proto::v1::{Layer, Side};
 
+use bind::BindIndex;
 pub use select::{ProbeFacts, Selector};
 
 /// Reserved id of the leaf that collects signals no selector matched.
@@ -179,6 +181,7 @@ pub struct Model {
     unmodelled: NodeIx,
     order: Vec<NodeIx>,
     by_id: HashMap<String, NodeIx>,
+    binding: BindIndex,
 }
 
 impl Model {
@@ -238,15 +241,7 @@ impl Model {
     /// The leaves a probe's signals feed. Never empty: a probe no selector
     /// matches feeds the `unmodelled` leaf, so nothing is dropped silently.
     pub fn bind(&self, probe: &ProbeFacts<'_>) -> Vec<NodeIx> {
-        let mut leaves: Vec<NodeIx> = self
-            .order
-            .iter()
-            .copied()
-            .filter(|ix| match &self.nodes[ix.0].role {
-                NodeRole::Leaf(selector) => selector.matches(probe),
-                _ => false,
-            })
-            .collect();
+        let mut leaves = self.binding.bind(&self.nodes, probe);
         if leaves.is_empty() {
             leaves.push(self.unmodelled);
         }

@@ -28,6 +28,7 @@ pub(crate) struct QueryEndpoint {
     pub snapshots: watch::Receiver<Arc<Snapshot>>,
     pub store: Arc<Store>,
     pub shutdown: CancellationToken,
+    pub trees: Arc<view::TreeCache>,
 }
 
 impl QueryEndpoint {
@@ -44,7 +45,8 @@ impl QueryService for QueryEndpoint {
         &self,
         _request: Request<GetTreeRequest>,
     ) -> Result<Response<GetTreeResponse>, Status> {
-        Ok(Response::new(view::tree(&self.latest())))
+        let tree = self.trees.tree(&self.latest());
+        Ok(Response::new(Arc::unwrap_or_clone(tree)))
     }
 
     async fn get_node(

@@ -33,6 +33,7 @@ pub(crate) struct HttpState {
     /// Set once the model is loaded and ingest is listening.
     pub ready: Arc<AtomicBool>,
     pub shutdown: CancellationToken,
+    pub trees: Arc<view::TreeCache>,
 }
 
 impl HttpState {
@@ -77,7 +78,7 @@ async fn readyz(State(s): State<HttpState>) -> Response {
 }
 
 async fn tree(State(s): State<HttpState>) -> Json<serde_json::Value> {
-    Json(render::tree(&view::tree(&s.latest())))
+    Json(render::tree(&s.trees.tree(&s.latest())))
 }
 
 #[derive(Debug, Deserialize)]

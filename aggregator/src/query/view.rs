@@ -4,6 +4,8 @@
 //! change stream, so every surface says the same thing. It reads snapshots
 //! and the recent-signal rings only; it must not mutate anything.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use vigil_proto::v1::{
     self, GetNodeResponse, GetTreeResponse, HealthState, LayerScore, SignalView,
     WatchChangesResponse,
@@ -79,6 +81,44 @@ pub fn tree(snap: &Snapshot) -> GetTreeResponse {
         layers: layers(snap),
         evaluated_at_unix_ms: snap.evaluated_at_ms,
         generation: snap.generation,
+    }
+}
+
+/// The `GetTree` answer built once per snapshot generation and shared by
+/// every caller until the next one, so a busy dashboard does not rebuild
+/// every node on each request.
+#[derive(Debug, Default)]
+pub struct TreeCache {
+    latest: Mutex<Option<Arc<GetTreeResponse>>>,
+}
+
+impl TreeCache {
+    /// The tree of `snap`, built on the first call for its generation.
+    pub fn tree(&self, snap: &Snapshot) -> Arc<GetTreeResponse> {
+        if let Some(hit) = self
+            .lock()
+            .as_ref()
+            .filter(|t| t.generation == snap.generation)
+        {
+            return Arc::clone(hit);
+        }
+        // Built outside the lock: a reader of the cached generation never
+        // waits for a build of the next one.
+        let built = Arc::new(tree(snap));
+        let mut latest = self.lock();
+        if latest
+            .as_ref()
+            .is_none_or(|t| t.generation < built.generation)
+        {
+            *latest = Some(Arc::clone(&built));
+        }
+        built
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<GetTreeResponse>>> {
+        // The guarded value is only ever replaced whole, so a panic elsewhere
+        // cannot leave it half-written.
+        self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -219,5 +259,48 @@ impl WatcherView {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::{TreeCache, tree};
+    use crate::model::Model;
+    use crate::snapshot::Snapshot;
+
+    fn snapshot(generation: u64) -> Snapshot {
+        let model = Model::from_yaml(
+            "nodes:\n  - id: root\n    children: [web]\n  - id: web\n    select: { component: web }\n",
+            "test model",
+        )
+        .expect("valid model");
+        let mut snap = Snapshot::initial(Arc::new(model), 1_000);
+        snap.generation = generation;
+        snap.evaluated_at_ms = 1_000 + generation as i64;
+        snap
+    }
+
+    #[test]
+    fn tree_is_built_once_per_generation() {
+        let cache = TreeCache::default();
+        let first = snapshot(1);
+        let a = cache.tree(&first);
+        assert_eq!(*a, tree(&first));
+        assert!(
+            Arc::ptr_eq(&a, &cache.tree(&first)),
+            "same generation rebuilt"
+        );
+
+        let second = snapshot(2);
+        let b = cache.tree(&second);
+        assert_eq!(b.generation, 2);
+        assert_eq!(*b, tree(&second));
+
+        // A reader still holding the older snapshot gets its own tree, and
+        // the newer one stays cached.
+        assert_eq!(cache.tree(&first).generation, 1);
+        assert!(Arc::ptr_eq(&b, &cache.tree(&second)), "newer tree evicted");
     }
 }

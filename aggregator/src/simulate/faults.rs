@@ -168,7 +168,8 @@ impl SimFault {
                 let crossing = match &probe.check {
                     Check::WorkloadHttp { .. }
                     | Check::WorkloadTls { .. }
-                    | Check::WorkloadDb { .. } => probe.target_network.as_deref() != Some(network),
+                    | Check::WorkloadDb { .. }
+                    | Check::Sentinel { .. } => probe.target_network.as_deref() != Some(network),
                     _ => true,
                 };
                 let into_cut = probe.target_network.as_deref()

@@ -54,6 +54,10 @@ pub enum Check {
     WorkloadDb {
         w: usize,
     },
+    /// A listener inside spoke `spoke`, probed from outside it.
+    Sentinel {
+        spoke: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -153,6 +157,27 @@ fn workload_probes(shape: &Shape) -> Vec<ProbePlan> {
     out
 }
 
+/// Probes into every other spoke (a sentinel listener beside its agents),
+/// so a spoke cut off from the hub shows as failing from outside, not only as
+/// silence.
+fn sentinel_probes(shape: &Shape, own: Option<usize>) -> Vec<ProbePlan> {
+    (0..shape.spokes)
+        .filter(|&t| Some(t) != own)
+        .map(|t| {
+            let mut p = probe(
+                &format!("{}-sentinel", spoke(t)),
+                ProbeKind::Tcp,
+                &format!("{}-sentinel", spoke(t)),
+                Layer::PlatformSpokeConnectivity,
+                &format!("sentinel.{}.internal:7000", spoke(t)),
+                Check::Sentinel { spoke: t },
+            );
+            p.target_network = Some(spoke(t));
+            p
+        })
+        .collect()
+}
+
 /// Every agent with its probes: spoke agents probe the hub's services, egress
 /// through the firewall and every workload; the hub agent probes its own
 /// services and into every spoke.
@@ -216,6 +241,7 @@ pub fn agents(shape: &Shape) -> Vec<AgentPlan> {
                 Check::EgressDeny,
             ));
             probes.extend(workload_probes(shape));
+            probes.extend(sentinel_probes(shape, Some(s)));
             out.push(AgentPlan {
                 id: format!("{}-agent-{a}", spoke(s)),
                 network: spoke(s),
@@ -225,6 +251,7 @@ pub fn agents(shape: &Shape) -> Vec<AgentPlan> {
     }
     let mut hub = hub_probes();
     hub.extend(workload_probes(shape));
+    hub.extend(sentinel_probes(shape, None));
     out.push(AgentPlan {
         id: "hub-agent-0".into(),
         network: "hub".into(),
@@ -266,7 +293,15 @@ pub fn model_yaml(shape: &Shape) -> String {
     for s in &spokes {
         let _ = writeln!(
             y,
-            "  - {{ id: {s}-connectivity, layer: platform_spoke_connectivity, select: {{ network: {s}, component: hub-service }} }}"
+            "  - {{ id: {s}-connectivity, layer: platform_spoke_connectivity, children: [{s}-to-hub, {s}-from-outside] }}"
+        );
+        let _ = writeln!(
+            y,
+            "  - {{ id: {s}-to-hub, layer: platform_spoke_connectivity, select: {{ network: {s}, component: hub-service }} }}"
+        );
+        let _ = writeln!(
+            y,
+            "  - {{ id: {s}-from-outside, layer: platform_spoke_connectivity, select: {{ component: {s}-sentinel }} }}"
         );
     }
     let mut wl_children: Vec<String> = apps.clone();
