@@ -47,7 +47,8 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_RECENT_SIGNALS)]
         signals: u32,
     },
-    /// Follow changes: one line per node whose state changes.
+    /// Follow changes: one line per node whose state changes and per fault
+    /// opened, updated or resolved.
     Watch,
     /// List open faults, platform first, with evidence and blind spots.
     Faults {

@@ -1,14 +1,16 @@
-//! `vigil watch`: one line per node change, in text or as newline-delimited
+//! `vigil watch`: one line per node change and per fault event, in text or as newline-delimited
 //! JSON (one object per change, for `jq` and log shippers).
 //!
 //! Pure rendering of one `WatchChangesResponse` at a time; following the
 //! stream is the caller's job.
 
-use vigil_proto::v1::WatchChangesResponse;
+use vigil_proto::ShortName;
+use vigil_proto::v1::{FaultEventKind, WatchChangesResponse};
 
+use super::faults::{confidence_text, side_text, suspect_text};
 use super::style::{Paint, Style};
 use super::table::pad;
-use super::view::{ChangeJson, to_json};
+use super::view::{ChangeJson, FaultJson, to_json};
 use super::{clean, format_time, shown_state, state_name};
 
 /// Column for node ids, so consecutive lines mostly line up without buffering.
@@ -41,15 +43,51 @@ pub fn changes_text(msg: &WatchChangesResponse, style: &Style) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+    // Fault lifecycle events ride on the same stream: one line each, so
+    // on-call sees "opened" and "resolved" next to the node changes.
+    for change in &msg.faults {
+        let Some(fault) = &change.fault else { continue };
+        let event = FaultEventKind::try_from(change.event)
+            .unwrap_or_default()
+            .short_name();
+        let line = format!(
+            "{}  {}  {}  {} · {}  confidence {}",
+            style.paint(Paint::Dim, &time),
+            pad(&format!("fault {}", clean(&fault.id)), ID_WIDTH),
+            style.paint(Paint::Bold, &event),
+            side_text(fault.side(), style),
+            suspect_text(&fault.suspect),
+            confidence_text(fault),
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
     out
 }
 
-/// One compact JSON object per change, each on its own line.
+/// One compact JSON object per change, each on its own line; fault events
+/// as `{"fault_event": "opened", "fault": {...}}`.
 pub fn changes_json(msg: &WatchChangesResponse) -> String {
-    ChangeJson::from_message(msg)
+    let nodes = ChangeJson::from_message(msg)
         .iter()
         .map(|c| to_json(c, false) + "\n")
-        .collect()
+        .collect::<String>();
+    let faults = msg
+        .faults
+        .iter()
+        .filter_map(|c| {
+            let fault = c.fault.as_ref()?;
+            let event = FaultEventKind::try_from(c.event)
+                .unwrap_or_default()
+                .short_name();
+            let json = serde_json::json!({
+                "fault_event": event,
+                "fault": serde_json::to_value(FaultJson::from(fault)).ok()?,
+            });
+            Some(json.to_string() + "\n")
+        })
+        .collect::<String>();
+    nodes + &faults
 }
 
 #[cfg(test)]
@@ -116,5 +154,40 @@ mod tests {
         assert_eq!(lines[0]["generation"], 3);
         assert_eq!(lines[0]["snapshot"], false);
         assert_eq!(lines[1]["previous_state"], "unknown");
+    }
+
+    fn with_fault_event() -> WatchChangesResponse {
+        use vigil_proto::v1::{Fault, FaultChange, Side};
+        WatchChangesResponse {
+            faults: vec![FaultChange {
+                event: FaultEventKind::Opened as i32,
+                fault: Some(Fault {
+                    id: "F-000007".into(),
+                    side: Side::Platform as i32,
+                    suspect: "platform/hub/hub-dns".into(),
+                    confidence: 0.93,
+                    ..Fault::default()
+                }),
+            }],
+            ..msg(false)
+        }
+    }
+
+    #[test]
+    fn fault_events_get_a_line_of_their_own() {
+        let text = changes_text(&with_fault_event(), &Style::plain());
+        let last = text.lines().last().unwrap();
+        assert!(last.contains("fault F-000007"), "{last}");
+        assert!(last.contains("opened"), "{last}");
+        assert!(last.contains("platform · "), "{last}");
+        assert!(last.contains("platform/hub/hub-dns"), "{last}");
+        assert!(last.ends_with("confidence 0.93"), "{last}");
+        let json: Vec<serde_json::Value> = changes_json(&with_fault_event())
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(json.len(), 3);
+        assert_eq!(json[2]["fault_event"], "opened");
+        assert_eq!(json[2]["fault"]["id"], "F-000007");
     }
 }
