@@ -10,45 +10,49 @@ use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
 
 /// `agents` agents over four spokes and the hub, each probing the hub DNS,
 /// the hub firewall and `workload` workload components; the hub DNS fails.
-fn fleet(agents: usize, workload: usize) -> Vec<Observation> {
+/// Observations borrow their strings; the bench's live as long as it runs.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn fleet(agents: usize, workload: usize) -> Vec<Observation<'static>> {
     let mut out = Vec::new();
+    let apps: Vec<&'static str> = (0..workload).map(|w| leak(format!("app-{w}"))).collect();
     for a in 0..agents {
         let network = if a % 5 == 0 {
-            "hub".to_string()
+            "hub"
         } else {
-            format!("spoke-{}", a % 5)
+            leak(format!("spoke-{}", a % 5))
         };
-        let mut push = |probe: &str, component: &str, layer, kind, failing: bool| {
-            out.push(Observation {
-                agent: format!("agent-{a}"),
-                network: network.clone(),
-                agent_live: true,
-                probe_id: probe.to_string(),
-                component: component.to_string(),
-                layer,
-                kind,
-                target: format!("{component}.internal"),
-                target_network: None,
-                window: WindowView {
-                    total: 12,
-                    failures: if failing { 12 } else { 0 },
-                    dominant_class: if failing {
-                        ErrorClass::DnsTimeout
-                    } else {
-                        ErrorClass::Unspecified
+        let agent = leak(format!("agent-{a}"));
+        let mut push =
+            |probe: &'static str, component: &'static str, layer, kind, failing: bool| {
+                out.push(Observation {
+                    agent,
+                    network,
+                    agent_live: true,
+                    probe_id: probe,
+                    component,
+                    layer,
+                    kind,
+                    target: leak(format!("{component}.internal")),
+                    target_network: None,
+                    window: WindowView {
+                        total: 12,
+                        failures: if failing { 12 } else { 0 },
+                        dominant_class: if failing {
+                            ErrorClass::DnsTimeout
+                        } else {
+                            ErrorClass::Unspecified
+                        },
+                        example: if failing { "dns timeout" } else { "" },
+                        fresh: true,
+                        last_failed: failing,
+                        success_streak: if failing { 0 } else { 12 },
+                        age_ms: Some(1_000),
                     },
-                    example: if failing {
-                        "dns timeout".into()
-                    } else {
-                        String::new()
-                    },
-                    fresh: true,
-                    last_failed: failing,
-                    success_streak: if failing { 0 } else { 12 },
-                    age_ms: Some(1_000),
-                },
-            });
-        };
+                });
+            };
         push("dns", "hub-dns", Layer::PlatformHub, ProbeKind::Dns, true);
         push(
             "fw",
@@ -57,9 +61,8 @@ fn fleet(agents: usize, workload: usize) -> Vec<Observation> {
             ProbeKind::Tcp,
             false,
         );
-        for w in 0..workload {
-            let c = format!("app-{w}");
-            push(&c, &c, Layer::WorkloadApplication, ProbeKind::Http, false);
+        for &c in &apps {
+            push(c, c, Layer::WorkloadApplication, ProbeKind::Http, false);
         }
     }
     out
@@ -80,7 +83,7 @@ fn attribution(c: &mut Criterion) {
     let params = Params::default();
     let mut group = c.benchmark_group("attribution");
     group.sample_size(10);
-    for agents in [100usize, 1_000] {
+    for agents in [100usize, 1_000, 10_000] {
         let obs = fleet(agents, 8);
         group.throughput(Throughput::Elements(obs.len() as u64));
         group.bench_function(format!("attribute/{}_pairs", obs.len()), |b| {

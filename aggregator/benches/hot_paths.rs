@@ -1,6 +1,7 @@
 //! Microbenchmarks of the aggregator's hot paths: a batch decoded, validated
-//! and applied through the real ingest path; one window update; reading the
-//! store and evaluating a 10,000-node tree. Run:
+//! and applied through the real ingest path; one window update; and the
+//! evaluation tick's parts over a 100,000-series fleet (reading the store,
+//! attribution, evaluating a 10,000-node tree) and the whole tick. Run:
 //! `cargo bench -p vigil-aggregator --bench hot_paths`.
 
 mod common;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use vigil_aggregator::attribution::{AttributionConfig, Attributor};
 use vigil_aggregator::config::EvaluationConfig;
 use vigil_aggregator::evaluate::Evaluator;
 use vigil_aggregator::snapshot::Snapshot;
@@ -18,11 +20,7 @@ use vigil_aggregator::store::{Store, Window};
 fn batch_apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");
     for size in [10u32, 100, 1000] {
-        let store = Arc::new(Store::new(
-            common::model(1000),
-            Duration::from_secs(60),
-            200,
-        ));
+        let store = Arc::new(Store::new(common::model(1000), Duration::from_secs(60), 8));
         let mut stream = common::stream(&store, 0, 100, 1000);
         let signals = common::signals(size, 100);
         let sequence = Cell::new(0u64);
@@ -62,21 +60,37 @@ fn evaluation(c: &mut Criterion) {
     let now = common::now_ms();
     let mut group = c.benchmark_group("evaluate");
     group.sample_size(10);
-    group.bench_function("store_read/100k_series", |b| {
-        b.iter(|| store.read(now));
-    });
-    let readings = store.read(now);
     let config = EvaluationConfig {
         hysteresis: 1,
         ..EvaluationConfig::default()
     };
+    let window = config.window;
+    group.bench_function("store_read/100k_series", |b| {
+        b.iter(|| store.read(now, window));
+    });
+    let reading = store.read(now, window);
+    let mut attributor = Attributor::new(
+        Arc::clone(&model),
+        &AttributionConfig::default(),
+        config.staleness,
+    );
+    group.bench_function("attribute/100k_series", |b| {
+        b.iter(|| attributor.step(now, &reading.series));
+    });
     let mut evaluator = Evaluator::new(
         Arc::clone(&model),
         config,
         Arc::new(Snapshot::initial(Arc::clone(&model), now)),
     );
     group.bench_function(format!("tree/{}_nodes", model.nodes().len()), |b| {
-        b.iter(|| evaluator.evaluate(now, &readings));
+        b.iter(|| evaluator.evaluate(now, &reading.leaves));
+    });
+    group.bench_function("tick/100k_series", |b| {
+        b.iter(|| {
+            let reading = store.read(now, window);
+            let faults = attributor.step(now, &reading.series);
+            evaluator.evaluate_with(now, &reading.leaves, faults)
+        });
     });
     group.finish();
 }

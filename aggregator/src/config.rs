@@ -165,7 +165,9 @@ fn default_hysteresis() -> u32 {
     2
 }
 fn default_recent_signals() -> usize {
-    200
+    // Enough to show what a series did lately and to find its dominant
+    // failure class; each entry is 24 bytes per (agent, probe) pair.
+    8
 }
 fn default_max_batch_signals() -> usize {
     10_000

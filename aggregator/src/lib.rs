@@ -19,6 +19,7 @@ mod server;
 pub mod simulate;
 pub mod snapshot;
 pub mod store;
+mod tick;
 
 pub use config::{AggregatorConfig, ConfigError};
 pub use ingest::{IngestStats, REJECTED_SEQUENCE_KEY};

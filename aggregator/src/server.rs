@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -27,30 +27,14 @@ use crate::ingest::{IngestCounters, IngestEndpoint, IngestStats};
 use crate::model::Model;
 use crate::query::grpc::QueryEndpoint;
 use crate::query::http::{self, HttpState};
+use crate::query::tree_bytes::{QueryRoutes, TreeBytes};
 use crate::query::view::TreeCache;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
+use crate::tick::{TickThreads, Ticking};
 
 /// How long shutdown waits for a server to drain before aborting it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How often a sleeping evaluation thread looks at the shutdown signal, so
-/// shutdown never waits a whole evaluation interval.
-const STOP_POLL: Duration = Duration::from_millis(20);
-
-/// Sleeps until `deadline` in short steps; false when `stop` was cancelled.
-fn sleep_until(deadline: Instant, stop: &CancellationToken) -> bool {
-    loop {
-        if stop.is_cancelled() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        std::thread::sleep((deadline - now).min(STOP_POLL));
-    }
-}
 
 /// Why the aggregator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +136,11 @@ impl Aggregator {
             trees: Arc::clone(&trees),
         };
         let faults = FaultServiceServer::new(query_endpoint.clone());
-        let query = QueryServiceServer::new(query_endpoint);
+        let query = QueryRoutes::new(
+            QueryServiceServer::new(query_endpoint.clone()),
+            query_endpoint.snapshots.clone(),
+            Arc::new(TreeBytes::new(&model)),
+        );
 
         let grpc_task = {
             let stop = shutdown.clone();
@@ -201,66 +189,20 @@ impl Aggregator {
                 }
             })
         };
-        let eval_thread = {
-            let stop = shutdown.clone();
-            let store = Arc::clone(&store);
-            let mut evaluator =
-                Evaluator::new(Arc::clone(&model), config.evaluation.clone(), initial);
-            let mut attributor = Attributor::new(
+        let ticks = TickThreads::start(Ticking {
+            store: Arc::clone(&store),
+            evaluator: Evaluator::new(Arc::clone(&model), config.evaluation.clone(), initial),
+            attributor: Attributor::new(
                 Arc::clone(&model),
                 &config.attribution,
                 config.evaluation.staleness,
-            );
-            let window = config.evaluation.window;
-            let period = config.evaluation.interval;
-            // A plain thread, not a runtime task: one tick reads every series
-            // and can take hundreds of milliseconds, which must never occupy a
-            // runtime worker that ingest and queries are waiting for.
-            std::thread::Builder::new()
-                .name("vigil-evaluate".into())
-                .spawn(move || {
-                    // The first tick is immediate, like the interval it replaces.
-                    let mut next = Instant::now();
-                    loop {
-                        // Nobody left to read snapshots (the handle and the
-                        // servers were dropped without a shutdown): stop too.
-                        if !sleep_until(next, &stop) || snap_tx.is_closed() {
-                            return;
-                        }
-                        let now = now_unix_ms();
-                        let span =
-                            tracing::info_span!("evaluate", generation = tracing::field::Empty);
-                        let _entered = span.enter();
-                        let readings = store.read(now);
-                        let faults = attributor.step(now, &store.series_views(now, window));
-                        for event in &faults.events {
-                            let f = event.fault();
-                            tracing::info!(
-                                fault = %f.id,
-                                event = event.name(),
-                                side = ?f.side(),
-                                suspect = %f.suspect.path(),
-                                confidence = f.confidence,
-                                "{}",
-                                f.summary()
-                            );
-                        }
-                        let snapshot = evaluator.evaluate_with(now, &readings, faults);
-                        if !snapshot.changes.is_empty() {
-                            tracing::debug!(
-                                generation = snapshot.generation,
-                                changes = snapshot.changes.len(),
-                                "evaluated"
-                            );
-                        }
-                        span.record("generation", snapshot.generation);
-                        snap_tx.send_replace(snapshot);
-                        // A late tick delays the next one rather than bursting.
-                        next = (next + period).max(Instant::now());
-                    }
-                })
-                .map_err(StartError::Evaluator)?
-        };
+            ),
+            period: config.evaluation.interval,
+            window: config.evaluation.window,
+            snapshots: snap_tx,
+            stop: shutdown.clone(),
+        })
+        .map_err(StartError::Evaluator)?;
         ready.store(true, Ordering::Release);
         start_guard.disarm();
         let mut tasks = vec![grpc_task, http_task];
@@ -273,7 +215,7 @@ impl Aggregator {
             snapshots: snap_rx,
             shutdown,
             tasks,
-            evaluator: Some(eval_thread),
+            ticks: Some(ticks),
             metrics_export: observability.metrics,
         })
     }
@@ -287,8 +229,8 @@ pub struct AggregatorHandle {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
-    /// The evaluation thread; joined on shutdown.
-    evaluator: Option<std::thread::JoinHandle<()>>,
+    /// The evaluation and attribution threads; joined on shutdown.
+    ticks: Option<TickThreads>,
     metrics_export: Option<crate::export::MetricsExport>,
 }
 
@@ -325,13 +267,13 @@ impl AggregatorHandle {
                 let _ = task.await;
             }
         }
-        if let Some(thread) = self.evaluator {
-            // The thread sees the cancelled token within one tick; joining
+        if let Some(ticks) = self.ticks {
+            // The threads see the cancelled token within one tick; joining
             // off the runtime keeps a long tick from stalling a worker.
-            match tokio::task::spawn_blocking(move || thread.join()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => tracing::error!("the evaluation thread panicked"),
-                Err(e) => tracing::error!(error = %e, "cannot join the evaluation thread"),
+            match tokio::task::spawn_blocking(move || ticks.join()).await {
+                Ok(true) => {}
+                Ok(false) => tracing::error!("the evaluation or attribution thread panicked"),
+                Err(e) => tracing::error!(error = %e, "cannot join the evaluation threads"),
             }
         }
         if let Some(export) = self.metrics_export {

@@ -9,7 +9,7 @@ use vigil_aggregator::Model;
 use vigil_aggregator::config::EvaluationConfig;
 use vigil_aggregator::evaluate::Evaluator;
 use vigil_aggregator::snapshot::Snapshot;
-use vigil_aggregator::store::{LeafReadings, VantageReading, WindowSummary};
+use vigil_aggregator::store::{AgentView, LeafReadings, WindowSummary};
 use vigil_proto::v1::{HealthState, Vantage};
 
 const MODEL: &str = r#"
@@ -62,20 +62,21 @@ impl Rig {
 
     fn readings(&self, feeds: &[(&str, &str, WindowSummary)]) -> LeafReadings {
         let mut r = LeafReadings::for_model(&self.model);
+        // One index per agent, as the store assigns them.
+        let mut ids: std::collections::HashMap<&str, u32> = Default::default();
         for (leaf, agent, window) in feeds {
-            r.add(
-                self.model.find(leaf).unwrap(),
-                VantageReading {
-                    agent_id: Arc::from(*agent),
+            let ix = *ids.entry(agent).or_insert_with(|| {
+                r.add_agent(AgentView {
+                    id: Arc::from(*agent),
                     vantage: Arc::new(Vantage {
                         network: agent.to_string(),
                         ..Default::default()
                     }),
                     connected: true,
                     last_seen_ms: 0,
-                    window: *window,
-                },
-            );
+                })
+            });
+            r.add(self.model.find(leaf).unwrap(), ix, window);
         }
         r
     }

@@ -46,6 +46,7 @@ async fn a_small_fleet_is_applied_without_rejections() {
         markers: 3,
         marker_every: Duration::from_millis(100),
         query_every: Some(Duration::from_millis(100)),
+        rss_every: Duration::from_millis(500),
     };
     let report = loadgen::run(&plan).await.expect("load run completes");
 

@@ -136,7 +136,7 @@ pub fn batch(sequence: u64, signals: &[Signal]) -> Vec<u8> {
 /// A store over `model(leaves)` with `agents` agents of `probes` probes,
 /// each having applied `batches` batches of one signal per probe.
 pub fn filled_store(leaves: usize, agents: usize, probes: u32, batches: u64) -> Arc<Store> {
-    let store = Arc::new(Store::new(model(leaves), Duration::from_secs(60), 200));
+    let store = Arc::new(Store::new(model(leaves), Duration::from_secs(60), 8));
     let sigs = signals(probes, probes);
     for a in 0..agents {
         let mut s = stream(&store, a, probes, leaves);

@@ -6,7 +6,7 @@
 //! candidates and eliminated in order (hub, connectivity, workload). Pure: no
 //! clocks, no state, so the benchmark and the tests drive it directly.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use vigil_proto::v1::{ErrorClass, Layer};
 
@@ -36,24 +36,41 @@ enum PathClass {
     Local,
 }
 
+/// The networks that see one target failing, and those that see it healthy.
+#[derive(Default)]
+struct GroupNets<'a> {
+    failing: BTreeSet<&'a str>,
+    healthy: BTreeSet<&'a str>,
+}
+
 struct Prepared<'a> {
-    obs: &'a [Observation],
+    obs: &'a [Observation<'a>],
     topology: &'a Topology,
     failing: Vec<bool>,
     healthy: Vec<bool>,
     /// (kind, component, target) → pair indices: the same target seen from
     /// several vantage points.
-    groups: BTreeMap<(i32, &'a str, &'a str), Vec<usize>>,
+    groups: HashMap<(i32, &'a str, &'a str), Vec<usize>>,
+    /// Per group: the networks that see the target failing and those that
+    /// see it healthy. Computed once, because every failing pair of a target
+    /// asks the same question (a hub service failing from 10,000 agents
+    /// would otherwise cost 10,000²).
+    group_nets: HashMap<(i32, &'a str, &'a str), GroupNets<'a>>,
+    /// Per network: decided (failing or healthy) pairs that cross the hub,
+    /// and how many of them fail; the same per (network, component, target).
+    crossing: HashMap<&'a str, (usize, usize)>,
+    crossing_target: HashMap<(&'a str, &'a str, &'a str), (usize, usize)>,
     /// Networks whose every agent is silent.
     silent_networks: BTreeSet<&'a str>,
     /// Networks with at least one fresh pair.
     live_networks: BTreeSet<&'a str>,
     silent_agents: BTreeMap<&'a str, &'a str>,
-    all_agents: BTreeSet<&'a str>,
+    /// How many agents the observations come from.
+    agent_count: usize,
 }
 
 impl<'a> Prepared<'a> {
-    fn new(obs: &'a [Observation], topology: &'a Topology, params: &Params) -> Self {
+    fn new(obs: &'a [Observation<'a>], topology: &'a Topology, params: &Params) -> Self {
         let mut failing: Vec<bool> = obs
             .iter()
             .map(|o| {
@@ -83,20 +100,19 @@ impl<'a> Prepared<'a> {
                     && (o.window.failures < params.min_failures || !o.window.recovering())
             })
             .collect();
-        let mut groups: BTreeMap<(i32, &str, &str), Vec<usize>> = BTreeMap::new();
+        let mut groups: HashMap<(i32, &str, &str), Vec<usize>> = HashMap::new();
         for (i, o) in obs.iter().enumerate() {
             groups
-                .entry((o.kind as i32, o.component.as_str(), o.target.as_str()))
+                .entry((o.kind as i32, o.component, o.target))
                 .or_default()
                 .push(i);
         }
         // An agent is silent when none of its pairs is fresh and its stream is
         // gone; a network is silent when all of its agents are.
-        let mut agent_live: BTreeMap<&str, (bool, &str)> = BTreeMap::new();
+        // Hashed: one lookup per pair, over as many agents as the fleet has.
+        let mut agent_live: HashMap<&str, (bool, &str)> = HashMap::new();
         for o in obs {
-            let e = agent_live
-                .entry(o.agent.as_str())
-                .or_insert((false, o.network.as_str()));
+            let e = agent_live.entry(o.agent).or_insert((false, o.network));
             // Live: its stream is open and it has spoken lately.
             e.0 |= o.agent_live
                 && o.window
@@ -122,31 +138,66 @@ impl<'a> Prepared<'a> {
             .filter(|(_, (live, _))| !live)
             .map(|(a, (_, n))| (*a, *n))
             .collect();
-        let all_agents = agent_live.keys().copied().collect();
-        Prepared {
+        let agent_count = agent_live.len();
+        let group_nets = groups
+            .iter()
+            .map(|(key, members)| {
+                let nets = |mark: &[bool]| -> BTreeSet<&'a str> {
+                    members
+                        .iter()
+                        .filter(|&&j| mark[j])
+                        .map(|&j| obs[j].network)
+                        .collect()
+                };
+                let value = GroupNets {
+                    failing: nets(&failing),
+                    healthy: nets(&healthy),
+                };
+                (*key, value)
+            })
+            .collect();
+        let mut p = Prepared {
             obs,
             topology,
             failing,
             healthy,
             groups,
+            group_nets,
+            crossing: HashMap::new(),
+            crossing_target: HashMap::new(),
             silent_networks,
             live_networks,
             silent_agents,
-            all_agents,
+            agent_count,
+        };
+        for (j, o) in obs.iter().enumerate() {
+            let decided = p.failing[j] || p.healthy[j];
+            if !decided || !p.crosses_hub(o) {
+                continue;
+            }
+            let failing = usize::from(p.failing[j]);
+            let net = p.crossing.entry(o.network).or_default();
+            net.0 += 1;
+            net.1 += failing;
+            let key = (o.network, o.component, o.target);
+            let target = p.crossing_target.entry(key).or_default();
+            target.0 += 1;
+            target.1 += failing;
         }
+        p
     }
 
     fn is_hub(&self, network: &str) -> bool {
         network == self.topology.hub_network
     }
 
-    fn path_class(&self, o: &Observation) -> PathClass {
+    fn path_class(&self, o: &Observation<'_>) -> PathClass {
         if let Some(t) = &o.target_network
             && t != &o.network
         {
-            return PathClass::Into(t.clone());
+            return PathClass::Into(t.to_string());
         }
-        if self.is_hub(&o.network) {
+        if self.is_hub(o.network) {
             return PathClass::Local;
         }
         use vigil_proto::v1::ProbeKind;
@@ -157,14 +208,8 @@ impl<'a> Prepared<'a> {
         }
     }
 
-    fn crosses_hub(&self, o: &Observation) -> bool {
+    fn crosses_hub(&self, o: &Observation<'_>) -> bool {
         self.path_class(o) != PathClass::Local
-    }
-
-    fn group_of(&self, o: &'a Observation) -> &[usize] {
-        self.groups
-            .get(&(o.kind as i32, o.component.as_str(), o.target.as_str()))
-            .map_or(&[], Vec::as_slice)
     }
 
     fn pointer(&self, i: usize) -> Pointer {
@@ -172,27 +217,22 @@ impl<'a> Prepared<'a> {
         match o.window.dominant_class {
             ErrorClass::PolicyDrift => return Pointer::Component,
             ErrorClass::EgressIpMismatch | ErrorClass::NetworkUnreachable
-                if !self.is_hub(&o.network) =>
+                if !self.is_hub(o.network) =>
             {
-                return Pointer::Connectivity(o.network.clone());
+                return Pointer::Connectivity(o.network.to_string());
             }
             _ => {}
         }
-        let group = self.group_of(o);
-        let fail_nets: BTreeSet<&str> = group
-            .iter()
-            .filter(|&&j| self.failing[j])
-            .map(|&j| self.obs[j].network.as_str())
-            .collect();
-        let ok_nets: BTreeSet<&str> = group
-            .iter()
-            .filter(|&&j| self.healthy[j])
-            .map(|&j| self.obs[j].network.as_str())
-            .collect();
+        let empty = GroupNets::default();
+        let nets = self
+            .group_nets
+            .get(&(o.kind as i32, o.component, o.target))
+            .unwrap_or(&empty);
+        let (fail_nets, ok_nets) = (&nets.failing, &nets.healthy);
 
         // Into another network: healthy from inside (or the inside is silent)
         // while failing from every outside vantage → that network's path.
-        if let Some(t) = o.target_network.as_deref()
+        if let Some(t) = o.target_network
             && t != o.network
         {
             let inside_ok = ok_nets.contains(t) && !fail_nets.contains(t);
@@ -201,9 +241,9 @@ impl<'a> Prepared<'a> {
             if (inside_ok || inside_silent) && !outside_ok {
                 return Pointer::Connectivity(t.to_string());
             }
-        } else if o.layer == Layer::PlatformSpokeConnectivity && !self.is_hub(&o.network) {
+        } else if o.layer == Layer::PlatformSpokeConnectivity && !self.is_hub(o.network) {
             // A probe of the observer's own path to the hub.
-            return Pointer::Connectivity(o.network.clone());
+            return Pointer::Connectivity(o.network.to_string());
         }
         if fail_nets.len() >= 2 {
             return if fail_nets.len() >= ok_nets.len() {
@@ -215,7 +255,7 @@ impl<'a> Prepared<'a> {
         if !ok_nets.is_empty() {
             // Fails from this network only, fine from others.
             return if self.crosses_hub(o) {
-                Pointer::Connectivity(o.network.clone())
+                Pointer::Connectivity(o.network.to_string())
             } else {
                 Pointer::Unclear
             };
@@ -225,36 +265,35 @@ impl<'a> Prepared<'a> {
         if !self.crosses_hub(o) {
             return Pointer::Component;
         }
-        let others: Vec<usize> = (0..self.obs.len())
-            .filter(|&j| {
-                let p = &self.obs[j];
-                p.network == o.network
-                    && (p.component != o.component || p.target != o.target)
-                    && self.crosses_hub(p)
-                    && (self.failing[j] || self.healthy[j])
-            })
-            .collect();
-        if others.is_empty() {
+        // The network's other decided paths across the hub: all of its
+        // crossing pairs minus those of this very target.
+        let (all, all_failing) = self.crossing.get(o.network).copied().unwrap_or_default();
+        let (same, same_failing) = self
+            .crossing_target
+            .get(&(o.network, o.component, o.target))
+            .copied()
+            .unwrap_or_default();
+        let (others, failing_others) = (all - same, all_failing - same_failing);
+        if others == 0 {
             return Pointer::Unclear;
         }
-        let failing_others = others.iter().filter(|&&j| self.failing[j]).count();
-        if failing_others * 2 >= others.len() {
-            Pointer::Connectivity(o.network.clone())
+        if failing_others * 2 >= others {
+            Pointer::Connectivity(o.network.to_string())
         } else {
             Pointer::Component
         }
     }
 
-    fn component_suspect(&self, o: &Observation) -> Suspect {
+    fn component_suspect(&self, o: &Observation<'_>) -> Suspect {
         match o.layer {
             Layer::PlatformHub => Suspect::Hub {
-                component: o.component.clone(),
+                component: o.component.to_string(),
             },
             Layer::PlatformSpokeConnectivity => Suspect::Connectivity {
-                network: o.network.clone(),
+                network: o.network.to_string(),
             },
             _ => Suspect::Workload {
-                component: o.component.clone(),
+                component: o.component.to_string(),
             },
         }
     }
@@ -270,8 +309,8 @@ impl<'a> Prepared<'a> {
 /// networks that saw it fail, and its pairs that failed at all.
 type Pooled<'a> = (u32, u32, BTreeSet<&'a str>, Vec<usize>);
 
-fn mark_gray_failures(obs: &[Observation], params: &Params, failing: &mut [bool]) {
-    let mut pooled: BTreeMap<(i32, &str, &str), Pooled<'_>> = BTreeMap::new();
+fn mark_gray_failures(obs: &[Observation<'_>], params: &Params, failing: &mut [bool]) {
+    let mut pooled: HashMap<(i32, &str, &str), Pooled<'_>> = HashMap::new();
     for (i, o) in obs.iter().enumerate() {
         if !o.window.fresh
             || o.window.total == 0
@@ -280,12 +319,12 @@ fn mark_gray_failures(obs: &[Observation], params: &Params, failing: &mut [bool]
             continue;
         }
         let e = pooled
-            .entry((o.kind as i32, o.component.as_str(), o.target.as_str()))
+            .entry((o.kind as i32, o.component, o.target))
             .or_default();
         e.0 += o.window.total;
         e.1 += o.window.failures;
         if o.window.failures > 0 && !o.window.recovering() {
-            e.2.insert(o.network.as_str());
+            e.2.insert(o.network);
             e.3.push(i);
         }
     }
@@ -332,7 +371,7 @@ fn stage(s: &Suspect) -> u8 {
 }
 
 /// Runs one attribution pass over the current observations.
-pub fn attribute(obs: &[Observation], topology: &Topology, params: &Params) -> Verdict {
+pub fn attribute(obs: &[Observation<'_>], topology: &Topology, params: &Params) -> Verdict {
     let p = Prepared::new(obs, topology, params);
     let mut candidates: BTreeMap<(Suspect, bool), BTreeSet<usize>> = BTreeMap::new();
     let mut unclear = BTreeSet::new();
@@ -506,8 +545,8 @@ fn into_failing(p: &Prepared<'_>, c: &Candidate) -> bool {
     };
     p.obs.iter().enumerate().any(|(i, o)| {
         p.failing[i]
-            && o.target_network.as_deref() == Some(network.as_str())
-            && &o.network != network
+            && o.target_network == Some(network.as_str())
+            && o.network != network
     })
 }
 
@@ -528,8 +567,7 @@ fn confidence(
     // Breadth: distinct networks for a component, distinct targets for a path.
     let breadth = match &c.suspect {
         Suspect::Connectivity { .. } => {
-            let targets: BTreeSet<&str> =
-                explains.iter().map(|&i| p.obs[i].target.as_str()).collect();
+            let targets: BTreeSet<&str> = explains.iter().map(|&i| p.obs[i].target).collect();
             targets.len() + usize::from(silent > 0)
         }
         _ => networks_of(p, &explains).len(),
@@ -551,7 +589,7 @@ fn confidence(
         .values()
         .filter(|n| Some(**n) != own_net)
         .count();
-    let blind_factor = 1.0 - 0.5 * blind as f64 / p.all_agents.len().max(1) as f64;
+    let blind_factor = 1.0 - 0.5 * blind as f64 / p.agent_count.max(1) as f64;
     let _ = params;
     (base * breadth_factor * blind_factor).clamp(0.0, 1.0)
 }
@@ -564,15 +602,23 @@ fn counter_evidence(p: &Prepared<'_>, c: &Candidate, explains: &[usize]) -> Vec<
             let classes: BTreeSet<PathClass> =
                 explains.iter().map(|&i| p.path_class(&p.obs[i])).collect();
             for (j, o) in p.obs.iter().enumerate() {
-                if p.healthy[j] && &o.network == network && classes.contains(&p.path_class(o)) {
+                if p.healthy[j] && o.network == network && classes.contains(&p.path_class(o)) {
                     out.insert(j);
                 }
             }
         }
         _ => {
-            // Other vantage points that see the same targets healthy.
-            for &i in explains {
-                for &j in p.group_of(&p.obs[i]) {
+            // Other vantage points that see the same targets healthy; each
+            // target once, however many of its pairs fail.
+            let targets: BTreeSet<(i32, &str, &str)> = explains
+                .iter()
+                .map(|&i| {
+                    let o = &p.obs[i];
+                    (o.kind as i32, o.component, o.target)
+                })
+                .collect();
+            for key in targets {
+                for &j in p.groups.get(&key).map_or(&[][..], Vec::as_slice) {
                     if p.healthy[j] {
                         out.insert(j);
                     }
@@ -584,7 +630,7 @@ fn counter_evidence(p: &Prepared<'_>, c: &Candidate, explains: &[usize]) -> Vec<
 }
 
 fn networks_of(p: &Prepared<'_>, idx: &[usize]) -> Vec<String> {
-    let set: BTreeSet<&str> = idx.iter().map(|&i| p.obs[i].network.as_str()).collect();
+    let set: BTreeSet<&str> = idx.iter().map(|&i| p.obs[i].network).collect();
     set.into_iter().map(str::to_string).collect()
 }
 
@@ -634,7 +680,7 @@ fn build_finding(
                 let hit: Vec<usize> = remaining
                     .iter()
                     .copied()
-                    .filter(|&i| &p.obs[i].component == dependent)
+                    .filter(|&i| p.obs[i].component == dependent)
                     .collect();
                 if !hit.is_empty() {
                     impact.insert(dependent.clone());
@@ -657,10 +703,10 @@ fn build_finding(
         let hit: Vec<usize> = remaining
             .iter()
             .copied()
-            .filter(|&i| p.obs[i].target_network.as_deref() == Some(network.as_str()))
+            .filter(|&i| p.obs[i].target_network == Some(network.as_str()))
             .collect();
         for i in hit {
-            impact.insert(p.obs[i].component.clone());
+            impact.insert(p.obs[i].component.to_string());
             remaining.remove(&i);
         }
     }
@@ -675,7 +721,7 @@ fn build_finding(
                 p.obs
                     .iter()
                     .filter(|o| {
-                        deps.contains(&o.component)
+                        deps.iter().any(|d| d == o.component)
                             && o.window.fresh
                             && o.window.last_failed
                             && o.window.failures > 0

@@ -33,32 +33,32 @@ use vigil_proto::v1::{ErrorClass, Layer, ProbeKind, Side};
 
 /// What one (agent, probe) pair shows over the current window.
 #[derive(Clone, Debug)]
-pub struct Observation {
-    pub agent: String,
+pub struct Observation<'a> {
+    pub agent: &'a str,
     /// The observing agent's network (`hub`, `spoke-a`).
-    pub network: String,
+    pub network: &'a str,
     /// Whether the agent's stream is connected or its data is fresh.
     pub agent_live: bool,
-    pub probe_id: String,
-    pub component: String,
+    pub probe_id: &'a str,
+    pub component: &'a str,
     pub layer: Layer,
     pub kind: ProbeKind,
-    pub target: String,
+    pub target: &'a str,
     /// The network the target lives in, when declared (probe label
     /// `target_network`). A probe into another network crosses the hub.
-    pub target_network: Option<String>,
-    pub window: WindowView,
+    pub target_network: Option<&'a str>,
+    pub window: WindowView<'a>,
 }
 
 /// Counts over the evaluation window of one (agent, probe) pair.
 #[derive(Clone, Debug, Default)]
-pub struct WindowView {
+pub struct WindowView<'a> {
     pub total: u32,
     pub failures: u32,
     /// The most frequent error class among the failures.
     pub dominant_class: ErrorClass,
     /// An example failure message, for evidence.
-    pub example: String,
+    pub example: &'a str,
     /// Whether the pair has data newer than the staleness bound.
     pub fresh: bool,
     /// Whether the newest signal failed: a pair under the failing threshold
@@ -70,7 +70,7 @@ pub struct WindowView {
     pub age_ms: Option<i64>,
 }
 
-impl WindowView {
+impl WindowView<'_> {
     /// A pair whose newest signals have succeeded at least as often in a row
     /// as it failed in the window is draining old failures: recovering.
     pub fn recovering(&self) -> bool {
@@ -78,7 +78,7 @@ impl WindowView {
     }
 }
 
-impl WindowView {
+impl WindowView<'_> {
     pub fn failure_ratio(&self) -> f64 {
         if self.total == 0 {
             0.0
@@ -206,16 +206,16 @@ pub struct EvidenceItem {
 }
 
 impl EvidenceItem {
-    fn from_observation(o: &Observation) -> Self {
+    fn from_observation(o: &Observation<'_>) -> Self {
         EvidenceItem {
-            agent: o.agent.clone(),
-            network: o.network.clone(),
-            probe_id: o.probe_id.clone(),
-            target: o.target.clone(),
+            agent: o.agent.to_string(),
+            network: o.network.to_string(),
+            probe_id: o.probe_id.to_string(),
+            target: o.target.to_string(),
             total: o.window.total,
             failures: o.window.failures,
             class: o.window.dominant_class,
-            example: o.window.example.clone(),
+            example: o.window.example.to_string(),
         }
     }
 }

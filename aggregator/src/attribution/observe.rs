@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::model::{Model, NodeIx, NodeRole};
-use crate::store::SeriesView;
+use crate::store::SeriesReading;
 
 use super::{Observation, Suspect, Topology, WindowView};
 
@@ -17,40 +17,48 @@ use super::{Observation, Suspect, Topology, WindowView};
 pub const TARGET_NETWORK_LABEL: &str = "target_network";
 
 /// One observation per (agent, probe) series.
-pub fn observations(views: &[SeriesView], now_ms: i64, staleness: Duration) -> Vec<Observation> {
+pub fn observations(
+    reading: &SeriesReading,
+    now_ms: i64,
+    staleness: Duration,
+) -> Vec<Observation<'_>> {
     let stale_ms = i64::try_from(staleness.as_millis()).unwrap_or(i64::MAX);
-    views
+    reading
+        .series
         .iter()
-        .map(|v| {
-            let probe = &v.binding.probe;
+        // Every view's agent is in the same tick's table; a view without one
+        // would have nobody to speak for it.
+        .filter_map(|v| {
+            let agent = reading.agent(v)?;
+            let probe = &reading.binding(v)?.probe;
             let fresh = v
                 .window
                 .last_signal_ms
                 .is_some_and(|t| now_ms - t <= stale_ms)
                 && v.window.signals > 0;
-            Observation {
-                agent: v.agent_id.to_string(),
-                network: v.vantage.network.clone(),
+            Some(Observation {
+                agent: &agent.id,
+                network: &agent.vantage.network,
                 // A dropped stream is silence now, whatever the window
                 // still holds: the agent can no longer tell us anything.
-                agent_live: v.agent_connected,
-                probe_id: probe.probe_id.clone(),
-                component: probe.component.clone(),
+                agent_live: agent.connected,
+                probe_id: &probe.probe_id,
+                component: &probe.component,
                 layer: probe.layer,
                 kind: probe.kind,
-                target: probe.target.clone(),
-                target_network: probe.labels.get(TARGET_NETWORK_LABEL).cloned(),
+                target: &probe.target,
+                target_network: probe.labels.get(TARGET_NETWORK_LABEL).map(String::as_str),
                 window: WindowView {
                     total: v.window.signals,
                     failures: v.window.failures,
                     dominant_class: v.dominant_error_class,
-                    example: v.example_failure.clone().unwrap_or_default(),
+                    example: v.example_failure.as_deref().unwrap_or_default(),
                     fresh,
                     last_failed: v.last_outcome == vigil_proto::v1::Outcome::Failure,
                     success_streak: v.success_streak,
                     age_ms: v.window.last_signal_ms.map(|t| now_ms - t),
                 },
-            }
+            })
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::Model;
-use crate::store::SeriesView;
+use crate::store::SeriesReading;
 
 use super::config::AttributionConfig;
 use super::observe::{nodes_for, observations, topology};
@@ -36,8 +36,8 @@ impl Attributor {
     }
 
     /// Attributes the current window and folds the result into the faults.
-    pub fn step(&mut self, now_ms: i64, views: &[SeriesView]) -> Arc<FaultBoard> {
-        let obs = observations(views, now_ms, self.staleness);
+    pub fn step(&mut self, now_ms: i64, reading: &SeriesReading) -> Arc<FaultBoard> {
+        let obs = observations(reading, now_ms, self.staleness);
         let verdict = attribute(&obs, &self.topology, &self.params);
         let mut events = self.tracker.observe(&verdict, now_ms);
         for e in &mut events {

@@ -81,8 +81,14 @@ fn spoke_probes() -> Vec<P> {
     ]
 }
 
+/// Observations borrow their strings; test data simply lives as long as the
+/// test binary.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
 struct World {
-    obs: Vec<Observation>,
+    obs: Vec<Observation<'static>>,
 }
 
 impl World {
@@ -91,20 +97,20 @@ impl World {
         for net in SPOKES {
             for p in spoke_probes() {
                 obs.push(Observation {
-                    agent: format!("agent-{net}"),
-                    network: net.into(),
+                    agent: leak(format!("agent-{net}")),
+                    network: net,
                     agent_live: true,
-                    probe_id: p.id.into(),
-                    component: p.component.into(),
+                    probe_id: p.id,
+                    component: p.component,
                     layer: p.layer,
                     kind: p.kind,
-                    target: p.target.into(),
-                    target_network: p.target_network.map(str::to_string),
+                    target: p.target,
+                    target_network: p.target_network,
                     window: WindowView {
                         total: 30,
                         failures: 0,
                         dominant_class: ErrorClass::Unspecified,
-                        example: String::new(),
+                        example: "",
                         fresh: true,
                         last_failed: false,
                         success_streak: 30,
@@ -118,7 +124,7 @@ impl World {
 
     fn fail(
         &mut self,
-        pred: impl Fn(&Observation) -> bool,
+        pred: impl Fn(&Observation<'_>) -> bool,
         class: ErrorClass,
         failures: u32,
     ) -> &mut Self {
@@ -127,7 +133,7 @@ impl World {
             o.window.last_failed = true;
             o.window.success_streak = 0;
             o.window.dominant_class = class;
-            o.window.example = format!("{class:?}");
+            o.window.example = leak(format!("{class:?}"));
         }
         self
     }

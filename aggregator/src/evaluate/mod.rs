@@ -164,6 +164,7 @@ impl Evaluator {
         let mut fresh_count = 0u32;
         let mut vantages = Vec::new();
         for r in readings.leaf(ix) {
+            let agent = readings.agent(r);
             let is_fresh = fresh(&r.window);
             let state = if is_fresh {
                 pooled.merge(&r.window);
@@ -173,15 +174,15 @@ impl Evaluator {
                 HealthState::Unknown
             };
             vantages.push(VantageHealth {
-                agent_id: Arc::clone(&r.agent_id),
-                vantage: Arc::clone(&r.vantage),
+                agent_id: Arc::clone(&agent.id),
+                vantage: Arc::clone(&agent.vantage),
                 state,
                 signals: r.window.signals,
                 failures: r.window.failures,
                 latency_p50_us: r.window.latency.quantile(0.5),
                 latency_p95_us: r.window.latency.quantile(0.95),
                 last_signal_ms: r.window.last_signal_ms,
-                agent_connected: r.connected,
+                agent_connected: agent.connected,
             });
         }
         vantages.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));

@@ -261,15 +261,14 @@ impl Session {
                     let Some(Some(series)) = probes.get(s.probe_index as usize) else {
                         continue;
                     };
-                    series.writer().record(StoredSignal {
-                        outcome: Outcome::try_from(s.outcome).unwrap_or(Outcome::Failure),
-                        error_class: ErrorClass::try_from(s.error_class)
-                            .unwrap_or(ErrorClass::Unspecified),
-                        latency_us: s.latency_us,
-                        observed_ms: base.saturating_add(i64::from(s.time_offset_ms)),
-                        message: s.message,
-                        detail: s.detail,
-                    });
+                    series.writer().record(StoredSignal::new(
+                        Outcome::try_from(s.outcome).unwrap_or(Outcome::Failure),
+                        ErrorClass::try_from(s.error_class).unwrap_or(ErrorClass::Unspecified),
+                        s.latency_us,
+                        base.saturating_add(i64::from(s.time_offset_ms)),
+                        s.message,
+                        s.detail,
+                    ));
                 }
             })
             .map_err(|last| {

@@ -131,7 +131,11 @@ pub(crate) fn declarations(
                 target: p.target.clone(),
                 component: p.component.clone(),
                 layer,
-                labels: p.labels.clone(),
+                labels: p
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 interval_ms: p.interval_ms,
             },
         ));

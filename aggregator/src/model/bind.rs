@@ -71,7 +71,7 @@ impl BindIndex {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap};
     use std::fmt::Write;
 
     use vigil_proto::v1::{Layer, ProbeKind};
@@ -144,7 +144,7 @@ mod tests {
                 for layer in layers {
                     for network in ["spoke-0", "spoke-1", "spoke-2", "hub"] {
                         for zone in ["z0", "z1", "z9"] {
-                            let probe_labels = HashMap::new();
+                            let probe_labels = BTreeMap::new();
                             let vantage_labels = HashMap::from([("zone".into(), zone.into())]);
                             let probe = ProbeFacts {
                                 probe_id: "p",
@@ -181,13 +181,14 @@ mod tests {
     fn a_probe_nothing_selects_feeds_unmodelled() {
         let model = generated_model();
         let none = HashMap::new();
+        let no_labels = BTreeMap::new();
         let probe = ProbeFacts {
             probe_id: "p",
             kind: ProbeKind::Http,
             component: "nowhere",
             layer: Layer::WorkloadApplication,
             network: "elsewhere",
-            probe_labels: &none,
+            probe_labels: &no_labels,
             vantage_labels: &none,
         };
         assert_eq!(model.bind(&probe), vec![model.unmodelled()]);

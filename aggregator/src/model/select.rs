@@ -28,7 +28,7 @@ pub struct ProbeFacts<'a> {
     pub component: &'a str,
     pub layer: Layer,
     pub network: &'a str,
-    pub probe_labels: &'a HashMap<String, String>,
+    pub probe_labels: &'a BTreeMap<String, String>,
     pub vantage_labels: &'a HashMap<String, String>,
 }
 

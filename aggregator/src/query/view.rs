@@ -12,7 +12,7 @@ use vigil_proto::v1::{
 };
 
 use crate::attribution::FaultId;
-use crate::model::{NodeIx, NodeRole, RollUp};
+use crate::model::{Model, NodeIx, NodeRole, RollUp};
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 
@@ -21,9 +21,22 @@ pub const DEFAULT_RECENT: usize = 20;
 pub const MAX_RECENT: usize = 500;
 
 pub fn health_node(snap: &Snapshot, ix: NodeIx) -> v1::HealthNode {
-    let model = &snap.model;
-    let node = model.node(ix);
     let health = snap.node(ix);
+    v1::HealthNode {
+        state: health.state as i32,
+        score: u32::from(health.score),
+        reason: health.reason.clone(),
+        state_since_unix_ms: health.state_since_ms,
+        window_signals: health.window_signals,
+        window_vantages: health.window_vantages,
+        ..model_node(&snap.model, ix)
+    }
+}
+
+/// The fields of a node that come from the model alone and never change
+/// between evaluations; [`health_node`] adds the evaluated ones.
+pub fn model_node(model: &Model, ix: NodeIx) -> v1::HealthNode {
+    let node = model.node(ix);
     let roll_up = match node.role {
         NodeRole::Group(RollUp::WorstOf) => v1::RollUp::WorstOf,
         NodeRole::Group(RollUp::Weighted) => v1::RollUp::Weighted,
@@ -35,8 +48,6 @@ pub fn health_node(snap: &Snapshot, ix: NodeIx) -> v1::HealthNode {
         name: node.name.clone(),
         layer: node.layer.unwrap_or(v1::Layer::Unspecified) as i32,
         owner: node.owner as i32,
-        state: health.state as i32,
-        score: u32::from(health.score),
         children: node
             .children
             .iter()
@@ -47,15 +58,12 @@ pub fn health_node(snap: &Snapshot, ix: NodeIx) -> v1::HealthNode {
             .iter()
             .map(|d| model.node(*d).id.clone())
             .collect(),
-        reason: health.reason.clone(),
-        state_since_unix_ms: health.state_since_ms,
         roll_up: roll_up as i32,
-        window_signals: health.window_signals,
-        window_vantages: health.window_vantages,
         parent: node
             .parent
             .map(|p| model.node(p).id.clone())
             .unwrap_or_default(),
+        ..v1::HealthNode::default()
     }
 }
 
@@ -152,16 +160,16 @@ pub fn node(snap: &Snapshot, store: &Store, id: &str, recent: usize) -> Option<G
             .into_iter()
             .map(|e| SignalView {
                 agent_id: e.agent_id.to_string(),
-                network: e.network,
-                probe_id: e.probe.probe_id,
-                kind: e.probe.kind as i32,
-                target: e.probe.target,
-                outcome: e.signal.outcome as i32,
-                error_class: e.signal.error_class as i32,
-                latency_us: e.signal.latency_us,
-                observed_at_unix_ms: e.signal.observed_ms,
-                message: e.signal.message,
-                detail: e.signal.detail,
+                network: e.vantage.network.clone(),
+                probe_id: e.binding.probe.probe_id.clone(),
+                kind: e.binding.probe.kind as i32,
+                target: e.binding.probe.target.clone(),
+                outcome: e.signal.outcome() as i32,
+                error_class: e.signal.error_class() as i32,
+                latency_us: e.signal.latency_us(),
+                observed_at_unix_ms: e.signal.observed_ms(),
+                message: e.signal.message().to_string(),
+                detail: e.signal.detail().cloned(),
             })
             .collect()
     } else {

@@ -336,15 +336,14 @@ impl Sim {
             }
         }
         self.now_ms = end;
-        let readings = self.store.read(self.now_ms);
-        let views = self
-            .store
-            .series_views(self.now_ms, self.config.evaluation.window);
-        let board = self.attributor.step(self.now_ms, &views);
+        let reading = self.store.read(self.now_ms, self.config.evaluation.window);
+        let board = self.attributor.step(self.now_ms, &reading.series);
         for e in &board.events {
             self.events.push((self.now_ms, e.clone()));
         }
-        self.latest = self.evaluator.evaluate_with(self.now_ms, &readings, board);
+        self.latest = self
+            .evaluator
+            .evaluate_with(self.now_ms, &reading.leaves, board);
     }
 
     /// Steps until `until` (simulated) has passed.

@@ -6,26 +6,40 @@
 //! dashmap guard is held across an `.await` or while touching another key, and
 //! recording a signal does not allocate. It must not score or judge health
 //! (that is `evaluate`), nor validate wire input (that is `ingest`).
+//!
+//! Memory is per (agent, probe) pair across the whole fleet, so a series is
+//! kept under a kilobyte: an inline window, a short ring of compact signals
+//! and a binding shared by every agent that declares the same probe.
 
+mod reading;
+mod series;
+mod signal;
 mod window;
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use dashmap::DashMap;
-use vigil_proto::v1::{ErrorClass, Layer, Outcome, ProbeKind, SignalDetail, Vantage};
+use vigil_proto::v1::Vantage;
 
 use crate::model::{Model, NodeIx, ProbeFacts};
 
+pub use reading::{
+    AgentView, Evidence, LeafReadings, Reading, SeriesCounts, SeriesReading, SeriesView,
+    VantageReading,
+};
+pub use series::{Binding, ProbeInfo, Series};
+pub use signal::StoredSignal;
 pub use window::{LATENCY_BOUNDS_US, LatencyHistogram, Window, WindowSummary};
 
 /// One agent as the aggregator knows it, across its streams.
 #[derive(Debug)]
 pub struct AgentEntry {
     pub id: Arc<str>,
+    /// Dense index, assigned once: ticks refer to agents by it.
+    ix: u32,
     vantage: ArcSwap<Vantage>,
     streams: AtomicU32,
     last_seen_ms: AtomicI64,
@@ -97,174 +111,41 @@ impl AgentEntry {
     }
 }
 
-/// A probe as declared by an agent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeInfo {
-    pub probe_id: String,
-    pub kind: ProbeKind,
-    pub target: String,
-    pub component: String,
-    pub layer: Layer,
-    pub labels: HashMap<String, String>,
-    pub interval_ms: u32,
-}
-
-/// A probe and the leaves its signals feed, decided once per declaration.
-#[derive(Debug)]
-pub struct Binding {
-    pub probe: ProbeInfo,
-    pub leaves: Vec<NodeIx>,
-}
-
-/// One signal kept as evidence.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredSignal {
-    pub outcome: Outcome,
-    pub error_class: ErrorClass,
-    pub latency_us: u32,
-    pub observed_ms: i64,
-    pub message: String,
-    pub detail: Option<SignalDetail>,
-}
-
-#[derive(Debug)]
-struct SeriesData {
-    window: Window,
-    recent: VecDeque<StoredSignal>,
-    recent_cap: usize,
-}
-
-/// The signals of one probe from one agent.
-#[derive(Debug)]
-pub struct Series {
-    pub agent: Arc<AgentEntry>,
-    binding: ArcSwap<Binding>,
-    data: Mutex<SeriesData>,
-}
-
-impl Series {
-    pub fn binding(&self) -> Arc<Binding> {
-        self.binding.load_full()
-    }
-
-    /// Locks the series for a batch; hold it only for synchronous work.
-    pub(crate) fn writer(&self) -> SeriesWriter<'_> {
-        SeriesWriter {
-            data: lock(&self.data),
-        }
-    }
-}
-
-/// Exclusive access to one series while a batch is applied.
-pub(crate) struct SeriesWriter<'a> {
-    data: MutexGuard<'a, SeriesData>,
-}
-
-impl SeriesWriter<'_> {
-    /// Records a signal; reuses the recent ring's slots, so the success path
-    /// moves strings instead of allocating.
-    pub(crate) fn record(&mut self, signal: StoredSignal) {
-        let d = &mut *self.data;
-        d.window.record(
-            signal.observed_ms,
-            signal.outcome == Outcome::Failure,
-            signal.latency_us,
-        );
-        if d.recent.len() >= d.recent_cap {
-            d.recent.pop_front();
-        }
-        d.recent.push_back(signal);
-    }
-}
-
-/// What one agent contributes to one leaf at evaluation time.
-#[derive(Debug, Clone)]
-pub struct VantageReading {
-    pub agent_id: Arc<str>,
-    pub vantage: Arc<Vantage>,
-    pub connected: bool,
-    pub last_seen_ms: i64,
-    pub window: WindowSummary,
-}
-
-/// Per-leaf readings, indexed by [`NodeIx::get`]; one entry per agent.
-#[derive(Debug, Clone, Default)]
-pub struct LeafReadings {
-    pub per_node: Vec<Vec<VantageReading>>,
-}
-
-impl LeafReadings {
-    pub fn for_model(model: &Model) -> Self {
-        Self {
-            per_node: vec![Vec::new(); model.nodes().len()],
-        }
-    }
-
-    /// Adds an agent's window to a leaf, merging with that agent's other
-    /// probes on the same leaf.
-    pub fn add(&mut self, leaf: NodeIx, reading: VantageReading) {
-        let Some(list) = self.per_node.get_mut(leaf.get()) else {
-            return;
-        };
-        match list.iter_mut().find(|r| r.agent_id == reading.agent_id) {
-            Some(r) => r.window.merge(&reading.window),
-            None => list.push(reading),
-        }
-    }
-
-    pub fn leaf(&self, leaf: NodeIx) -> &[VantageReading] {
-        self.per_node.get(leaf.get()).map_or(&[], Vec::as_slice)
-    }
-}
-
-/// A recent signal with the probe it came from, for evidence.
-#[derive(Debug, Clone)]
-pub struct Evidence {
-    pub agent_id: Arc<str>,
-    pub network: String,
-    pub probe: ProbeInfo,
-    pub signal: StoredSignal,
-}
-
-/// One (agent, probe) series at one instant.
-#[derive(Debug, Clone)]
-pub struct SeriesView {
-    pub agent_id: Arc<str>,
-    pub vantage: Arc<Vantage>,
-    pub agent_connected: bool,
-    /// The probe and the leaves it feeds.
-    pub binding: Arc<Binding>,
-    pub window: WindowSummary,
-    /// Most frequent error class among the window's failures still in the
-    /// evidence ring; `Unspecified` without failures.
-    pub dominant_error_class: ErrorClass,
-    pub example_failure: Option<String>,
-    /// Outcome of the newest signal kept, so a vantage that has just started
-    /// failing is not taken for a healthy one.
-    pub last_outcome: Outcome,
-    /// Consecutive non-failures at the newest end, so a vantage that has
-    /// recovered is not taken for a failing one while its window drains.
-    pub success_streak: u32,
-}
-
 /// All live ingest state.
 #[derive(Debug)]
 pub struct Store {
     model: Arc<Model>,
     window: Duration,
-    recent_cap: usize,
+    recent_cap: u16,
     agents: DashMap<Arc<str>, Arc<AgentEntry>>,
-    series: DashMap<(Arc<str>, String), Arc<Series>>,
+    next_agent_ix: AtomicU32,
+    series: DashMap<(Arc<str>, Box<str>), Arc<Series>>,
+    /// Every distinct binding with its index in `binding_table`, so
+    /// identical declarations share one.
+    bindings: DashMap<Arc<Binding>, u32>,
+    /// Bindings by index, append-only; a tick copies it once instead of
+    /// loading every series' binding.
+    binding_table: RwLock<Vec<Arc<Binding>>>,
+    /// The series feeding each leaf, indexed by [`NodeIx::get`], so a
+    /// node's evidence is read from its own series only.
+    by_leaf: Box<[Mutex<Vec<Arc<Series>>>]>,
 }
 
 impl Store {
     pub fn new(model: Arc<Model>, window: Duration, recent_signals: usize) -> Self {
+        let by_leaf = (0..model.nodes().len())
+            .map(|_| Mutex::new(Vec::new()))
+            .collect();
         Self {
             model,
             window,
-            recent_cap: recent_signals.max(1),
+            recent_cap: u16::try_from(recent_signals.max(1)).unwrap_or(u16::MAX),
             agents: DashMap::new(),
+            next_agent_ix: AtomicU32::new(0),
             series: DashMap::new(),
+            bindings: DashMap::new(),
+            binding_table: RwLock::new(Vec::new()),
+            by_leaf,
         }
     }
 
@@ -286,6 +167,7 @@ impl Store {
                 let id: Arc<str> = Arc::from(agent_id);
                 let fresh = Arc::new(AgentEntry {
                     id: Arc::clone(&id),
+                    ix: self.next_agent_ix.fetch_add(1, Ordering::Relaxed),
                     vantage: ArcSwap::from_pointee(Vantage::default()),
                     streams: AtomicU32::new(0),
                     last_seen_ms: AtomicI64::new(0),
@@ -326,28 +208,73 @@ impl Store {
             probe_labels: &probe.labels,
             vantage_labels: &vantage.labels,
         });
-        let key = (Arc::clone(&agent.id), probe.probe_id.clone());
-        let binding = Arc::new(Binding { probe, leaves });
+        let key = (Arc::clone(&agent.id), Box::from(probe.probe_id.as_str()));
+        let (binding, binding_ix) = self.intern(Binding { probe, leaves });
         if let Some(existing) = self.series.get(&key) {
             let series = Arc::clone(existing.value());
             drop(existing);
-            series.binding.store(binding);
+            // Under the series lock, so two streams of one agent redeclaring
+            // at once cannot leave the leaf index half-updated.
+            {
+                let _data = lock(&series.data);
+                let old = series.binding.swap(Arc::clone(&binding));
+                series.binding_ix.store(binding_ix, Ordering::Relaxed);
+                if old.leaves != binding.leaves {
+                    for &leaf in &old.leaves {
+                        if let Some(list) = self.by_leaf.get(leaf.get()) {
+                            lock(list).retain(|s| !Arc::ptr_eq(s, &series));
+                        }
+                    }
+                    self.index(&series, &binding.leaves);
+                }
+            }
             return series;
         }
-        let fresh = Arc::new(Series {
-            agent: Arc::clone(agent),
-            binding: ArcSwap::new(binding),
-            data: Mutex::new(SeriesData {
-                window: Window::new(self.window),
-                recent: VecDeque::with_capacity(self.recent_cap),
-                recent_cap: self.recent_cap,
-            }),
-        });
-        Arc::clone(self.series.entry(key).or_insert(fresh).value())
+        let fresh = Arc::new(Series::new(
+            Arc::clone(agent),
+            (Arc::clone(&binding), binding_ix),
+            Window::new(self.window),
+            self.recent_cap,
+        ));
+        let mut inserted = false;
+        let series = Arc::clone(
+            self.series
+                .entry(key)
+                .or_insert_with(|| {
+                    inserted = true;
+                    Arc::clone(&fresh)
+                })
+                .value(),
+        );
+        if inserted {
+            self.index(&series, &binding.leaves);
+        }
+        series
     }
 
-    fn all_series(&self) -> Vec<Arc<Series>> {
-        self.series.iter().map(|e| Arc::clone(e.value())).collect()
+    fn intern(&self, binding: Binding) -> (Arc<Binding>, u32) {
+        if let Some(shared) = self.bindings.get(&binding) {
+            return (Arc::clone(shared.key()), *shared.value());
+        }
+        let fresh = Arc::new(binding);
+        let entry = self.bindings.entry(Arc::clone(&fresh)).or_insert_with(|| {
+            // Under the entry's shard lock: one index per distinct binding.
+            let mut table = self
+                .binding_table
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            table.push(fresh);
+            u32::try_from(table.len() - 1).unwrap_or(u32::MAX)
+        });
+        (Arc::clone(entry.key()), *entry.value())
+    }
+
+    fn index(&self, series: &Arc<Series>, leaves: &[NodeIx]) {
+        for &leaf in leaves {
+            if let Some(list) = self.by_leaf.get(leaf.get()) {
+                lock(list).push(Arc::clone(series));
+            }
+        }
     }
 
     /// Every agent known since start.
@@ -355,103 +282,99 @@ impl Store {
         self.agents.iter().map(|e| Arc::clone(e.value())).collect()
     }
 
-    /// Reads every series' window at `now_ms`, grouped by leaf and agent.
-    pub fn read(&self, now_ms: i64) -> LeafReadings {
-        let mut out = LeafReadings::for_model(&self.model);
-        for series in self.all_series() {
-            let binding = series.binding();
-            let window = lock(&series.data).window.summarize(now_ms);
-            for &leaf in &binding.leaves {
-                out.add(
-                    leaf,
-                    VantageReading {
-                        agent_id: Arc::clone(&series.agent.id),
-                        vantage: series.agent.vantage(),
-                        connected: series.agent.connected(),
-                        last_seen_ms: series.agent.last_seen_ms(),
-                        window,
-                    },
-                );
+    /// How many (agent, probe) series are held.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Reads every series once at `now_ms`: grouped by leaf and agent for
+    /// the evaluator, and one view per series for attribution, whose failure
+    /// classes look back `evidence_window`.
+    pub fn read(&self, now_ms: i64, evidence_window: Duration) -> Reading {
+        let since =
+            now_ms.saturating_sub(i64::try_from(evidence_window.as_millis()).unwrap_or(i64::MAX));
+        let mut leaves = LeafReadings::for_model(&self.model);
+        leaves.agents = Arc::new(self.agent_views());
+        let bindings = Arc::new(
+            self.binding_table
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        );
+        let mut views = Vec::with_capacity(self.series.len());
+        for entry in self.series.iter() {
+            let series = entry.value();
+            let binding = series.binding_ix.load(Ordering::Relaxed);
+            let Some(bound) = bindings.get(binding as usize) else {
+                continue;
+            };
+            let state = series.read(now_ms, since);
+            for &leaf in &bound.leaves {
+                leaves.add(leaf, series.agent_ix, &state.window);
+            }
+            views.push(SeriesView {
+                agent: series.agent_ix,
+                window: SeriesCounts::from(&state.window),
+                binding,
+                dominant_error_class: state.dominant_error_class,
+                example_failure: state.example_failure,
+                last_outcome: state.last_outcome,
+                success_streak: state.success_streak,
+            });
+        }
+        Reading {
+            series: SeriesReading {
+                agents: Arc::clone(&leaves.agents),
+                bindings,
+                series: views,
+            },
+            leaves,
+        }
+    }
+
+    /// Every agent by index; an index lost to a registration race stays a
+    /// placeholder no series refers to.
+    fn agent_views(&self) -> Vec<AgentView> {
+        let mut out =
+            vec![AgentView::default(); self.next_agent_ix.load(Ordering::Relaxed) as usize];
+        for entry in self.agents.iter() {
+            let agent = entry.value();
+            if let Some(slot) = out.get_mut(agent.ix as usize) {
+                *slot = AgentView {
+                    id: Arc::clone(&agent.id),
+                    vantage: agent.vantage(),
+                    connected: agent.connected(),
+                    last_seen_ms: agent.last_seen_ms(),
+                };
             }
         }
         out
     }
 
-    /// One view per (agent, probe) series at `now_ms`, for consumers that
-    /// reason across vantages (attribution, exporters) rather than per leaf.
-    pub fn series_views(&self, now_ms: i64, window: Duration) -> Vec<SeriesView> {
-        let since = now_ms.saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
-        self.all_series()
-            .into_iter()
-            .map(|series| {
-                let binding = series.binding();
-                let data = lock(&series.data);
-                let summary = data.window.summarize(now_ms);
-                let last_outcome = data
-                    .recent
-                    .back()
-                    .map_or(Outcome::Unspecified, |s| s.outcome);
-                let success_streak = data
-                    .recent
-                    .iter()
-                    .rev()
-                    .take_while(|s| s.outcome != Outcome::Failure)
-                    .count() as u32;
-                // Failures in the window, by class, from the evidence ring.
-                let mut classes: Vec<(ErrorClass, u32)> = Vec::new();
-                let mut example = None;
-                for s in data.recent.iter().rev() {
-                    if s.observed_ms < since || s.outcome != Outcome::Failure {
-                        continue;
-                    }
-                    match classes.iter_mut().find(|(c, _)| *c == s.error_class) {
-                        Some((_, n)) => *n += 1,
-                        None => classes.push((s.error_class, 1)),
-                    }
-                    if example.is_none() && !s.message.is_empty() {
-                        example = Some(s.message.clone());
-                    }
-                }
-                drop(data);
-                let dominant_error_class = classes
-                    .iter()
-                    .max_by_key(|(_, n)| *n)
-                    .map_or(ErrorClass::Unspecified, |(c, _)| *c);
-                SeriesView {
-                    agent_id: Arc::clone(&series.agent.id),
-                    vantage: series.agent.vantage(),
-                    agent_connected: series.agent.connected(),
-                    binding,
-                    window: summary,
-                    dominant_error_class,
-                    example_failure: example,
-                    last_outcome,
-                    success_streak,
-                }
-            })
-            .collect()
-    }
-
     /// The newest `limit` signals feeding `leaf`, newest first.
     pub fn recent(&self, leaf: NodeIx, limit: usize) -> Vec<Evidence> {
+        let feeding: Vec<Arc<Series>> = self
+            .by_leaf
+            .get(leaf.get())
+            .map(|list| lock(list).clone())
+            .unwrap_or_default();
         let mut out: Vec<Evidence> = Vec::new();
-        for series in self.all_series() {
+        for series in feeding {
             let binding = series.binding();
             if !binding.leaves.contains(&leaf) {
                 continue;
             }
-            let network = series.agent.vantage().network.clone();
-            let data = lock(&series.data);
-            for s in data.recent.iter().rev().take(limit) {
+            let vantage = series.agent.vantage();
+            for signal in series.newest(limit) {
                 out.push(Evidence {
                     agent_id: Arc::clone(&series.agent.id),
-                    network: network.clone(),
-                    probe: binding.probe.clone(),
-                    signal: s.clone(),
+                    vantage: Arc::clone(&vantage),
+                    binding: Arc::clone(&binding),
+                    signal,
                 });
             }
         }
-        out.sort_by_key(|e| std::cmp::Reverse(e.signal.observed_ms));
+        out.sort_by_key(|e| std::cmp::Reverse(e.signal.observed_ms()));
         out.truncate(limit);
         out
     }
@@ -465,6 +388,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use vigil_proto::v1::{ErrorClass, Layer, Outcome, ProbeKind};
+
     use super::*;
 
     #[test]
@@ -489,19 +416,13 @@ mod tests {
             target: "10.0.0.4".into(),
             component: "hub-dns".into(),
             layer: Layer::PlatformHub,
-            labels: HashMap::new(),
+            labels: BTreeMap::new(),
             interval_ms: 1000,
         };
         let series = store.declare(&agent, probe);
         assert_eq!(series.binding().leaves, vec![model.find("dns").unwrap()]);
-        let signal = |class, at| StoredSignal {
-            outcome: Outcome::Failure,
-            error_class: class,
-            latency_us: 0,
-            observed_ms: at,
-            message: "boom".into(),
-            detail: None,
-        };
+        let signal =
+            |class, at| StoredSignal::new(Outcome::Failure, class, 0, at, "boom".into(), None);
         agent
             .apply_once(1, 1, || {
                 let mut w = series.writer();
@@ -515,11 +436,88 @@ mod tests {
             Err(1),
             "a sequence applies once"
         );
-        let views = store.series_views(3_000, Duration::from_secs(60));
+        let views = store.read(3_000, Duration::from_secs(60)).series.series;
         assert_eq!(views.len(), 1);
         assert_eq!(views[0].window.failures, 3);
         assert_eq!(views[0].dominant_error_class, ErrorClass::DnsServfail);
         assert_eq!(views[0].example_failure.as_deref(), Some("boom"));
         assert_eq!(store.recent(model.find("dns").unwrap(), 2).len(), 2);
+    }
+
+    fn dns_probe(component: &str) -> ProbeInfo {
+        ProbeInfo {
+            probe_id: "p".into(),
+            kind: ProbeKind::Dns,
+            target: "10.0.0.4".into(),
+            component: component.into(),
+            layer: Layer::PlatformHub,
+            labels: BTreeMap::new(),
+            interval_ms: 1000,
+        }
+    }
+
+    #[test]
+    fn identical_declarations_share_one_binding_and_a_redeclared_probe_moves_leaves() {
+        let model = Arc::new(
+            Model::from_yaml(
+                "nodes:\n  - id: r\n    children: [dns, fw]\n  - id: dns\n    select: { component: hub-dns }\n  - id: fw\n    select: { component: hub-fw }\n",
+                "t.yaml",
+            )
+            .unwrap(),
+        );
+        let (dns, fw) = (model.find("dns").unwrap(), model.find("fw").unwrap());
+        let store = Store::new(Arc::clone(&model), Duration::from_secs(60), 4);
+        let (a, _) = store.identify("a", 1, Vantage::default());
+        let (b, _) = store.identify("b", 1, Vantage::default());
+        let sa = store.declare(&a, dns_probe("hub-dns"));
+        let sb = store.declare(&b, dns_probe("hub-dns"));
+        assert!(Arc::ptr_eq(&sa.binding(), &sb.binding()));
+        let ok = |at| {
+            StoredSignal::new(
+                Outcome::Success,
+                ErrorClass::Unspecified,
+                5,
+                at,
+                String::new(),
+                None,
+            )
+        };
+        for at in 1..=6 {
+            sa.writer().record(ok(at));
+        }
+        assert_eq!(
+            store.recent(dns, 10).len(),
+            4,
+            "the ring keeps its capacity"
+        );
+        assert_eq!(
+            store.recent(dns, 10)[0].signal.observed_ms(),
+            6,
+            "newest first"
+        );
+
+        // Agent a now declares the same probe id against another component.
+        let moved = store.declare(&a, dns_probe("hub-fw"));
+        assert!(
+            Arc::ptr_eq(&moved, &sa),
+            "the series survives a redeclaration"
+        );
+        assert_eq!(store.recent(fw, 10).len(), 4);
+        assert!(store.recent(dns, 10).is_empty(), "b has sent nothing");
+        assert_eq!(store.series_count(), 2);
+        let reading = store.read(6, Duration::from_secs(60));
+        assert_eq!(reading.leaves.leaf(fw).len(), 1);
+        assert_eq!(reading.leaves.leaf(dns).len(), 1);
+        assert_eq!(reading.leaves.leaf(fw)[0].window.signals, 6);
+        let view = reading
+            .series
+            .series
+            .iter()
+            .find(|v| &*reading.series.agent(v).unwrap().id == "a")
+            .unwrap();
+        assert_eq!(
+            (view.success_streak, view.last_outcome),
+            (6, Outcome::Success)
+        );
     }
 }

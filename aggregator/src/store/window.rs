@@ -1,9 +1,11 @@
 //! Fixed-size time buckets holding one series' signal counts and latency
 //! histogram over the evaluation window.
 //!
-//! Owns the preallocated ring and the quantile estimate. Recording must not
-//! allocate (it runs once per signal on the ingest hot path); it must not know
-//! about thresholds or states.
+//! Owns the inline ring and the quantile estimate. A window is a few hundred
+//! bytes with no heap allocation of its own, because there is one per
+//! (agent, probe) pair across the fleet; recording must not allocate (it runs
+//! once per signal on the ingest hot path). It must not know about thresholds
+//! or states.
 
 use std::time::Duration;
 
@@ -74,13 +76,50 @@ impl LatencyHistogram {
     }
 }
 
+/// How many latency slots a window keeps: each covers
+/// `BUCKETS / LATENCY_SLOTS` count buckets. Latency is kept coarser than
+/// counts because a histogram is 21 bins wide; quantiles therefore describe
+/// the newest four to five sixths of the window.
+pub const LATENCY_SLOTS: usize = 5;
+const BUCKETS_PER_SLOT: i64 = (BUCKETS / LATENCY_SLOTS) as i64;
+
+/// Latency bins as stored per series: `u16` counts, saturating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct CompactHistogram {
+    counts: [u16; BINS],
+}
+
+impl CompactHistogram {
+    fn record(&mut self, latency_us: u32) {
+        let bin = LATENCY_BOUNDS_US.partition_point(|&b| b < latency_us);
+        self.counts[bin] = self.counts[bin].saturating_add(1);
+    }
+
+    fn add_to(&self, out: &mut LatencyHistogram) {
+        for (a, &b) in out.counts.iter_mut().zip(self.counts.iter()) {
+            *a = a.saturating_add(u32::from(b));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counts.iter().all(|&c| c == 0)
+    }
+}
+
+/// Counts of one bucket. `tag` is the bucket's epoch (`time / width`)
+/// truncated to 32 bits: only the distance between epochs inside one window
+/// matters, and that never wraps.
 #[derive(Debug, Clone, Copy, Default)]
 struct Bucket {
-    /// `time / width` of the bucket's span; identifies stale slots.
-    epoch: i64,
-    signals: u32,
-    failures: u32,
-    latency: LatencyHistogram,
+    tag: u32,
+    signals: u16,
+    failures: u16,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct LatencySlot {
+    tag: u32,
+    latency: CompactHistogram,
 }
 
 /// What a window holds at one instant.
@@ -107,12 +146,20 @@ impl WindowSummary {
     }
 }
 
-/// A ring of [`BUCKETS`] buckets covering the window.
+/// Where a stored tag stands relative to `current`: 0 is the same epoch,
+/// positive is older, negative is newer (a clock ahead of ours).
+fn age(current: i64, tag: u32) -> i32 {
+    (current as u32).wrapping_sub(tag) as i32
+}
+
+/// A ring of [`BUCKETS`] count buckets and [`LATENCY_SLOTS`] latency slots
+/// covering the window, stored inline (about 500 bytes).
 #[derive(Debug)]
 pub struct Window {
     width_ms: i64,
-    buckets: Box<[Bucket]>,
     last_signal_ms: Option<i64>,
+    buckets: [Bucket; BUCKETS],
+    slots: [LatencySlot; LATENCY_SLOTS],
 }
 
 impl Window {
@@ -121,15 +168,9 @@ impl Window {
         let width_ms = (ms + BUCKETS as i64 - 1) / BUCKETS as i64;
         Self {
             width_ms: width_ms.max(1),
-            buckets: vec![
-                Bucket {
-                    epoch: i64::MIN,
-                    ..Bucket::default()
-                };
-                BUCKETS
-            ]
-            .into_boxed_slice(),
             last_signal_ms: None,
+            buckets: [Bucket::default(); BUCKETS],
+            slots: [LatencySlot::default(); LATENCY_SLOTS],
         }
     }
 
@@ -138,35 +179,60 @@ impl Window {
     pub fn record(&mut self, at_ms: i64, failed: bool, latency_us: u32) {
         self.last_signal_ms = Some(self.last_signal_ms.map_or(at_ms, |l| l.max(at_ms)));
         let epoch = at_ms.div_euclid(self.width_ms);
-        let slot = epoch.rem_euclid(BUCKETS as i64) as usize;
-        let bucket = &mut self.buckets[slot];
-        if bucket.epoch < epoch {
-            *bucket = Bucket {
-                epoch,
-                ..Bucket::default()
-            };
-        } else if bucket.epoch > epoch {
-            return;
+        let bucket = &mut self.buckets[epoch.rem_euclid(BUCKETS as i64) as usize];
+        match age(epoch, bucket.tag) {
+            0 if bucket.signals > 0 => {}
+            // An older epoch's slot, or an empty one: claim it.
+            d if d > 0 || bucket.signals == 0 => {
+                *bucket = Bucket {
+                    tag: epoch as u32,
+                    ..Bucket::default()
+                };
+            }
+            // The slot already holds a newer epoch: this signal is too old.
+            _ => return,
         }
         bucket.signals = bucket.signals.saturating_add(1);
         if failed {
             bucket.failures = bucket.failures.saturating_add(1);
-        } else {
-            bucket.latency.record(latency_us);
+            return;
         }
+        let slot_epoch = epoch.div_euclid(BUCKETS_PER_SLOT);
+        let slot = &mut self.slots[slot_epoch.rem_euclid(LATENCY_SLOTS as i64) as usize];
+        match age(slot_epoch, slot.tag) {
+            0 => {}
+            d if d > 0 || slot.latency.is_empty() => {
+                *slot = LatencySlot {
+                    tag: slot_epoch as u32,
+                    ..LatencySlot::default()
+                };
+            }
+            _ => return,
+        }
+        slot.latency.record(latency_us);
     }
 
     /// Sums the buckets inside the window that ends at `now_ms`.
     pub fn summarize(&self, now_ms: i64) -> WindowSummary {
-        let oldest = now_ms.div_euclid(self.width_ms) - BUCKETS as i64;
+        let newest = now_ms.div_euclid(self.width_ms);
         let mut out = WindowSummary {
             last_signal_ms: self.last_signal_ms,
             ..WindowSummary::default()
         };
-        for b in self.buckets.iter().filter(|b| b.epoch > oldest) {
-            out.signals = out.signals.saturating_add(b.signals);
-            out.failures = out.failures.saturating_add(b.failures);
-            out.latency.merge(&b.latency);
+        // Epochs ahead of ours (an agent's clock running fast) still count,
+        // as long as they are less than a window away.
+        let within = |d: i32, n: usize| d.unsigned_abs() < n as u32;
+        for b in &self.buckets {
+            if b.signals > 0 && within(age(newest, b.tag), BUCKETS) {
+                out.signals = out.signals.saturating_add(u32::from(b.signals));
+                out.failures = out.failures.saturating_add(u32::from(b.failures));
+            }
+        }
+        let newest_slot = newest.div_euclid(BUCKETS_PER_SLOT);
+        for s in &self.slots {
+            if within(age(newest_slot, s.tag), LATENCY_SLOTS) {
+                s.latency.add_to(&mut out.latency);
+            }
         }
         out
     }
@@ -186,6 +252,66 @@ mod tests {
         let later = w.summarize(40_000);
         assert_eq!(later.signals, 0);
         assert_eq!(later.last_signal_ms, Some(2_000));
+    }
+
+    #[test]
+    fn window_stays_small_and_inline() {
+        // One window per (agent, probe) pair: its size is the fleet's memory.
+        assert!(
+            std::mem::size_of::<Window>() <= 512,
+            "{}",
+            std::mem::size_of::<Window>()
+        );
+    }
+
+    #[test]
+    fn a_signal_older_than_the_ring_is_not_counted() {
+        let mut w = Window::new(Duration::from_secs(30));
+        w.record(100_000, false, 1_000);
+        w.record(40_000, true, 0);
+        let s = w.summarize(100_000);
+        assert_eq!((s.signals, s.failures), (1, 0));
+        assert_eq!(s.last_signal_ms, Some(100_000));
+    }
+
+    #[test]
+    fn a_clock_slightly_ahead_still_counts() {
+        let mut w = Window::new(Duration::from_secs(30));
+        w.record(12_000, true, 0);
+        let s = w.summarize(10_000);
+        assert_eq!((s.signals, s.failures), (1, 1));
+    }
+
+    #[test]
+    fn latency_expires_with_the_window() {
+        let mut w = Window::new(Duration::from_secs(60));
+        w.record(1_000, false, 900_000);
+        w.record(61_000, false, 1_000);
+        let s = w.summarize(61_000);
+        assert_eq!(s.signals, 1, "the first signal left the window");
+        assert_eq!(s.latency.count(), 1);
+        assert!(s.latency.quantile(0.99).unwrap() <= 1_000);
+    }
+
+    #[test]
+    fn every_bucket_of_a_full_window_counts() {
+        let mut w = Window::new(Duration::from_secs(60));
+        for t in 0..60 {
+            w.record(t * 1_000, t % 10 == 0, 5_000);
+        }
+        let s = w.summarize(59_999);
+        assert_eq!((s.signals, s.failures), (60, 6));
+        assert!(s.latency.count() >= 40, "{}", s.latency.count());
+    }
+
+    #[test]
+    fn counts_saturate_instead_of_wrapping() {
+        let mut w = Window::new(Duration::from_secs(30));
+        for _ in 0..70_000 {
+            w.record(5_000, false, 10);
+        }
+        let s = w.summarize(5_000);
+        assert_eq!(s.signals, u32::from(u16::MAX));
     }
 
     #[test]

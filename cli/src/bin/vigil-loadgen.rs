@@ -61,7 +61,7 @@ struct EvalArgs {
     #[arg(long, default_value_t = 1)]
     hysteresis: u32,
     /// Recent signals kept per (agent, probe).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 8)]
     recent_signals: usize,
 }
 
@@ -110,6 +110,10 @@ struct RunArgs {
     /// Time between query samples; 0 disables query sampling.
     #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
     query_every: Duration,
+    /// Time between readings of the aggregator's RSS (for a soak: a long
+    /// `--duration` shows whether memory stays flat).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    rss_every: Duration,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -127,7 +131,7 @@ struct FloorArgs {
     /// Threads applying batches (each owns a share of the agents).
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 8)]
     recent_signals: usize,
     #[arg(long)]
     json: bool,
@@ -246,6 +250,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         markers: args.marker_samples,
         marker_every: args.marker_every,
         query_every: (!args.query_every.is_zero()).then_some(args.query_every),
+        rss_every: args.rss_every,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -285,6 +290,10 @@ fn floor(args: FloorArgs) -> anyhow::Result<()> {
             report.signals_per_batch,
             report.ns_per_batch_per_thread,
             report.rejected
+        );
+        println!(
+            "live state: {:.0} bytes of RSS per (agent, probe) pair, windows and evidence rings full",
+            report.state_bytes_per_pair
         );
     }
     Ok(())

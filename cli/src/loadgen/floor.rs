@@ -19,6 +19,7 @@ use vigil_proto::v1::ProbeKind;
 use super::LoadError;
 use super::fleet::{now_ms, templates};
 use super::model::FleetModel;
+use super::process::ProcSample;
 use super::wire;
 
 /// What to run in-process.
@@ -48,12 +49,18 @@ pub struct FloorReport {
     pub signals_per_sec: f64,
     /// Time to decode, validate and apply one batch, on one thread.
     pub ns_per_batch_per_thread: f64,
+    /// This process's RSS growth from before the store existed to the end of
+    /// the run (every series declared, its window and evidence ring full),
+    /// over the number of (agent, probe) pairs: the live state one pair
+    /// costs, allocator overhead included.
+    pub state_bytes_per_pair: f64,
 }
 
 /// Runs the floor; blocks the calling thread for `plan.duration`.
 pub fn run(plan: &FloorPlan) -> Result<FloorReport, LoadError> {
     let model = Model::from_yaml(&plan.model.yaml(), "generated fleet model")
         .map_err(|e| LoadError::Model(e.to_string()))?;
+    let rss_before = ProcSample::read(std::process::id())?.rss_bytes;
     let store = Arc::new(Store::new(
         Arc::new(model),
         plan.window,
@@ -114,6 +121,8 @@ pub fn run(plan: &FloorPlan) -> Result<FloorReport, LoadError> {
             .collect()
     });
     let seconds = started.elapsed().as_secs_f64();
+    let rss_after = ProcSample::read(std::process::id())?.rss_bytes;
+    let pairs = (plan.agents as f64 * f64::from(plan.probes)).max(1.0);
     let (batches, signals, rejected) = totals
         .iter()
         .fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2));
@@ -132,5 +141,6 @@ pub fn run(plan: &FloorPlan) -> Result<FloorReport, LoadError> {
         } else {
             seconds * 1e9 * threads as f64 / batches as f64
         },
+        state_bytes_per_pair: rss_after.saturating_sub(rss_before) as f64 / pairs,
     })
 }

@@ -80,6 +80,9 @@ pub struct LoadPlan {
     pub marker_every: Duration,
     /// Time between query samples (None: no query sampling).
     pub query_every: Option<Duration>,
+    /// Time between readings of the aggregator's RSS during the measured
+    /// interval, to show whether memory stays flat (a soak).
+    pub rss_every: Duration,
 }
 
 /// What a load run measured.
@@ -107,7 +110,12 @@ pub struct LoadReport {
     pub evidence_latency: Option<Percentiles>,
     pub state_latency: Option<Percentiles>,
     pub markers_lost: usize,
+    /// (seconds into the measured interval, aggregator RSS in MiB).
+    pub rss_samples: Vec<(f64, f64)>,
+    /// Request to the last byte of the response.
     pub get_tree: Option<Percentiles>,
+    /// The client's decode of that response, apart.
+    pub get_tree_decode: Option<Percentiles>,
     pub get_node: Option<Percentiles>,
     pub tree_nodes: usize,
     pub query_errors: u64,
@@ -193,7 +201,22 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
         None => None,
     };
     let t0 = Instant::now();
-    tokio::time::sleep(plan.duration).await;
+    let mut rss_samples = Vec::new();
+    let every = plan.rss_every.max(Duration::from_millis(100));
+    loop {
+        if let Some(pid) = plan.aggregator_pid {
+            let s = ProcSample::read(pid)?;
+            rss_samples.push((
+                t0.elapsed().as_secs_f64(),
+                s.rss_bytes as f64 / (1u64 << 20) as f64,
+            ));
+        }
+        let left = plan.duration.saturating_sub(t0.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        tokio::time::sleep(left.min(every)).await;
+    }
     let measured = t0.elapsed().as_secs_f64();
     let acked1 = counters.signals_acked.load(Ordering::Relaxed);
     let sent1 = counters.signals_sent.load(Ordering::Relaxed);
@@ -247,7 +270,9 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
         evidence_latency: Percentiles::of(&markers.evidence),
         state_latency: Percentiles::of(&markers.state),
         markers_lost: markers.lost,
+        rss_samples,
         get_tree: Percentiles::of(&queries.get_tree),
+        get_tree_decode: Percentiles::of(&queries.get_tree_decode),
         get_node: Percentiles::of(&queries.get_node),
         tree_nodes: queries.tree_nodes,
         query_errors: queries.errors,
@@ -295,6 +320,16 @@ impl LoadReport {
         if let Some(b) = self.rss_per_pair_bytes {
             out.push_str(&format!("rss per (agent, probe) pair: {b:.0} bytes\n"));
         }
+        if let (Some(first), Some(last)) = (self.rss_samples.first(), self.rss_samples.last()) {
+            let max = self.rss_samples.iter().map(|s| s.1).fold(0.0, f64::max);
+            out.push_str(&format!(
+                "aggregator rss over the run: {:.1} MiB at start, {:.1} MiB at {:.0} s, peak {max:.1} MiB ({} samples)\n",
+                first.1,
+                last.1,
+                last.0,
+                self.rss_samples.len()
+            ));
+        }
         out.push_str(&format!(
             "observation -> evidence visible: {}\nobservation -> state visible:    {}\nmarkers lost: {}\n",
             pct(&self.evidence_latency),
@@ -302,9 +337,10 @@ impl LoadReport {
             self.markers_lost
         ));
         out.push_str(&format!(
-            "GetTree ({} nodes): {}\nGetNode: {}\nquery errors: {}\n",
+            "GetTree ({} nodes): {}\n  client decode:    {}\nGetNode: {}\nquery errors: {}\n",
             self.tree_nodes,
             pct(&self.get_tree),
+            pct(&self.get_tree_decode),
             pct(&self.get_node),
             self.query_errors
         ));

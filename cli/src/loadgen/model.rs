@@ -129,7 +129,7 @@ impl Default for EvaluationShape {
         Self {
             interval: Duration::from_millis(100),
             hysteresis: 1,
-            recent_signals: 200,
+            recent_signals: 8,
             window: Duration::from_secs(60),
         }
     }

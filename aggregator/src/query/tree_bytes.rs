@@ -1,0 +1,273 @@
+//! `GetTree` served as wire bytes built once per snapshot generation.
+//!
+//! A node's id, name, children and the rest of its model fields never change
+//! while the aggregator runs, so they are encoded once at start. Per
+//! generation only what a tick changes (state, score, reason, since, window
+//! counts) is encoded and spliced after them: protobuf lets a message's
+//! fields come in any order, so the splice is the same message. gRPC then
+//! answers every caller of a generation with a shared buffer instead of
+//! cloning and encoding ~10,000 nodes per call. This module must produce
+//! exactly what encoding [`view::tree`] would (tested); it only reads
+//! snapshots.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use bytes::{BufMut, Bytes};
+use prost::Message;
+use prost::encoding::{self, WireType};
+use tokio::sync::watch;
+use tonic::body::Body;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::{Body as HttpBody, BoxFuture, Service, StdError, http};
+use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::{Request, Response, Status};
+use vigil_proto::v1::GetTreeRequest;
+use vigil_proto::v1::query_service_server::QueryServiceServer;
+
+use super::grpc::QueryEndpoint;
+use super::view;
+use crate::model::Model;
+use crate::snapshot::Snapshot;
+
+/// The gRPC path answered from [`TreeBytes`].
+pub const GET_TREE_PATH: &str = "/vigil.v1.QueryService/GetTree";
+
+/// Encoded `GetTreeResponse`s: the model part per node, and the latest
+/// generation's whole answer.
+#[derive(Debug)]
+pub struct TreeBytes {
+    /// Per node in depth-first order: its model fields, encoded.
+    model_parts: Vec<Vec<u8>>,
+    latest: Mutex<Option<(u64, Bytes)>>,
+}
+
+impl TreeBytes {
+    pub fn new(model: &Model) -> Self {
+        let model_parts = model
+            .order()
+            .iter()
+            .map(|&ix| view::model_node(model, ix).encode_to_vec())
+            .collect();
+        TreeBytes {
+            model_parts,
+            latest: Mutex::new(None),
+        }
+    }
+
+    /// The encoded tree of `snap`, built on the first call for its
+    /// generation and shared after that.
+    pub fn tree(&self, snap: &Snapshot) -> Bytes {
+        if let Some((generation, bytes)) = &*self.lock()
+            && *generation == snap.generation
+        {
+            return bytes.clone();
+        }
+        // Built outside the lock: readers of the cached generation never
+        // wait for the next one.
+        let built = self.encode(snap);
+        let mut latest = self.lock();
+        if latest.as_ref().is_none_or(|(g, _)| *g < snap.generation) {
+            *latest = Some((snap.generation, built.clone()));
+        }
+        built
+    }
+
+    fn encode(&self, snap: &Snapshot) -> Bytes {
+        let model_bytes: usize = self.model_parts.iter().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(model_bytes + snap.nodes.len() * 96 + 256);
+        let mut evaluated = Vec::with_capacity(256);
+        for (&ix, model_part) in snap.model.order().iter().zip(&self.model_parts) {
+            let h = snap.node(ix);
+            evaluated.clear();
+            // Field numbers of `vigil.v1.HealthNode`; defaults are omitted
+            // like prost omits them.
+            if h.state as i32 != 0 {
+                encoding::int32::encode(5, &(h.state as i32), &mut evaluated);
+            }
+            if h.score != 0 {
+                encoding::uint32::encode(6, &u32::from(h.score), &mut evaluated);
+            }
+            if !h.reason.is_empty() {
+                encoding::string::encode(9, &h.reason, &mut evaluated);
+            }
+            if h.state_since_ms != 0 {
+                encoding::int64::encode(10, &h.state_since_ms, &mut evaluated);
+            }
+            if h.window_signals != 0 {
+                encoding::uint32::encode(12, &h.window_signals, &mut evaluated);
+            }
+            if h.window_vantages != 0 {
+                encoding::uint32::encode(13, &h.window_vantages, &mut evaluated);
+            }
+            encoding::encode_key(1, WireType::LengthDelimited, &mut out);
+            encoding::encode_varint((model_part.len() + evaluated.len()) as u64, &mut out);
+            out.extend_from_slice(model_part);
+            out.extend_from_slice(&evaluated);
+        }
+        for layer in view::layers(snap) {
+            encoding::message::encode(2, &layer, &mut out);
+        }
+        if snap.evaluated_at_ms != 0 {
+            encoding::int64::encode(3, &snap.evaluated_at_ms, &mut out);
+        }
+        if snap.generation != 0 {
+            encoding::uint64::encode(4, &snap.generation, &mut out);
+        }
+        Bytes::from(out)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<(u64, Bytes)>> {
+        // Replaced whole, never left half-written by a panic.
+        self.latest.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// `QueryService` with `GetTree` answered from [`TreeBytes`]; every other
+/// method goes to the generated server unchanged.
+#[derive(Clone)]
+pub(crate) struct QueryRoutes {
+    inner: QueryServiceServer<QueryEndpoint>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    trees: Arc<TreeBytes>,
+}
+
+impl QueryRoutes {
+    pub(crate) fn new(
+        inner: QueryServiceServer<QueryEndpoint>,
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        trees: Arc<TreeBytes>,
+    ) -> Self {
+        QueryRoutes {
+            inner,
+            snapshots,
+            trees,
+        }
+    }
+}
+
+impl NamedService for QueryRoutes {
+    const NAME: &'static str = <QueryServiceServer<QueryEndpoint> as NamedService>::NAME;
+}
+
+impl<B> Service<http::Request<B>> for QueryRoutes
+where
+    B: HttpBody + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() != GET_TREE_PATH {
+            return self.inner.call(req);
+        }
+        let method = GetTreeBytes {
+            snapshots: self.snapshots.clone(),
+            trees: Arc::clone(&self.trees),
+        };
+        Box::pin(async move { Ok(Grpc::new(PreEncoded).unary(method, req).await) })
+    }
+}
+
+struct GetTreeBytes {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    trees: Arc<TreeBytes>,
+}
+
+impl UnaryService<GetTreeRequest> for GetTreeBytes {
+    type Response = Bytes;
+    type Future = BoxFuture<Response<Bytes>, Status>;
+
+    fn call(&mut self, _request: Request<GetTreeRequest>) -> Self::Future {
+        let snap = Arc::clone(&self.snapshots.borrow());
+        let bytes = self.trees.tree(&snap);
+        Box::pin(async move { Ok(Response::new(bytes)) })
+    }
+}
+
+/// Decodes a `GetTreeRequest`, sends an already encoded response.
+#[derive(Debug, Clone, Copy, Default)]
+struct PreEncoded;
+
+impl Codec for PreEncoded {
+    type Encode = Bytes;
+    type Decode = GetTreeRequest;
+    type Encoder = PreEncoded;
+    type Decoder = PreEncoded;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        PreEncoded
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        PreEncoded
+    }
+}
+
+impl Encoder for PreEncoded {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for PreEncoded {
+    type Item = GetTreeRequest;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<GetTreeRequest>, Status> {
+        GetTreeRequest::decode(src)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(format!("malformed GetTreeRequest: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_proto::v1::GetTreeResponse;
+
+    use super::*;
+    use crate::config::EvaluationConfig;
+    use crate::evaluate::Evaluator;
+    use crate::store::LeafReadings;
+
+    #[test]
+    fn spliced_bytes_decode_to_the_tree_view_builds() {
+        let model = Arc::new(
+            Model::from_yaml(
+                "nodes:\n  - id: root\n    children: [platform, app]\n  - id: platform\n    children: [dns]\n    depends_on: []\n  - id: dns\n    select: { kind: dns }\n  - id: app\n    name: The app\n    depends_on: [platform]\n    select: { component: app }\n",
+                "t.yaml",
+            )
+            .unwrap(),
+        );
+        let trees = TreeBytes::new(&model);
+        let initial = Arc::new(Snapshot::initial(Arc::clone(&model), 1_000));
+        let from_bytes = GetTreeResponse::decode(trees.tree(&initial)).unwrap();
+        assert_eq!(from_bytes, view::tree(&initial));
+
+        let mut evaluator =
+            Evaluator::new(Arc::clone(&model), EvaluationConfig::default(), initial);
+        let snap = evaluator.evaluate(2_000, &LeafReadings::for_model(&model));
+        let bytes = trees.tree(&snap);
+        assert_eq!(
+            GetTreeResponse::decode(bytes.clone()).unwrap(),
+            view::tree(&snap)
+        );
+        // Same fields, only in another order: the same length on the wire.
+        assert_eq!(bytes.len(), view::tree(&snap).encoded_len());
+        assert!(
+            trees.tree(&snap).as_ptr() == bytes.as_ptr(),
+            "a generation is encoded once"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! One (agent, probe) series: the probe's binding to leaves, its window and
+//! a short evidence ring.
+//!
+//! Owns the per-series lock and what one signal changes. Recording a signal
+//! must not allocate on the success path; nothing here knows about other
+//! series, leaves' health or the wire.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+use vigil_proto::v1::{ErrorClass, Layer, Outcome, ProbeKind};
+
+use super::signal::StoredSignal;
+use super::window::{Window, WindowSummary};
+use super::{AgentEntry, lock};
+use crate::model::NodeIx;
+
+/// A probe as declared by an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProbeInfo {
+    pub probe_id: String,
+    pub kind: ProbeKind,
+    pub target: String,
+    pub component: String,
+    pub layer: Layer,
+    pub labels: BTreeMap<String, String>,
+    pub interval_ms: u32,
+}
+
+/// A probe and the leaves its signals feed, decided once per declaration.
+/// Identical bindings (every agent of a daemonset declaring the same probe)
+/// are shared.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct Binding {
+    pub probe: ProbeInfo,
+    pub leaves: Vec<NodeIx>,
+}
+
+#[derive(Debug)]
+pub(super) struct SeriesData {
+    pub(super) window: Window,
+    pub(super) recent: VecDeque<StoredSignal>,
+    pub(super) recent_cap: u16,
+    /// Consecutive non-failures at the newest end of the stream.
+    pub(super) success_streak: u32,
+    /// Outcome of the newest signal, kept here so a tick need not touch the
+    /// ring of a healthy series.
+    pub(super) last_outcome: Outcome,
+}
+
+/// The signals of one probe from one agent.
+#[derive(Debug)]
+pub struct Series {
+    pub agent: Arc<AgentEntry>,
+    /// The agent's index, copied here so a tick reads it from the series.
+    pub(super) agent_ix: u32,
+    pub(super) binding: ArcSwap<Binding>,
+    /// The same binding's index in the store's table, for ticks.
+    pub(super) binding_ix: AtomicU32,
+    pub(super) data: Mutex<SeriesData>,
+}
+
+/// What [`Series::read`] found, computed under one short lock.
+#[derive(Debug, Clone)]
+pub(super) struct SeriesState {
+    pub(super) window: WindowSummary,
+    pub(super) dominant_error_class: ErrorClass,
+    pub(super) example_failure: Option<String>,
+    pub(super) last_outcome: Outcome,
+    pub(super) success_streak: u32,
+}
+
+impl Series {
+    pub(super) fn new(
+        agent: Arc<AgentEntry>,
+        (binding, binding_ix): (Arc<Binding>, u32),
+        window: Window,
+        recent_cap: u16,
+    ) -> Self {
+        Series {
+            agent_ix: agent.ix,
+            agent,
+            binding: ArcSwap::new(binding),
+            binding_ix: AtomicU32::new(binding_ix),
+            data: Mutex::new(SeriesData {
+                window,
+                // Grows to `recent_cap` once, then slots are reused.
+                recent: VecDeque::new(),
+                recent_cap,
+                success_streak: 0,
+                last_outcome: Outcome::Unspecified,
+            }),
+        }
+    }
+
+    pub fn binding(&self) -> Arc<Binding> {
+        self.binding.load_full()
+    }
+
+    /// Locks the series for a batch; hold it only for synchronous work.
+    pub(crate) fn writer(&self) -> SeriesWriter<'_> {
+        SeriesWriter {
+            data: lock(&self.data),
+        }
+    }
+
+    /// The window at `now_ms` plus what the evidence ring says about the
+    /// failures observed since `since_ms`.
+    pub(super) fn read(&self, now_ms: i64, since_ms: i64) -> SeriesState {
+        let data = lock(&self.data);
+        let window = data.window.summarize(now_ms);
+        let last_outcome = data.last_outcome;
+        // Failures in the window by class; the ring is short, so a small
+        // array beats a map.
+        let mut classes: [(ErrorClass, u32); 8] = [(ErrorClass::Unspecified, 0); 8];
+        let mut used = 0;
+        let mut example_failure = None;
+        // Without failures in the window the ring has nothing to say.
+        let failures =
+            data.recent
+                .iter()
+                .rev()
+                .take(if window.failures > 0 { usize::MAX } else { 0 });
+        for s in failures.filter(|s| s.observed_ms() >= since_ms && s.is_failure()) {
+            if example_failure.is_none() && !s.message().is_empty() {
+                example_failure = Some(s.message().to_string());
+            }
+            let class = s.error_class();
+            if let Some((_, n)) = classes[..used].iter_mut().find(|(c, _)| *c == class) {
+                *n += 1;
+            } else if used < classes.len() {
+                classes[used] = (class, 1);
+                used += 1;
+            }
+        }
+        let success_streak = data.success_streak;
+        drop(data);
+        // Classes were met newest first; `max_by_key` keeps the last maximum,
+        // so walk them backwards to let ties go to the newest class.
+        let dominant_error_class = classes[..used]
+            .iter()
+            .rev()
+            .max_by_key(|(_, n)| *n)
+            .map_or(ErrorClass::Unspecified, |(c, _)| *c);
+        SeriesState {
+            window,
+            dominant_error_class,
+            example_failure,
+            last_outcome,
+            success_streak,
+        }
+    }
+
+    /// The newest `limit` signals kept, newest first.
+    pub(super) fn newest(&self, limit: usize) -> Vec<StoredSignal> {
+        lock(&self.data)
+            .recent
+            .iter()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Exclusive access to one series while a batch is applied.
+pub(crate) struct SeriesWriter<'a> {
+    data: MutexGuard<'a, SeriesData>,
+}
+
+impl SeriesWriter<'_> {
+    /// Records a signal; once the ring is full its slots are reused, so the
+    /// success path does not allocate.
+    pub(crate) fn record(&mut self, signal: StoredSignal) {
+        let d = &mut *self.data;
+        let failed = signal.is_failure();
+        d.window
+            .record(signal.observed_ms(), failed, signal.latency_us());
+        d.last_outcome = signal.outcome();
+        d.success_streak = if failed {
+            0
+        } else {
+            d.success_streak.saturating_add(1)
+        };
+        if d.recent.len() >= usize::from(d.recent_cap) {
+            d.recent.pop_front();
+        }
+        d.recent.push_back(signal);
+    }
+}
