@@ -544,9 +544,7 @@ fn into_failing(p: &Prepared<'_>, c: &Candidate) -> bool {
         return false;
     };
     p.obs.iter().enumerate().any(|(i, o)| {
-        p.failing[i]
-            && o.target_network == Some(network.as_str())
-            && o.network != network
+        p.failing[i] && o.target_network == Some(network.as_str()) && o.network != network
     })
 }
 
