@@ -60,10 +60,11 @@ pub struct Agent;
 impl Agent {
     /// Starts everything and returns once probes are scheduled.
     pub async fn start(config: AgentConfig) -> Result<AgentHandle, AgentError> {
+        let mut builder = probe::Builder::default();
         let probes = config
             .probes
             .iter()
-            .map(probe::build)
+            .map(|p| builder.build(p))
             .collect::<Result<Vec<_>, _>>()?;
         let admin_listener = match config.admin.listen {
             Some(addr) => Some(

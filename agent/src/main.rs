@@ -5,11 +5,15 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::EnvFilter;
 use vigil_agent::{Agent, AgentConfig};
+
+/// How long an idle blocking-pool thread waits for more work before exiting.
+const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -82,8 +86,14 @@ fn main() -> ExitCode {
 }
 
 fn run(config: AgentConfig) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // A hundred probes every few seconds are mostly waiting: one thread runs
+    // them all, and each worker thread more would cost its stack and its own
+    // malloc arena. Blocking work (getaddrinfo, file reads, the OTLP SDK's
+    // shutdown) still runs on tokio's blocking pool, whose idle threads
+    // exit soon so they do not hold memory between probe rounds.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {

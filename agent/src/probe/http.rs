@@ -18,19 +18,14 @@ pub struct HttpProbe {
 }
 
 impl HttpProbe {
+    /// A probe with a client of its own.
     pub fn new(spec: HttpSpec, timeout: Duration) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(0)
-            .redirect(reqwest::redirect::Policy::limited(5))
-            // Proxies from the environment would measure the proxy instead
-            // of the path this vantage point really has.
-            .no_proxy()
-            .user_agent(concat!("vigil-agent/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { spec, client })
+        Ok(Self::with_client(spec, client(timeout)?))
+    }
+
+    /// A probe on a client shared with other HTTP probes of its timeout.
+    pub fn with_client(spec: HttpSpec, client: reqwest::Client) -> Self {
+        Self { spec, client }
     }
 
     async fn check(&self) -> Observation {
@@ -96,6 +91,24 @@ impl Probe for HttpProbe {
     fn run(&self) -> ProbeFuture<'_> {
         Box::pin(self.check())
     }
+}
+
+/// The client HTTP probes run on. Every probe with the same timeout can
+/// share one: it keeps no connection between requests, so sharing changes
+/// no measurement, and each client otherwise carries its own TLS
+/// configuration and root store.
+pub(super) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        // Proxies from the environment would measure the proxy instead
+        // of the path this vantage point really has.
+        .no_proxy()
+        .user_agent(concat!("vigil-agent/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 async fn read_prefix(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {

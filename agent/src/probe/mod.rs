@@ -19,6 +19,8 @@ mod tcp;
 mod tls;
 mod verdict;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -116,23 +118,48 @@ pub struct ProbeBuildError {
 
 /// Builds the probe for one config entry.
 pub fn build(config: &ProbeConfig) -> Result<Box<dyn Probe>, ProbeBuildError> {
-    let timeout = config.schedule.timeout;
-    let fail = |message: String| ProbeBuildError {
-        id: config.id.clone(),
-        message,
-    };
-    Ok(match &config.spec {
-        ProbeSpec::Http(spec) => Box::new(HttpProbe::new(spec.clone(), timeout).map_err(fail)?),
-        ProbeSpec::Tcp(spec) => Box::new(TcpProbe::new(spec.clone(), timeout)),
-        ProbeSpec::Dns(spec) => Box::new(DnsProbe::new(spec.clone(), timeout).map_err(fail)?),
-        ProbeSpec::Tls(spec) => Box::new(TlsProbe::new(spec.clone(), timeout).map_err(fail)?),
-        ProbeSpec::Firewall(spec) => {
-            Box::new(FirewallProbe::new(spec.clone(), timeout).map_err(fail)?)
-        }
-        ProbeSpec::Reachability(spec) => Box::new(ReachabilityProbe::new(spec.clone(), timeout)),
-        ProbeSpec::Egress(spec) => Box::new(EgressProbe::new(spec.clone(), timeout).map_err(fail)?),
-        ProbeSpec::Grpc(spec) => Box::new(GrpcProbe::new(spec.clone(), timeout).map_err(fail)?),
-    })
+    Builder::default().build(config)
+}
+
+/// Builds the probes of one agent, sharing what their runs can share: one
+/// HTTP client per timeout for every `http` probe, built on the first one
+/// that needs it, so an agent without HTTP probes builds none.
+#[derive(Default)]
+pub struct Builder {
+    http_clients: HashMap<Duration, reqwest::Client>,
+}
+
+impl Builder {
+    /// Builds the probe for one config entry.
+    pub fn build(&mut self, config: &ProbeConfig) -> Result<Box<dyn Probe>, ProbeBuildError> {
+        let timeout = config.schedule.timeout;
+        let fail = |message: String| ProbeBuildError {
+            id: config.id.clone(),
+            message,
+        };
+        Ok(match &config.spec {
+            ProbeSpec::Http(spec) => {
+                let client = match self.http_clients.entry(timeout) {
+                    Entry::Occupied(e) => e.get().clone(),
+                    Entry::Vacant(e) => e.insert(http::client(timeout).map_err(fail)?).clone(),
+                };
+                Box::new(HttpProbe::with_client(spec.clone(), client))
+            }
+            ProbeSpec::Tcp(spec) => Box::new(TcpProbe::new(spec.clone(), timeout)),
+            ProbeSpec::Dns(spec) => Box::new(DnsProbe::new(spec.clone(), timeout).map_err(fail)?),
+            ProbeSpec::Tls(spec) => Box::new(TlsProbe::new(spec.clone(), timeout).map_err(fail)?),
+            ProbeSpec::Firewall(spec) => {
+                Box::new(FirewallProbe::new(spec.clone(), timeout).map_err(fail)?)
+            }
+            ProbeSpec::Reachability(spec) => {
+                Box::new(ReachabilityProbe::new(spec.clone(), timeout))
+            }
+            ProbeSpec::Egress(spec) => {
+                Box::new(EgressProbe::new(spec.clone(), timeout).map_err(fail)?)
+            }
+            ProbeSpec::Grpc(spec) => Box::new(GrpcProbe::new(spec.clone(), timeout).map_err(fail)?),
+        })
+    }
 }
 
 /// Grace beyond the configured timeout before the scheduler cuts a run off,
