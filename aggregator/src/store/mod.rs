@@ -129,6 +129,8 @@ pub struct Store {
     /// The series feeding each leaf, indexed by [`NodeIx::get`], so a
     /// node's evidence is read from its own series only.
     by_leaf: Box<[Mutex<Vec<Arc<Series>>>]>,
+    /// Held while a redeclared series moves between leaves.
+    rebinding: Mutex<()>,
 }
 
 impl Store {
@@ -146,6 +148,7 @@ impl Store {
             bindings: DashMap::new(),
             binding_table: RwLock::new(Vec::new()),
             by_leaf,
+            rebinding: Mutex::new(()),
         }
     }
 
@@ -213,10 +216,12 @@ impl Store {
         if let Some(existing) = self.series.get(&key) {
             let series = Arc::clone(existing.value());
             drop(existing);
-            // Under the series lock, so two streams of one agent redeclaring
-            // at once cannot leave the leaf index half-updated.
+            // Serialised, so two streams of one agent redeclaring at once
+            // cannot leave the leaf index half-updated. Not under the series
+            // lock: a tick holds a leaf's list while it locks that leaf's
+            // series, so taking them the other way round could deadlock.
             {
-                let _data = lock(&series.data);
+                let _rebinding = lock(&self.rebinding);
                 let old = series.binding.swap(Arc::clone(&binding));
                 series.binding_ix.store(binding_ix, Ordering::Relaxed);
                 if old.leaves != binding.leaves {
@@ -293,42 +298,61 @@ impl Store {
     pub fn read(&self, now_ms: i64, evidence_window: Duration) -> Reading {
         let since =
             now_ms.saturating_sub(i64::try_from(evidence_window.as_millis()).unwrap_or(i64::MAX));
-        let mut leaves = LeafReadings::for_model(&self.model);
-        leaves.agents = Arc::new(self.agent_views());
+        let agents = Arc::new(self.agent_views());
         let bindings = Arc::new(
             self.binding_table
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
         );
+        let mut per_node = Vec::with_capacity(self.by_leaf.len());
         let mut views = Vec::with_capacity(self.series.len());
-        for entry in self.series.iter() {
-            let series = entry.value();
-            let binding = series.binding_ix.load(Ordering::Relaxed);
-            let Some(bound) = bindings.get(binding as usize) else {
-                continue;
-            };
-            let state = series.read(now_ms, since);
-            for &leaf in &bound.leaves {
-                leaves.add(leaf, series.agent_ix, &state.window);
+        // Leaf by leaf through the index: each leaf's readings are merged in
+        // a short list that stays in cache, and each is allocated once.
+        let mut list: Vec<VantageReading> = Vec::new();
+        for (ix, feeding) in self.by_leaf.iter().enumerate() {
+            let leaf = NodeIx(ix);
+            let feeding = lock(feeding);
+            for series in feeding.iter() {
+                let binding = series.binding_ix.load(Ordering::Relaxed);
+                let Some(bound) = bindings.get(binding as usize) else {
+                    continue;
+                };
+                let state = series.read(now_ms, since);
+                match list.iter_mut().find(|r| r.agent == series.agent_ix) {
+                    Some(r) => r.window.merge(&state.window),
+                    None => list.push(VantageReading {
+                        agent: series.agent_ix,
+                        window: state.window,
+                    }),
+                }
+                // A series feeding several leaves is viewed once, at its first.
+                if bound.leaves.first() == Some(&leaf) {
+                    views.push(SeriesView {
+                        agent: series.agent_ix,
+                        window: SeriesCounts::from(&state.window),
+                        binding,
+                        dominant_error_class: state.dominant_error_class,
+                        example_failure: state.example_failure,
+                        last_outcome: state.last_outcome,
+                        success_streak: state.success_streak,
+                    });
+                }
             }
-            views.push(SeriesView {
-                agent: series.agent_ix,
-                window: SeriesCounts::from(&state.window),
-                binding,
-                dominant_error_class: state.dominant_error_class,
-                example_failure: state.example_failure,
-                last_outcome: state.last_outcome,
-                success_streak: state.success_streak,
-            });
+            drop(feeding);
+            per_node.push(list.clone());
+            list.clear();
         }
         Reading {
+            leaves: LeafReadings {
+                agents: Arc::clone(&agents),
+                per_node,
+            },
             series: SeriesReading {
-                agents: Arc::clone(&leaves.agents),
+                agents,
                 bindings,
                 series: views,
             },
-            leaves,
         }
     }
 
