@@ -145,6 +145,10 @@ impl Aggregator {
         let grpc_task = {
             let stop = shutdown.clone();
             let serve = tonic::transport::Server::builder()
+                // Answers are small and awaited: Nagle's algorithm would hold
+                // a response's last segment for the client's delayed ACK
+                // (40 ms here).
+                .tcp_nodelay(true)
                 // A cut link leaves an agent's stream half-open with no RST:
                 // keepalive pings find it, so the agent shows disconnected.
                 .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))

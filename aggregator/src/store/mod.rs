@@ -119,7 +119,8 @@ pub struct Store {
     recent_cap: u16,
     agents: DashMap<Arc<str>, Arc<AgentEntry>>,
     next_agent_ix: AtomicU32,
-    series: DashMap<(Arc<str>, Box<str>), Arc<Series>>,
+    /// Keyed by (agent index, probe id).
+    series: DashMap<(u32, Box<str>), Arc<Series>>,
     /// Every distinct binding with its index in `binding_table`, so
     /// identical declarations share one.
     bindings: DashMap<Arc<Binding>, u32>,
@@ -211,7 +212,7 @@ impl Store {
             probe_labels: &probe.labels,
             vantage_labels: &vantage.labels,
         });
-        let key = (Arc::clone(&agent.id), Box::from(probe.probe_id.as_str()));
+        let key = (agent.ix, Box::from(probe.probe_id.as_str()));
         let (binding, binding_ix) = self.intern(Binding { probe, leaves });
         if let Some(existing) = self.series.get(&key) {
             let series = Arc::clone(existing.value());

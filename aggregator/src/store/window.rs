@@ -156,8 +156,9 @@ fn age(current: i64, tag: u32) -> i32 {
 /// covering the window, stored inline (about 500 bytes).
 #[derive(Debug)]
 pub struct Window {
-    width_ms: i64,
-    last_signal_ms: Option<i64>,
+    /// Newest observation time seen; `i64::MIN` before the first.
+    last_signal_ms: i64,
+    width_ms: u32,
     buckets: [Bucket; BUCKETS],
     slots: [LatencySlot; LATENCY_SLOTS],
 }
@@ -167,8 +168,8 @@ impl Window {
         let ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let width_ms = (ms + BUCKETS as i64 - 1) / BUCKETS as i64;
         Self {
-            width_ms: width_ms.max(1),
-            last_signal_ms: None,
+            width_ms: u32::try_from(width_ms.max(1)).unwrap_or(u32::MAX),
+            last_signal_ms: i64::MIN,
             buckets: [Bucket::default(); BUCKETS],
             slots: [LatencySlot::default(); LATENCY_SLOTS],
         }
@@ -177,8 +178,8 @@ impl Window {
     /// Counts one signal observed at `at_ms`. Signals older than the ring
     /// (replayed after an outage) only move `last_signal_ms`.
     pub fn record(&mut self, at_ms: i64, failed: bool, latency_us: u32) {
-        self.last_signal_ms = Some(self.last_signal_ms.map_or(at_ms, |l| l.max(at_ms)));
-        let epoch = at_ms.div_euclid(self.width_ms);
+        self.last_signal_ms = self.last_signal_ms.max(at_ms);
+        let epoch = at_ms.div_euclid(i64::from(self.width_ms));
         let bucket = &mut self.buckets[epoch.rem_euclid(BUCKETS as i64) as usize];
         match age(epoch, bucket.tag) {
             0 if bucket.signals > 0 => {}
@@ -214,9 +215,9 @@ impl Window {
 
     /// Sums the buckets inside the window that ends at `now_ms`.
     pub fn summarize(&self, now_ms: i64) -> WindowSummary {
-        let newest = now_ms.div_euclid(self.width_ms);
+        let newest = now_ms.div_euclid(i64::from(self.width_ms));
         let mut out = WindowSummary {
-            last_signal_ms: self.last_signal_ms,
+            last_signal_ms: (self.last_signal_ms != i64::MIN).then_some(self.last_signal_ms),
             ..WindowSummary::default()
         };
         // Epochs ahead of ours (an agent's clock running fast) still count,
