@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use vigil_proto::v1::fault_service_server::FaultServiceServer;
 use vigil_proto::v1::ingest_service_server::IngestServiceServer;
@@ -145,10 +145,6 @@ impl Aggregator {
         let grpc_task = {
             let stop = shutdown.clone();
             let serve = tonic::transport::Server::builder()
-                // Answers are small and awaited: Nagle's algorithm would hold
-                // a response's last segment for the client's delayed ACK
-                // (40 ms here).
-                .tcp_nodelay(true)
                 // A cut link leaves an agent's stream half-open with no RST:
                 // keepalive pings find it, so the agent shows disconnected.
                 .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
@@ -161,7 +157,10 @@ impl Aggregator {
                 .add_service(query)
                 .add_service(faults)
                 .serve_with_incoming_shutdown(
-                    TcpListenerStream::new(grpc_listener),
+                    // Answers are small and awaited: Nagle's algorithm would
+                    // hold a response's last segment for the client's delayed
+                    // ACK (40 ms on Linux).
+                    TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
                     stop.cancelled_owned(),
                 );
             tokio::spawn(async move {
