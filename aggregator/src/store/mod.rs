@@ -223,7 +223,7 @@ impl Store {
             // series, so taking them the other way round could deadlock.
             {
                 let _rebinding = lock(&self.rebinding);
-                let old = series.binding.swap(Arc::clone(&binding));
+                let old = self.binding(&series);
                 series.binding_ix.store(binding_ix, Ordering::Relaxed);
                 if old.leaves != binding.leaves {
                     for &leaf in &old.leaves {
@@ -238,7 +238,7 @@ impl Store {
         }
         let fresh = Arc::new(Series::new(
             Arc::clone(agent),
-            (Arc::clone(&binding), binding_ix),
+            binding_ix,
             Window::new(self.window),
             self.recent_cap,
         ));
@@ -256,6 +256,17 @@ impl Store {
             self.index(&series, &binding.leaves);
         }
         series
+    }
+
+    /// What `series` is bound to now.
+    pub fn binding(&self, series: &Series) -> Arc<Binding> {
+        let ix = series.binding_ix.load(Ordering::Relaxed) as usize;
+        let table = self
+            .binding_table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Indices only ever come from this table, which only grows.
+        Arc::clone(&table[ix])
     }
 
     fn intern(&self, binding: Binding) -> (Arc<Binding>, u32) {
@@ -385,7 +396,7 @@ impl Store {
             .unwrap_or_default();
         let mut out: Vec<Evidence> = Vec::new();
         for series in feeding {
-            let binding = series.binding();
+            let binding = self.binding(&series);
             if !binding.leaves.contains(&leaf) {
                 continue;
             }
@@ -445,7 +456,10 @@ mod tests {
             interval_ms: 1000,
         };
         let series = store.declare(&agent, probe);
-        assert_eq!(series.binding().leaves, vec![model.find("dns").unwrap()]);
+        assert_eq!(
+            store.binding(&series).leaves,
+            vec![model.find("dns").unwrap()]
+        );
         let signal =
             |class, at| StoredSignal::new(Outcome::Failure, class, 0, at, "boom".into(), None);
         agent
@@ -496,7 +510,7 @@ mod tests {
         let (b, _) = store.identify("b", 1, Vantage::default());
         let sa = store.declare(&a, dns_probe("hub-dns"));
         let sb = store.declare(&b, dns_probe("hub-dns"));
-        assert!(Arc::ptr_eq(&sa.binding(), &sb.binding()));
+        assert!(Arc::ptr_eq(&store.binding(&sa), &store.binding(&sb)));
         let ok = |at| {
             StoredSignal::new(
                 Outcome::Success,

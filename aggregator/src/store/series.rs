@@ -5,11 +5,10 @@
 //! must not allocate on the success path; nothing here knows about other
 //! series, leaves' health or the wire.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use arc_swap::ArcSwap;
 use vigil_proto::v1::{ErrorClass, Layer, Outcome, ProbeKind};
 
 use super::signal::StoredSignal;
@@ -41,8 +40,7 @@ pub struct Binding {
 #[derive(Debug)]
 pub(super) struct SeriesData {
     pub(super) window: Window,
-    pub(super) recent: VecDeque<StoredSignal>,
-    pub(super) recent_cap: u16,
+    pub(super) recent: EvidenceRing,
     /// Consecutive non-failures at the newest end of the stream.
     pub(super) success_streak: u32,
     /// Outcome of the newest signal, kept here so a tick need not touch the
@@ -56,8 +54,7 @@ pub struct Series {
     pub agent: Arc<AgentEntry>,
     /// The agent's index, copied here so a tick reads it from the series.
     pub(super) agent_ix: u32,
-    pub(super) binding: ArcSwap<Binding>,
-    /// The same binding's index in the store's table, for ticks.
+    /// The binding's index in the store's table.
     pub(super) binding_ix: AtomicU32,
     pub(super) data: Mutex<SeriesData>,
 }
@@ -75,28 +72,21 @@ pub(super) struct SeriesState {
 impl Series {
     pub(super) fn new(
         agent: Arc<AgentEntry>,
-        (binding, binding_ix): (Arc<Binding>, u32),
+        binding_ix: u32,
         window: Window,
         recent_cap: u16,
     ) -> Self {
         Series {
             agent_ix: agent.ix,
             agent,
-            binding: ArcSwap::new(binding),
             binding_ix: AtomicU32::new(binding_ix),
             data: Mutex::new(SeriesData {
                 window,
-                // Grows to `recent_cap` once, then slots are reused.
-                recent: VecDeque::new(),
-                recent_cap,
+                recent: EvidenceRing::new(recent_cap),
                 success_streak: 0,
                 last_outcome: Outcome::Unspecified,
             }),
         }
-    }
-
-    pub fn binding(&self) -> Arc<Binding> {
-        self.binding.load_full()
     }
 
     /// Locks the series for a batch; hold it only for synchronous work.
@@ -120,8 +110,7 @@ impl Series {
         // Without failures in the window the ring has nothing to say.
         let failures =
             data.recent
-                .iter()
-                .rev()
+                .newest_first()
                 .take(if window.failures > 0 { usize::MAX } else { 0 });
         for s in failures.filter(|s| s.observed_ms() >= since_ms && s.is_failure()) {
             if example_failure.is_none() && !s.message().is_empty() {
@@ -157,8 +146,7 @@ impl Series {
     pub(super) fn newest(&self, limit: usize) -> Vec<StoredSignal> {
         lock(&self.data)
             .recent
-            .iter()
-            .rev()
+            .newest_first()
             .take(limit)
             .cloned()
             .collect()
@@ -184,9 +172,83 @@ impl SeriesWriter<'_> {
         } else {
             d.success_streak.saturating_add(1)
         };
-        if d.recent.len() >= usize::from(d.recent_cap) {
-            d.recent.pop_front();
+        d.recent.push(signal);
+    }
+}
+
+/// The newest signals of a series, oldest overwritten first. A `Vec` that
+/// grows to its capacity once and then is written in place: 24 bytes of
+/// header instead of a `VecDeque`'s 32, once per (agent, probe) pair.
+#[derive(Debug)]
+pub(super) struct EvidenceRing {
+    slots: Vec<StoredSignal>,
+    /// Where the next signal goes once the ring is full.
+    next: u16,
+    cap: u16,
+}
+
+impl EvidenceRing {
+    fn new(cap: u16) -> Self {
+        EvidenceRing {
+            slots: Vec::new(),
+            next: 0,
+            cap: cap.max(1),
         }
-        d.recent.push_back(signal);
+    }
+
+    fn push(&mut self, signal: StoredSignal) {
+        if self.slots.len() < usize::from(self.cap) {
+            if self.slots.capacity() == 0 {
+                self.slots.reserve_exact(usize::from(self.cap));
+            }
+            self.slots.push(signal);
+        } else {
+            self.slots[usize::from(self.next)] = signal;
+            self.next = (self.next + 1) % self.cap;
+        }
+    }
+
+    /// Newest first.
+    pub(super) fn newest_first(&self) -> impl Iterator<Item = &StoredSignal> {
+        // Full: oldest at `next`; filling: oldest at 0 and `next` is 0.
+        let (older, newer) = self
+            .slots
+            .split_at(usize::from(self.next).min(self.slots.len()));
+        older.iter().rev().chain(newer.iter().rev())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_proto::v1::{ErrorClass, Outcome};
+
+    use super::*;
+
+    #[test]
+    fn the_ring_keeps_the_newest_in_order() {
+        let at = |t| {
+            StoredSignal::new(
+                Outcome::Success,
+                ErrorClass::Unspecified,
+                0,
+                t,
+                String::new(),
+                None,
+            )
+        };
+        let mut ring = EvidenceRing::new(3);
+        let times = |r: &EvidenceRing| {
+            r.newest_first()
+                .map(StoredSignal::observed_ms)
+                .collect::<Vec<_>>()
+        };
+        ring.push(at(1));
+        ring.push(at(2));
+        assert_eq!(times(&ring), [2, 1]);
+        for t in 3..=7 {
+            ring.push(at(t));
+        }
+        assert_eq!(times(&ring), [7, 6, 5]);
+        assert_eq!(ring.slots.capacity(), 3, "allocated once, at its size");
     }
 }
