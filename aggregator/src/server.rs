@@ -136,10 +136,13 @@ impl Aggregator {
             trees: Arc::clone(&trees),
         };
         let faults = FaultServiceServer::new(query_endpoint.clone());
+        let tree_bytes = Arc::new(TreeBytes::new(&model));
+        let warm_trees =
+            Arc::clone(&tree_bytes).keep_warm(query_endpoint.snapshots.clone(), shutdown.clone());
         let query = QueryRoutes::new(
             QueryServiceServer::new(query_endpoint.clone()),
             query_endpoint.snapshots.clone(),
-            Arc::new(TreeBytes::new(&model)),
+            tree_bytes,
         );
 
         let grpc_task = {
@@ -208,7 +211,7 @@ impl Aggregator {
         .map_err(StartError::Evaluator)?;
         ready.store(true, Ordering::Release);
         start_guard.disarm();
-        let mut tasks = vec![grpc_task, http_task];
+        let mut tasks = vec![grpc_task, http_task, warm_trees];
         tasks.extend(observability.tasks);
         tracing::info!(%grpc_addr, %http_addr, nodes = model.nodes().len(), "aggregator listening");
         Ok(AggregatorHandle {

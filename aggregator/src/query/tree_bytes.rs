@@ -13,11 +13,14 @@
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
 use prost::Message;
 use prost::encoding::{self, WireType};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{Body as HttpBody, BoxFuture, Service, StdError, http};
@@ -34,6 +37,10 @@ use crate::snapshot::Snapshot;
 /// The gRPC path answered from [`TreeBytes`].
 pub const GET_TREE_PATH: &str = "/vigil.v1.QueryService/GetTree";
 
+/// How long after the last `GetTree` new generations are still encoded
+/// ahead of requests.
+const KEEP_WARM: Duration = Duration::from_secs(10);
+
 /// Encoded `GetTreeResponse`s: the model part per node, and the latest
 /// generation's whole answer.
 #[derive(Debug)]
@@ -41,6 +48,9 @@ pub struct TreeBytes {
     /// Per node in depth-first order: its model fields, encoded.
     model_parts: Vec<Vec<u8>>,
     latest: Mutex<Option<(u64, Bytes)>>,
+    /// When `GetTree` was last asked for, so generations are encoded ahead
+    /// of requests only while someone is polling.
+    last_asked: Mutex<Option<Instant>>,
 }
 
 impl TreeBytes {
@@ -53,7 +63,44 @@ impl TreeBytes {
         TreeBytes {
             model_parts,
             latest: Mutex::new(None),
+            last_asked: Mutex::new(None),
         }
+    }
+
+    /// Encodes each new generation as soon as it is published, for as long
+    /// as `GetTree` was asked for within `KEEP_WARM`, so a poller's request
+    /// finds its answer ready instead of paying for the encode.
+    pub fn keep_warm(
+        self: Arc<Self>,
+        mut snapshots: watch::Receiver<Arc<Snapshot>>,
+        stop: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    changed = snapshots.changed() => if changed.is_err() { return },
+                }
+                let asked = *self
+                    .last_asked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if asked.is_none_or(|t| t.elapsed() > KEEP_WARM) {
+                    continue;
+                }
+                let snap = Arc::clone(&snapshots.borrow_and_update());
+                let trees = Arc::clone(&self);
+                // A few milliseconds of CPU: off the runtime's workers.
+                let _ = tokio::task::spawn_blocking(move || trees.tree(&snap)).await;
+            }
+        })
+    }
+
+    fn asked(&self) {
+        *self
+            .last_asked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
     /// The encoded tree of `snap`, built on the first call for its
@@ -186,6 +233,7 @@ impl UnaryService<GetTreeRequest> for GetTreeBytes {
     type Future = BoxFuture<Response<Bytes>, Status>;
 
     fn call(&mut self, _request: Request<GetTreeRequest>) -> Self::Future {
+        self.trees.asked();
         let snap = Arc::clone(&self.snapshots.borrow());
         let bytes = self.trees.tree(&snap);
         Box::pin(async move { Ok(Response::new(bytes)) })
@@ -269,5 +317,47 @@ mod tests {
             trees.tree(&snap).as_ptr() == bytes.as_ptr(),
             "a generation is encoded once"
         );
+    }
+
+    fn cached_generation(trees: &TreeBytes) -> Option<u64> {
+        trees.lock().as_ref().map(|(g, _)| *g)
+    }
+
+    #[tokio::test]
+    async fn once_asked_new_generations_are_encoded_before_the_next_request() {
+        let model = Arc::new(
+            Model::from_yaml(
+                "nodes:\n  - id: root\n    children: [dns]\n  - id: dns\n    select: { kind: dns }\n",
+                "t.yaml",
+            )
+            .unwrap(),
+        );
+        let trees = Arc::new(TreeBytes::new(&model));
+        let initial = Arc::new(Snapshot::initial(Arc::clone(&model), 1_000));
+        let mut evaluator = Evaluator::new(
+            Arc::clone(&model),
+            EvaluationConfig::default(),
+            Arc::clone(&initial),
+        );
+        let (tx, rx) = watch::channel(initial);
+        let stop = CancellationToken::new();
+        let task = Arc::clone(&trees).keep_warm(rx, stop.clone());
+
+        // Once asked, the next generation is ready before anyone asks again.
+        assert_eq!(cached_generation(&trees), None);
+        trees.asked();
+        let second = evaluator.evaluate(3_000, &LeafReadings::for_model(&model));
+        tx.send_replace(Arc::clone(&second));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cached_generation(&trees) != Some(second.generation) {
+            assert!(
+                Instant::now() < deadline,
+                "generation {} never encoded",
+                second.generation
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.cancel();
+        task.await.unwrap();
     }
 }
