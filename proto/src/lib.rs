@@ -10,6 +10,7 @@ pub mod v1 {
     tonic::include_proto!("vigil.v1");
 }
 
+pub mod codec;
 mod names;
 
 pub use names::{error_class_doc, error_class_name, parse_error_class};

@@ -15,17 +15,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes};
+use bytes::Bytes;
 use prost::Message;
 use prost::encoding::{self, WireType};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{Body as HttpBody, BoxFuture, Service, StdError, http};
 use tonic::server::{Grpc, NamedService, UnaryService};
 use tonic::{Request, Response, Status};
+use vigil_proto::codec::SendEncoded;
 use vigil_proto::v1::GetTreeRequest;
 use vigil_proto::v1::query_service_server::QueryServiceServer;
 
@@ -219,7 +219,10 @@ where
             snapshots: self.snapshots.clone(),
             trees: Arc::clone(&self.trees),
         };
-        Box::pin(async move { Ok(Grpc::new(PreEncoded).unary(method, req).await) })
+        Box::pin(async move {
+            let codec = SendEncoded::<GetTreeRequest>::default();
+            Ok(Grpc::new(codec).unary(method, req).await)
+        })
     }
 }
 
@@ -237,46 +240,6 @@ impl UnaryService<GetTreeRequest> for GetTreeBytes {
         let snap = Arc::clone(&self.snapshots.borrow());
         let bytes = self.trees.tree(&snap);
         Box::pin(async move { Ok(Response::new(bytes)) })
-    }
-}
-
-/// Decodes a `GetTreeRequest`, sends an already encoded response.
-#[derive(Debug, Clone, Copy, Default)]
-struct PreEncoded;
-
-impl Codec for PreEncoded {
-    type Encode = Bytes;
-    type Decode = GetTreeRequest;
-    type Encoder = PreEncoded;
-    type Decoder = PreEncoded;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        PreEncoded
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        PreEncoded
-    }
-}
-
-impl Encoder for PreEncoded {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for PreEncoded {
-    type Item = GetTreeRequest;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<GetTreeRequest>, Status> {
-        GetTreeRequest::decode(src)
-            .map(Some)
-            .map_err(|e| Status::invalid_argument(format!("malformed GetTreeRequest: {e}")))
     }
 }
 

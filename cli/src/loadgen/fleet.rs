@@ -154,7 +154,7 @@ async fn run_agent(
         .streaming(
             tonic::Request::new(ReceiverStream::new(rx)),
             PathAndQuery::from_static(STREAM_PATH),
-            RawCodec,
+            RawCodec::default(),
         )
         .await?;
     let mut inbound = response.into_inner();

@@ -64,7 +64,7 @@ pub async fn run(
         .streaming(
             tonic::Request::new(ReceiverStream::new(rx)),
             tonic::codegen::http::uri::PathAndQuery::from_static("/vigil.v1.IngestService/Stream"),
-            RawCodec,
+            RawCodec::default(),
         )
         .await
         .map_err(|s| LoadError::Marker(format!("open marker stream: {s}")))?;

@@ -8,12 +8,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic::{Request, Status};
+use vigil_proto::codec::ReceiveEncoded;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{GetNodeRequest, GetTreeRequest, GetTreeResponse};
 
@@ -54,7 +53,14 @@ pub async fn run(
                 "/vigil.v1.QueryService/GetTree",
             );
             let answer = match raw.ready().await {
-                Ok(()) => raw.unary(Request::new(GetTreeRequest {}), path, Raw).await,
+                Ok(()) => {
+                    raw.unary(
+                        Request::new(GetTreeRequest {}),
+                        path,
+                        ReceiveEncoded::<GetTreeRequest>::default(),
+                    )
+                    .await
+                }
                 Err(e) => Err(Status::unavailable(e.to_string())),
             };
             out.get_tree.push(started.elapsed());
@@ -84,43 +90,5 @@ pub async fn run(
             }
         }
         n += 1;
-    }
-}
-
-/// Sends a prost request and hands back the response's bytes undecoded.
-#[derive(Debug, Clone, Copy, Default)]
-struct Raw;
-
-impl Codec for Raw {
-    type Encode = GetTreeRequest;
-    type Decode = Bytes;
-    type Encoder = Raw;
-    type Decoder = Raw;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        Raw
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        Raw
-    }
-}
-
-impl Encoder for Raw {
-    type Item = GetTreeRequest;
-    type Error = Status;
-
-    fn encode(&mut self, item: GetTreeRequest, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst)
-            .map_err(|e| Status::internal(format!("cannot encode GetTreeRequest: {e}")))
-    }
-}
-
-impl Decoder for Raw {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }

@@ -10,8 +10,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::Message;
 use prost::encoding::{WireType, encode_key, encode_varint};
-use tonic::Status;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use vigil_proto::codec::SendEncoded;
 use vigil_proto::v1::{
     AgentRole, ErrorClass, Hello, Layer, Outcome, ProbeDeclaration, ProbeDeclarations, ProbeKind,
     Signal, SignalBatch, StreamRequest, StreamResponse, Vantage, stream_request,
@@ -140,50 +139,7 @@ impl BatchTemplate {
 }
 
 /// Sends already-encoded `StreamRequest`s; decodes `StreamResponse`s.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawCodec;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawEncoder;
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ResponseDecoder;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = StreamResponse;
-    type Encoder = RawEncoder;
-    type Decoder = ResponseDecoder;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        ResponseDecoder
-    }
-}
-
-impl Encoder for RawEncoder {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for ResponseDecoder {
-    type Item = StreamResponse;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<StreamResponse>, Status> {
-        StreamResponse::decode(src)
-            .map(Some)
-            .map_err(|e| Status::internal(format!("cannot decode StreamResponse: {e}")))
-    }
-}
+pub type RawCodec = SendEncoded<StreamResponse>;
 
 #[cfg(test)]
 mod tests {
