@@ -355,6 +355,45 @@ fn is_decisive(p: &Prepared<'_>, idx: &[usize]) -> bool {
             .all(|&i| DECISIVE.contains(&p.obs[i].window.dominant_class))
 }
 
+/// How well a candidate explains what still needs explaining.
+#[derive(Clone, Copy, Debug)]
+struct Score {
+    conf: f64,
+    /// Its pairs still unexplained plus the silent agents it accounts for.
+    support: usize,
+}
+
+impl Score {
+    /// Ranked by support, then confidence.
+    fn beats(&self, other: &Score) -> bool {
+        self.support > other.support || (self.support == other.support && self.conf > other.conf)
+    }
+}
+
+/// The candidate's score, or `None` when it explains nothing still
+/// unexplained or is not believable enough to be attributed.
+fn score(
+    p: &Prepared<'_>,
+    c: &Candidate,
+    remaining: &BTreeSet<usize>,
+    params: &Params,
+) -> Option<Score> {
+    let live_idx: Vec<usize> = c.explains.intersection(remaining).copied().collect();
+    let live = live_idx.len();
+    let silent = silent_support(p, c);
+    if live == 0 && silent == 0 {
+        return None;
+    }
+    if live == 0 && !into_failing(p, c) {
+        return None;
+    }
+    let conf = confidence(p, c, remaining, params);
+    (conf >= params.min_confidence || c.drift || is_decisive(p, &live_idx)).then_some(Score {
+        conf,
+        support: live + silent,
+    })
+}
+
 /// A candidate being scored: a suspect and the failing pairs that point at it.
 struct Candidate {
     suspect: Suspect,
@@ -402,49 +441,87 @@ pub fn attribute(obs: &[Observation<'_>], topology: &Topology, params: &Params) 
                 .or_default();
         }
     }
-    let mut pool: Vec<Candidate> = candidates
+    let mut pool: Vec<Option<Candidate>> = candidates
         .into_iter()
-        .map(|((suspect, drift), explains)| Candidate {
-            suspect,
-            drift,
-            explains,
+        .map(|((suspect, drift), explains)| {
+            Some(Candidate {
+                suspect,
+                drift,
+                explains,
+            })
         })
         .collect();
+    // Every failing pair points at exactly one candidate.
+    let mut owner: Vec<Option<usize>> = vec![None; obs.len()];
+    for (ci, c) in pool.iter().enumerate() {
+        for &i in c.iter().flat_map(|c| &c.explains) {
+            owner[i] = Some(ci);
+        }
+    }
 
     let mut remaining: BTreeSet<usize> = (0..obs.len()).filter(|&i| p.failing[i]).collect();
+    // A candidate's score depends on `remaining` only through its own pairs,
+    // so it is computed once and again only when a finding takes some of
+    // them: with many simultaneous faults, re-scoring every candidate after
+    // each finding would grow with the square of their number.
+    let mut scores: Vec<Option<Score>> = pool
+        .iter()
+        .map(|c| c.as_ref().and_then(|c| score(&p, c, &remaining, params)))
+        .collect();
     let mut verdict = Verdict::default();
     let mut explained_silent: BTreeSet<&str> = BTreeSet::new();
+    let mut removed = Vec::new();
     'search: loop {
         for st in 0..=2 {
-            let mut scored: Vec<(usize, f64, usize)> = pool
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| stage(&c.suspect) == st)
-                .filter_map(|(ci, c)| {
-                    let live: usize = c.explains.intersection(&remaining).count();
-                    let silent = silent_support(&p, c);
-                    if live == 0 && silent == 0 {
-                        return None;
+            // The best two by support, then confidence; ties to the earlier.
+            let mut best: Option<(usize, Score)> = None;
+            let mut second: Option<Score> = None;
+            for (ci, s) in scores.iter().enumerate() {
+                let Some(s) = *s else { continue };
+                if pool[ci].as_ref().is_none_or(|c| stage(&c.suspect) != st) {
+                    continue;
+                }
+                match best {
+                    Some((_, b)) if !s.beats(&b) => {
+                        if second.is_none_or(|x| s.beats(&x)) {
+                            second = Some(s);
+                        }
                     }
-                    if live == 0 && !into_failing(&p, c) {
-                        return None;
+                    _ => {
+                        second = best.map(|(_, b)| b);
+                        best = Some((ci, s));
                     }
-                    let conf = confidence(&p, c, &remaining, params);
-                    let live_idx: Vec<usize> =
-                        c.explains.intersection(&remaining).copied().collect();
-                    (conf >= params.min_confidence || c.drift || is_decisive(&p, &live_idx))
-                        .then_some((ci, conf, live + silent))
-                })
-                .collect();
-            scored.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.total_cmp(&a.1)));
-            let Some(&(best, conf, support)) = scored.first() else {
+                }
+            }
+            let Some((best, Score { conf, support })) = best else {
                 continue;
             };
-            let ambiguous = scored
-                .get(1)
-                .is_some_and(|&(_, c2, s2)| s2 * 10 >= support * 9 && (conf - c2).abs() < 0.1);
-            let cand = pool.swap_remove(best);
-            let finding = build_finding(&p, &cand, conf, ambiguous, &mut remaining, params);
+            let ambiguous = second.is_some_and(
+                |Score {
+                     conf: c2,
+                     support: s2,
+                 }| { s2 * 10 >= support * 9 && (conf - c2).abs() < 0.1 },
+            );
+            let Some(cand) = pool[best].take() else {
+                continue;
+            };
+            scores[best] = None;
+            removed.clear();
+            let finding = build_finding(
+                &p,
+                &cand,
+                conf,
+                ambiguous,
+                &mut remaining,
+                &mut removed,
+                params,
+            );
+            let touched: BTreeSet<usize> = removed.iter().filter_map(|&i| owner[i]).collect();
+            for ci in touched {
+                if let Some(c) = &pool[ci] {
+                    scores[ci] = score(&p, c, &remaining, params);
+                }
+            }
             for a in &finding.silent_agents {
                 if let Some((k, _)) = p.silent_agents.get_key_value(a.as_str()) {
                     explained_silent.insert(k);
@@ -661,12 +738,14 @@ fn build_finding(
     confidence: f64,
     ambiguous: bool,
     remaining: &mut BTreeSet<usize>,
+    removed: &mut Vec<usize>,
     params: &Params,
 ) -> Finding {
     let explains: Vec<usize> = c.explains.intersection(remaining).copied().collect();
     for i in &explains {
         remaining.remove(i);
     }
+    removed.extend(&explains);
     // Workload components that depend on a failing platform component are its
     // impact, not faults of their own.
     let mut impact = BTreeSet::new();
@@ -685,6 +764,7 @@ fn build_finding(
                 }
                 for i in hit {
                     remaining.remove(&i);
+                    removed.push(i);
                 }
             }
         }
@@ -706,6 +786,7 @@ fn build_finding(
         for i in hit {
             impact.insert(p.obs[i].component.to_string());
             remaining.remove(&i);
+            removed.push(i);
         }
     }
     let counter = counter_evidence(p, c, &explains);
