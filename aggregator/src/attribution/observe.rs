@@ -5,7 +5,7 @@
 //! Reads only what the evaluator already read; must not lock ingest beyond
 //! `Store::series_views`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use crate::model::{Model, NodeIx, NodeRole};
@@ -107,6 +107,57 @@ pub fn topology(model: &Model, hub_network: &str) -> Topology {
     }
 }
 
+/// The model's leaves by the component their selector names, and its spoke
+/// connectivity leaves by network, so naming a fault's nodes costs a few
+/// lookups instead of a pass over every leaf (with a thousand faults open
+/// on a 10,000-node model that pass was ten million selector checks).
+#[derive(Debug, Default)]
+pub struct LeafIndex {
+    by_component: HashMap<String, Vec<String>>,
+    connectivity_by_network: HashMap<String, Vec<String>>,
+}
+
+impl LeafIndex {
+    pub fn new(model: &Model) -> Self {
+        let mut index = LeafIndex::default();
+        for node in model.nodes() {
+            let NodeRole::Leaf(sel) = &node.role else {
+                continue;
+            };
+            if let Some(c) = &sel.component {
+                index
+                    .by_component
+                    .entry(c.clone())
+                    .or_default()
+                    .push(node.id.clone());
+            }
+            if let Some(n) = &sel.network
+                && node.layer == Some(vigil_proto::v1::Layer::PlatformSpokeConnectivity)
+            {
+                index
+                    .connectivity_by_network
+                    .entry(n.clone())
+                    .or_default()
+                    .push(node.id.clone());
+            }
+        }
+        index
+    }
+
+    /// The same answer as [`nodes_for`], from the index.
+    pub fn nodes_for(&self, suspect: &Suspect, impact: &[String]) -> Vec<String> {
+        let own = match suspect {
+            Suspect::Hub { component } | Suspect::Workload { component } => {
+                self.by_component.get(component)
+            }
+            Suspect::Connectivity { network } => self.connectivity_by_network.get(network),
+        };
+        let impacted = impact.iter().filter_map(|c| self.by_component.get(c));
+        let out: BTreeSet<&String> = own.into_iter().chain(impacted).flatten().collect();
+        out.into_iter().cloned().collect()
+    }
+}
+
 /// The model leaves a fault's suspect and impact stand for.
 pub fn nodes_for(model: &Model, suspect: &Suspect, impact: &[String]) -> Vec<String> {
     let mut out = BTreeSet::new();
@@ -128,4 +179,65 @@ pub fn nodes_for(model: &Model, suspect: &Suspect, impact: &[String]) -> Vec<Str
         }
     }
     out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_leaf_index_names_the_same_nodes_as_a_scan() {
+        let model = Model::from_yaml(
+            "nodes:
+  - id: root
+    children: [dns, dns-b, peering-a, peering-b, app]
+  - id: dns
+    select: { component: hub-dns }
+  - id: dns-b
+    select: { component: hub-dns, network: spoke-b }
+  - id: peering-a
+    layer: platform_spoke_connectivity
+    select: { network: spoke-a, kind: tcp }
+  - id: peering-b
+    layer: platform_spoke_connectivity
+    select: { network: spoke-b }
+  - id: app
+    select: { component: checkout }
+",
+            "t.yaml",
+        )
+        .unwrap();
+        let index = LeafIndex::new(&model);
+        let suspects = [
+            Suspect::Hub {
+                component: "hub-dns".into(),
+            },
+            Suspect::Workload {
+                component: "checkout".into(),
+            },
+            Suspect::Workload {
+                component: "nowhere".into(),
+            },
+            Suspect::Connectivity {
+                network: "spoke-a".into(),
+            },
+            Suspect::Connectivity {
+                network: "spoke-b".into(),
+            },
+        ];
+        for suspect in &suspects {
+            for impact in [
+                vec![],
+                vec!["checkout".to_string()],
+                vec!["hub-dns".to_string()],
+            ] {
+                assert_eq!(
+                    index.nodes_for(suspect, &impact),
+                    nodes_for(&model, suspect, &impact),
+                    "{suspect:?} with impact {impact:?}"
+                );
+            }
+        }
+        assert_eq!(index.nodes_for(&suspects[0], &[]), ["dns", "dns-b"]);
+    }
 }

@@ -8,11 +8,11 @@ use crate::model::Model;
 use crate::store::SeriesReading;
 
 use super::config::AttributionConfig;
-use super::observe::{nodes_for, observations, topology};
+use super::observe::{LeafIndex, observations, topology};
 use super::{FaultBoard, FaultEvent, FaultTracker, Params, Topology, attribute};
 
 pub struct Attributor {
-    model: Arc<Model>,
+    leaves: LeafIndex,
     params: Params,
     topology: Topology,
     staleness: Duration,
@@ -31,7 +31,7 @@ impl Attributor {
             },
             tracker: FaultTracker::new(config.tracker()),
             staleness,
-            model,
+            leaves: LeafIndex::new(&model),
         }
     }
 
@@ -44,10 +44,10 @@ impl Attributor {
             let f = match e {
                 FaultEvent::Opened(f) | FaultEvent::Updated(f) | FaultEvent::Resolved(f) => f,
             };
-            f.nodes = nodes_for(&self.model, &f.suspect, &f.impact);
+            f.nodes = self.leaves.nodes_for(&f.suspect, &f.impact);
         }
         let with_nodes = |mut f: super::Fault| {
-            f.nodes = nodes_for(&self.model, &f.suspect, &f.impact);
+            f.nodes = self.leaves.nodes_for(&f.suspect, &f.impact);
             f
         };
         Arc::new(FaultBoard {
