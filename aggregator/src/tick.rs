@@ -57,9 +57,8 @@ struct Handoff {
 
 impl Handoff {
     fn put(&self, job: Job) {
-        // An overwritten job is dropped here, outside the evaluation's
-        // critical path only in that it happens after the snapshot's inputs
-        // were read.
+        // A job attribution had no time for is freed after the lock is
+        // released, so attribution never waits on that.
         let old = self
             .slot
             .lock()

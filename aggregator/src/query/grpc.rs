@@ -41,6 +41,8 @@ type ChangeStream = Pin<Box<dyn Stream<Item = Result<WatchChangesResponse, Statu
 
 #[tonic::async_trait]
 impl QueryService for QueryEndpoint {
+    /// Served over the network by `tree_bytes::QueryRoutes` from encoded
+    /// bytes; this answer is for callers of the service itself.
     async fn get_tree(
         &self,
         _request: Request<GetTreeRequest>,
