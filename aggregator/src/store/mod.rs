@@ -331,13 +331,7 @@ impl Store {
                     continue;
                 };
                 let state = series.read(now_ms, since);
-                match list.iter_mut().find(|r| r.agent == series.agent_ix) {
-                    Some(r) => r.window.merge(&state.window),
-                    None => list.push(VantageReading {
-                        agent: series.agent_ix,
-                        window: state.window,
-                    }),
-                }
+                reading::merge_reading(&mut list, series.agent_ix, &state.window);
                 // A series feeding several leaves is viewed once, at its first.
                 if bound.leaves.first() == Some(&leaf) {
                     views.push(SeriesView {

@@ -77,20 +77,25 @@ impl LeafReadings {
     /// Adds an agent's window to a leaf, merging with that agent's other
     /// probes on the same leaf.
     pub fn add(&mut self, leaf: NodeIx, agent: u32, window: &WindowSummary) {
-        let Some(list) = self.per_node.get_mut(leaf.get()) else {
-            return;
-        };
-        match list.iter_mut().find(|r| r.agent == agent) {
-            Some(r) => r.window.merge(window),
-            None => list.push(VantageReading {
-                agent,
-                window: *window,
-            }),
+        if let Some(list) = self.per_node.get_mut(leaf.get()) {
+            merge_reading(list, agent, window);
         }
     }
 
     pub fn leaf(&self, leaf: NodeIx) -> &[VantageReading] {
         self.per_node.get(leaf.get()).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Adds `agent`'s window to one leaf's readings, merged with that agent's
+/// other probes on the leaf: one reading per agent per leaf.
+pub(super) fn merge_reading(list: &mut Vec<VantageReading>, agent: u32, window: &WindowSummary) {
+    match list.iter_mut().find(|r| r.agent == agent) {
+        Some(r) => r.window.merge(window),
+        None => list.push(VantageReading {
+            agent,
+            window: *window,
+        }),
     }
 }
 
