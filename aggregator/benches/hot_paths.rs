@@ -13,7 +13,7 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use vigil_aggregator::attribution::{AttributionConfig, Attributor};
 use vigil_aggregator::config::EvaluationConfig;
-use vigil_aggregator::evaluate::Evaluator;
+use vigil_aggregator::evaluate::{Evaluator, Occasion};
 use vigil_aggregator::snapshot::Snapshot;
 use vigil_aggregator::store::{Store, Window};
 
@@ -65,8 +65,10 @@ fn evaluation(c: &mut Criterion) {
         ..EvaluationConfig::default()
     };
     let window = config.window;
+    // The store's share of a tick: every series locked and summarized,
+    // merged per leaf and handed on (here to nobody).
     group.bench_function("store_read/100k_series", |b| {
-        b.iter(|| store.read(now, window));
+        b.iter(|| store.read_with(now, window, |_, _, _| {}));
     });
     let reading = store.read(now, window);
     let mut attributor = Attributor::new(
@@ -85,11 +87,15 @@ fn evaluation(c: &mut Criterion) {
     group.bench_function(format!("tree/{}_nodes", model.nodes().len()), |b| {
         b.iter(|| evaluator.evaluate(now, &reading.leaves));
     });
+    // What the evaluation thread does per tick: each leaf judged as the
+    // store hands it over. Attribution runs on its own thread.
     group.bench_function("tick/100k_series", |b| {
         b.iter(|| {
-            let reading = store.read(now, window);
-            let faults = attributor.step(now, &reading.series);
-            evaluator.evaluate_with(now, &reading.leaves, faults)
+            let mut pass = evaluator.pass(now, Occasion::Scheduled);
+            let series = store.read_with(now, window, |leaf, readings, agents| {
+                pass.leaf(leaf, readings, agents);
+            });
+            (pass.finish(Arc::default()), series)
         });
     });
     group.finish();

@@ -1,8 +1,10 @@
 //! The two threads behind every published snapshot: evaluation and
 //! attribution.
 //!
-//! Evaluation reads the store and publishes a snapshot every interval; it is
-//! what makes a state change visible, so nothing else may hold it up.
+//! Evaluation reads the store and publishes a snapshot every interval, and
+//! sooner when ingest brings news that a series turned (at most half a core
+//! of early ticks); it is what makes a state change visible, so nothing else
+//! may hold it up.
 //! Attribution reasons across every (agent, probe) series and costs more, so
 //! it runs beside it on the newest reading it was handed, skipping readings
 //! it had no time for, and evaluation folds its latest fault board into the
@@ -20,9 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::attribution::{Attributor, FaultBoard};
 use crate::clock::now_unix_ms;
-use crate::evaluate::Evaluator;
+use crate::evaluate::{Evaluator, Occasion};
 use crate::snapshot::Snapshot;
-use crate::store::{SeriesReading, Store};
+use crate::store::{News, SeriesReading, Store};
 
 /// How often a sleeping thread looks at the shutdown signal, so shutdown
 /// never waits a whole interval.
@@ -39,6 +41,36 @@ fn sleep_until(deadline: Instant, stop: &CancellationToken) -> bool {
             return true;
         }
         std::thread::sleep((deadline - now).min(STOP_POLL));
+    }
+}
+
+/// Early ticks are at least this far apart, whatever the news.
+const MIN_EARLY_GAP: Duration = Duration::from_millis(10);
+
+/// Waits for the next tick: the scheduled one at `next`, or an early one
+/// once `news` is pending and `earliest` has passed. `None` once `stop` is
+/// cancelled.
+fn wait_for_tick(
+    next: Instant,
+    earliest: Instant,
+    news: &News,
+    stop: &CancellationToken,
+) -> Option<Occasion> {
+    loop {
+        if stop.is_cancelled() {
+            return None;
+        }
+        let now = Instant::now();
+        if now >= next {
+            return Some(Occasion::Scheduled);
+        }
+        let pending = news.is_pending();
+        if pending && now >= earliest {
+            return Some(Occasion::Early);
+        }
+        let wake = if pending { earliest.min(next) } else { next };
+        // News unparks this thread; the timeout bounds how late a stop is seen.
+        std::thread::park_timeout((wake - now).min(STOP_POLL));
     }
 }
 
@@ -133,21 +165,36 @@ impl TickThreads {
             std::thread::Builder::new()
                 .name("vigil-evaluate".into())
                 .spawn(move || {
+                    let news = store.news();
+                    news.listen();
                     // The first tick is immediate.
                     let mut next = Instant::now();
-                    // Nobody left to read snapshots (the handle and the
-                    // servers were dropped without a shutdown): stop too.
-                    while sleep_until(next, &stop) && !snapshots.is_closed() {
+                    let mut earliest = next;
+                    while let Some(occasion) = wait_for_tick(next, earliest, news, &stop) {
+                        // Nobody left to read snapshots (the handle and the
+                        // servers were dropped without a shutdown): stop too.
+                        if snapshots.is_closed() {
+                            break;
+                        }
+                        // Taken before reading, so news arriving during the
+                        // tick calls for another.
+                        news.take();
+                        let started = Instant::now();
                         let now = now_unix_ms();
-                        let span =
-                            tracing::info_span!("evaluate", generation = tracing::field::Empty);
+                        let span = tracing::info_span!(
+                            "evaluate",
+                            generation = tracing::field::Empty,
+                            early = occasion == Occasion::Early
+                        );
                         let _entered = span.enter();
-                        let reading = store.read(now, window);
-                        let faults = board.load_full();
-                        let snapshot = evaluator.evaluate_with(now, &reading.leaves, faults);
+                        let mut pass = evaluator.pass(now, occasion);
+                        let series = store.read_with(now, window, |leaf, readings, agents| {
+                            pass.leaf(leaf, readings, agents);
+                        });
+                        let snapshot = pass.finish(board.load_full());
                         handoff.put(Job {
                             now_ms: now,
-                            series: reading.series,
+                            series,
                         });
                         if !snapshot.changes.is_empty() {
                             tracing::debug!(
@@ -158,8 +205,15 @@ impl TickThreads {
                         }
                         span.record("generation", snapshot.generation);
                         snapshots.send_replace(snapshot);
-                        // A late tick delays the next one rather than bursting.
-                        next = (next + period).max(Instant::now());
+                        // An early tick follows the last one by at least as
+                        // long as that took: early ticks never take more
+                        // than half a core, however busy the news.
+                        let done = Instant::now();
+                        earliest = done + (done - started).max(MIN_EARLY_GAP);
+                        if occasion == Occasion::Scheduled {
+                            // A late tick delays the next one rather than bursting.
+                            next = (next + period).max(done);
+                        }
                     }
                     // Wake attribution so it sees the stop at once.
                     stop.cancel();

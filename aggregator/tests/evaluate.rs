@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use vigil_aggregator::Model;
 use vigil_aggregator::config::EvaluationConfig;
-use vigil_aggregator::evaluate::Evaluator;
+use vigil_aggregator::evaluate::{Evaluator, Occasion};
 use vigil_aggregator::snapshot::Snapshot;
 use vigil_aggregator::store::{AgentView, LeafReadings, WindowSummary};
 use vigil_proto::v1::{HealthState, Vantage};
@@ -260,6 +260,43 @@ fn hysteresis_needs_consecutive_agreement() {
         state(&rig.eval(32_000, &stale), "dns"),
         HealthState::Unknown
     );
+}
+
+#[test]
+fn early_evaluations_start_a_streak_but_only_scheduled_ones_extend_it() {
+    let mut rig = Rig::new(MODEL, 2);
+    let good = |t| [("dns", "a", window(10, 0, 5, t))];
+    let bad = |t| [("dns", "a", window(10, 10, 5, t))];
+    let early = |rig: &mut Rig, now: i64, feeds: &[(&str, &str, WindowSummary)]| {
+        let r = rig.readings(feeds);
+        let mut pass = rig.evaluator.pass(now, Occasion::Early);
+        for &ix in rig.model.order() {
+            pass.leaf(ix, r.leaf(ix), &r.agents);
+        }
+        pass.finish(Arc::default())
+    };
+    rig.eval(1_000, &good(1_000));
+    assert_eq!(
+        state(&rig.eval(2_000, &good(2_000)), "dns"),
+        HealthState::Healthy
+    );
+    // However many early evaluations see the failure, they count as one.
+    for t in [2_100, 2_200, 2_300] {
+        let s = early(&mut rig, t, &bad(t));
+        assert_eq!(state(&s, "dns"), HealthState::Healthy, "at {t}");
+        assert!(s.find("dns").unwrap().1.reason.contains("after 1/2"));
+    }
+    // The next scheduled evaluation completes the streak.
+    assert_eq!(
+        state(&rig.eval(3_000, &bad(3_000)), "dns"),
+        HealthState::Unhealthy
+    );
+    // Without hysteresis an early evaluation publishes at once.
+    let mut rig = Rig::new(MODEL, 1);
+    rig.eval(1_000, &good(1_000));
+    let s = early(&mut rig, 1_050, &bad(1_050));
+    assert_eq!(state(&s, "dns"), HealthState::Unhealthy);
+    assert_eq!(s.find("dns").unwrap().1.state_since_ms, 1_050);
 }
 
 #[test]

@@ -9,6 +9,7 @@
 pub mod rollup;
 pub mod score;
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +19,20 @@ use crate::attribution::FaultBoard;
 use crate::config::EvaluationConfig;
 use crate::model::{Model, NodeIx, NodeRole};
 use crate::snapshot::{LayerHealth, NodeChange, NodeHealth, Snapshot, VantageHealth};
-use crate::store::{LeafReadings, WindowSummary};
+use crate::store::{AgentView, LeafReadings, VantageReading, WindowSummary, agent_of};
 use rollup::{Child, badness, combine};
 use score::judge;
+
+/// Why an evaluation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occasion {
+    /// On the evaluation interval.
+    Scheduled,
+    /// Ahead of schedule, because a series turned. It may start a leaf's
+    /// hysteresis streak but only scheduled evaluations extend one, so a
+    /// streak still measures time however often series turn elsewhere.
+    Early,
+}
 
 /// Debounce state of one leaf.
 #[derive(Debug, Clone)]
@@ -80,80 +92,35 @@ impl Evaluator {
         readings: &LeafReadings,
         faults: Arc<FaultBoard>,
     ) -> Arc<Snapshot> {
-        let model = Arc::clone(&self.model);
-        let mut nodes: Vec<NodeHealth> = vec![NodeHealth::unknown("", now_ms); model.nodes().len()];
-        // Reverse depth-first order visits children before their parents.
-        for &ix in model.order().iter().rev() {
-            let node = model.node(ix);
-            nodes[ix.get()] = match &node.role {
-                NodeRole::Leaf(_) | NodeRole::Unmodelled => self.leaf(ix, now_ms, readings),
-                NodeRole::Group(rule) => {
-                    let children: Vec<Child<'_>> = node
-                        .children
-                        .iter()
-                        .filter(|c| !matches!(model.node(**c).role, NodeRole::Unmodelled))
-                        .map(|&c| Child {
-                            id: &model.node(c).id,
-                            state: nodes[c.get()].state,
-                            score: nodes[c.get()].score,
-                            weight: model.node(c).weight,
-                        })
-                        .collect();
-                    let combined = combine(*rule, &children);
-                    let prev = self.previous.node(ix);
-                    NodeHealth {
-                        state: combined.state,
-                        score: combined.score,
-                        reason: combined.reason,
-                        state_since_ms: if prev.state == combined.state {
-                            prev.state_since_ms
-                        } else {
-                            now_ms
-                        },
-                        window_signals: 0,
-                        window_vantages: 0,
-                        vantages: Vec::new(),
-                    }
-                }
-            };
+        let mut pass = self.pass(now_ms, Occasion::Scheduled);
+        for ix in (0..readings.per_node.len()).map(NodeIx) {
+            pass.leaf(ix, readings.leaf(ix), &readings.agents);
         }
-        let layers = vec![
-            side_layer("platform", Side::Platform, &model, &nodes),
-            side_layer("workload", Side::Workload, &model, &nodes),
-            LayerHealth {
-                name: "overall",
-                state: nodes[model.root().get()].state,
-                score: nodes[model.root().get()].score,
-            },
-        ];
-        let changes = nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| {
-                let prev = &self.previous.nodes[i];
-                (prev.state != n.state || prev.score != n.score).then(|| NodeChange {
-                    node: NodeIx(i),
-                    previous: prev.state,
-                    state: n.state,
-                    score: n.score,
-                    reason: n.reason.clone(),
-                })
-            })
-            .collect();
-        let snapshot = Arc::new(Snapshot {
-            generation: self.previous.generation + 1,
-            evaluated_at_ms: now_ms,
-            model,
-            nodes,
-            layers,
-            changes,
-            faults,
-        });
-        self.previous = Arc::clone(&snapshot);
-        snapshot
+        pass.finish(faults)
     }
 
-    fn leaf(&mut self, ix: NodeIx, now_ms: i64, readings: &LeafReadings) -> NodeHealth {
+    /// Starts an evaluation at `now_ms` fed leaf by leaf ([`Pass::leaf`],
+    /// typically from [`crate::store::Store::read_with`]) and published by
+    /// [`Pass::finish`].
+    pub fn pass(&mut self, now_ms: i64, occasion: Occasion) -> Pass<'_> {
+        let n = self.model.nodes().len();
+        Pass {
+            occasion,
+            nodes: vec![NodeHealth::unknown("", now_ms); n],
+            judged: vec![false; n],
+            now_ms,
+            evaluator: self,
+        }
+    }
+
+    fn leaf(
+        &mut self,
+        ix: NodeIx,
+        now_ms: i64,
+        occasion: Occasion,
+        readings_here: &[VantageReading],
+        agents: &[AgentView],
+    ) -> NodeHealth {
         let node = self.model.node(ix);
         let t = &node.thresholds;
         let staleness = millis(self.config.staleness);
@@ -162,63 +129,69 @@ impl Evaluator {
         };
         let mut pooled = WindowSummary::default();
         let mut fresh_count = 0u32;
-        let mut vantages = Vec::new();
-        for r in readings.leaf(ix) {
-            let agent = readings.agent(r);
-            let is_fresh = fresh(&r.window);
-            let state = if is_fresh {
+        let mut bad_count = 0usize;
+        let mut vantages = Vec::with_capacity(readings_here.len());
+        for r in readings_here {
+            let agent = agent_of(agents, r);
+            let [p50, p95] = r.window.latency.quantiles([0.5, 0.95]);
+            let state = if fresh(&r.window) {
                 pooled.merge(&r.window);
                 fresh_count += 1;
                 judge(&r.window, t).state
             } else {
                 HealthState::Unknown
             };
+            bad_count += usize::from(badness(state) >= 2);
             vantages.push(VantageHealth {
                 agent_id: Arc::clone(&agent.id),
                 vantage: Arc::clone(&agent.vantage),
                 state,
                 signals: r.window.signals,
                 failures: r.window.failures,
-                latency_p50_us: r.window.latency.quantile(0.5),
-                latency_p95_us: r.window.latency.quantile(0.95),
+                latency_p50_us: p50,
+                latency_p95_us: p95,
                 last_signal_ms: r.window.last_signal_ms,
                 agent_connected: agent.connected,
             });
         }
-        vantages.sort_by(|a, b| a.agent_id.cmp(&b.agent_id));
+        vantages.sort_unstable_by(|a, b| a.agent_id.cmp(&b.agent_id));
         let total = vantages.len();
-        let (raw_state, raw_score, mut reason) = if fresh_count == 0 {
-            let why = if total == 0 {
-                "no signals yet: no probe is bound to this leaf".to_string()
+        let mut reason = String::with_capacity(64);
+        let (raw_state, raw_score) = if fresh_count == 0 {
+            if total == 0 {
+                reason.push_str("no signals yet: no probe is bound to this leaf");
             } else {
-                format!(
+                let _ = write!(
+                    reason,
                     "no signal newer than {} from any of {total} vantage(s)",
                     crate::duration::format(self.config.staleness)
-                )
-            };
-            (HealthState::Unknown, 0, why)
+                );
+            }
+            (HealthState::Unknown, 0)
         } else {
             let j = judge(&pooled, t);
-            let mut why = j.reason;
+            j.write_reason(&mut reason);
             let silent = total - fresh_count as usize;
             if silent > 0 {
-                why.push_str(&format!("; {silent} of {total} vantage(s) silent"));
+                let _ = write!(reason, "; {silent} of {total} vantage(s) silent");
             }
-            let failing: Vec<String> = vantages
-                .iter()
-                .filter(|v| badness(v.state) >= 2)
-                .map(|v| {
-                    if v.vantage.network.is_empty() {
-                        v.agent_id.to_string()
-                    } else {
-                        format!("{} ({})", v.vantage.network, v.agent_id)
+            // Naming the bad vantages tells on-call where a problem is seen
+            // from, when it is not seen from everywhere.
+            if bad_count > 0 && bad_count < fresh_count as usize {
+                reason.push_str("; bad from ");
+                let bad = vantages.iter().filter(|v| badness(v.state) >= 2);
+                for (i, v) in bad.enumerate() {
+                    if i > 0 {
+                        reason.push_str(", ");
                     }
-                })
-                .collect();
-            if !failing.is_empty() && failing.len() < fresh_count as usize {
-                why.push_str(&format!("; bad from {}", failing.join(", ")));
+                    if v.vantage.network.is_empty() {
+                        reason.push_str(&v.agent_id);
+                    } else {
+                        let _ = write!(reason, "{} ({})", v.vantage.network, v.agent_id);
+                    }
+                }
             }
-            (j.state, j.score, why)
+            (j.state, j.score)
         };
 
         let d = &mut self.debounce[ix.get()];
@@ -226,23 +199,24 @@ impl Evaluator {
             d.streak = 0;
             d.candidate = raw_state;
         } else {
-            if raw_state == d.candidate {
-                d.streak += 1;
-            } else {
+            if raw_state != d.candidate {
                 d.candidate = raw_state;
                 d.streak = 1;
+            } else if occasion == Occasion::Scheduled {
+                d.streak += 1;
             }
             if d.streak >= self.config.hysteresis {
                 d.published = raw_state;
                 d.since_ms = now_ms;
                 d.streak = 0;
             } else {
-                reason.push_str(&format!(
+                let _ = write!(
+                    reason,
                     " (turning {} after {}/{} evaluations)",
                     state_name(raw_state),
                     d.streak,
                     self.config.hysteresis
-                ));
+                );
             }
         }
         let published = d.published;
@@ -257,6 +231,124 @@ impl Evaluator {
             window_vantages: fresh_count,
             vantages,
         }
+    }
+}
+
+/// One evaluation in progress: leaves are judged as their readings arrive,
+/// then [`Pass::finish`] rolls them up and publishes the snapshot.
+#[derive(Debug)]
+pub struct Pass<'e> {
+    evaluator: &'e mut Evaluator,
+    occasion: Occasion,
+    now_ms: i64,
+    nodes: Vec<NodeHealth>,
+    /// Leaves already judged in this pass: each is judged once, so its
+    /// hysteresis moves one step per evaluation.
+    judged: Vec<bool>,
+}
+
+impl Pass<'_> {
+    /// Judges leaf `ix` from its readings (one per agent, indexing
+    /// `agents`). Readings for a group, for a node outside the model or for
+    /// a leaf already judged in this pass are ignored.
+    pub fn leaf(&mut self, ix: NodeIx, readings: &[VantageReading], agents: &[AgentView]) {
+        let is_leaf = self
+            .evaluator
+            .model
+            .nodes()
+            .get(ix.get())
+            .is_some_and(|n| !matches!(n.role, NodeRole::Group(_)));
+        if !is_leaf || self.judged[ix.get()] {
+            return;
+        }
+        self.nodes[ix.get()] =
+            self.evaluator
+                .leaf(ix, self.now_ms, self.occasion, readings, agents);
+        self.judged[ix.get()] = true;
+    }
+
+    /// Judges the leaves nothing was read for, rolls every group up, and
+    /// publishes the snapshot with `faults`.
+    pub fn finish(self, faults: Arc<FaultBoard>) -> Arc<Snapshot> {
+        let Pass {
+            evaluator,
+            occasion,
+            now_ms,
+            mut nodes,
+            judged,
+        } = self;
+        let model = Arc::clone(&evaluator.model);
+        // Reverse depth-first order visits children before their parents.
+        for &ix in model.order().iter().rev() {
+            let node = model.node(ix);
+            let NodeRole::Group(rule) = &node.role else {
+                if !judged[ix.get()] {
+                    nodes[ix.get()] = evaluator.leaf(ix, now_ms, occasion, &[], &[]);
+                }
+                continue;
+            };
+            let children: Vec<Child<'_>> = node
+                .children
+                .iter()
+                .filter(|c| !matches!(model.node(**c).role, NodeRole::Unmodelled))
+                .map(|&c| Child {
+                    id: &model.node(c).id,
+                    state: nodes[c.get()].state,
+                    score: nodes[c.get()].score,
+                    weight: model.node(c).weight,
+                })
+                .collect();
+            let combined = combine(*rule, &children);
+            let prev = evaluator.previous.node(ix);
+            nodes[ix.get()] = NodeHealth {
+                state: combined.state,
+                score: combined.score,
+                reason: combined.reason,
+                state_since_ms: if prev.state == combined.state {
+                    prev.state_since_ms
+                } else {
+                    now_ms
+                },
+                window_signals: 0,
+                window_vantages: 0,
+                vantages: Vec::new(),
+            };
+        }
+        let layers = vec![
+            side_layer("platform", Side::Platform, &model, &nodes),
+            side_layer("workload", Side::Workload, &model, &nodes),
+            LayerHealth {
+                name: "overall",
+                state: nodes[model.root().get()].state,
+                score: nodes[model.root().get()].score,
+            },
+        ];
+        let previous = &evaluator.previous;
+        let changes = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                let prev = &previous.nodes[i];
+                (prev.state != n.state || prev.score != n.score).then(|| NodeChange {
+                    node: NodeIx(i),
+                    previous: prev.state,
+                    state: n.state,
+                    score: n.score,
+                    reason: n.reason.clone(),
+                })
+            })
+            .collect();
+        let snapshot = Arc::new(Snapshot {
+            generation: previous.generation + 1,
+            evaluated_at_ms: now_ms,
+            model,
+            nodes,
+            layers,
+            changes,
+            faults,
+        });
+        evaluator.previous = Arc::clone(&snapshot);
+        snapshot
     }
 }
 

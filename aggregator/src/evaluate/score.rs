@@ -4,6 +4,8 @@
 //! Owns the threshold rules and the score bands. Pure functions of their
 //! inputs (the clock is an argument); no hysteresis here.
 
+use std::fmt::Write as _;
+
 use vigil_proto::v1::HealthState;
 
 use crate::model::Thresholds;
@@ -55,14 +57,54 @@ fn quantity_score(x: f64, degraded: f64, unhealthy: f64) -> f64 {
     (40.0 * (1.0 - (x - unhealthy) / unhealthy)).max(0.0)
 }
 
-/// A window judged against thresholds.
-#[derive(Debug, Clone, PartialEq)]
+/// A window judged against thresholds. Its reason is written only when
+/// asked ([`Judgement::write_reason`]): every vantage of every leaf is judged
+/// on every tick, but only the pooled judgement of a leaf is explained.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Judgement {
     pub state: HealthState,
     pub score: u8,
     pub failure_ratio: f64,
     pub latency_p95_us: Option<u32>,
-    pub reason: String,
+    signals: u32,
+    failures: u32,
+    /// Set when the window held fewer signals than this minimum.
+    too_few_for: Option<u32>,
+}
+
+impl Judgement {
+    /// Appends the one-line explanation of this judgement to `out`.
+    pub fn write_reason(&self, out: &mut String) {
+        if let Some(min) = self.too_few_for {
+            let _ = write!(
+                out,
+                "{} signals in the window, fewer than min_signals {min}",
+                self.signals
+            );
+            return;
+        }
+        let _ = write!(
+            out,
+            "{:.0}% failed ({}/{}), ",
+            self.failure_ratio * 100.0,
+            self.failures,
+            self.signals
+        );
+        match self.latency_p95_us {
+            Some(us) => {
+                out.push_str("p95 ");
+                write_us(out, us);
+            }
+            None => out.push_str("no successful latency"),
+        }
+    }
+
+    /// The one-line explanation of this judgement.
+    pub fn reason(&self) -> String {
+        let mut out = String::new();
+        self.write_reason(&mut out);
+        out
+    }
 }
 
 /// Judges a fresh window (staleness is checked by the caller). A failure
@@ -75,10 +117,9 @@ pub fn judge(w: &WindowSummary, t: &Thresholds) -> Judgement {
             score: 0,
             failure_ratio: 0.0,
             latency_p95_us: None,
-            reason: format!(
-                "{} signals in the window, fewer than min_signals {}",
-                w.signals, t.min_signals
-            ),
+            signals: w.signals,
+            failures: w.failures,
+            too_few_for: Some(t.min_signals),
         };
     }
     let ratio = f64::from(w.failures) / f64::from(w.signals);
@@ -96,30 +137,24 @@ pub fn judge(w: &WindowSummary, t: &Thresholds) -> Judgement {
     };
     let raw = quantity_score(ratio, t.degraded_failure_ratio, t.unhealthy_failure_ratio)
         .min(quantity_score(p95_us, d_lat, u_lat));
-    let latency = p95.map_or_else(
-        || "no successful latency".to_string(),
-        |us| format!("p95 {}", fmt_us(us)),
-    );
     Judgement {
         state,
         score: clamp_to_band(state, raw),
         failure_ratio: ratio,
         latency_p95_us: p95,
-        reason: format!(
-            "{:.0}% failed ({}/{}), {latency}",
-            ratio * 100.0,
-            w.failures,
-            w.signals
-        ),
+        signals: w.signals,
+        failures: w.failures,
+        too_few_for: None,
     }
 }
 
-pub fn fmt_us(us: u32) -> String {
-    if us >= 1_000_000 {
-        format!("{:.1}s", f64::from(us) / 1e6)
+/// Appends a latency in the unit that reads best.
+pub fn write_us(out: &mut String, us: u32) {
+    let _ = if us >= 1_000_000 {
+        write!(out, "{:.1}s", f64::from(us) / 1e6)
     } else if us >= 1_000 {
-        format!("{}ms", us / 1_000)
+        write!(out, "{}ms", us / 1_000)
     } else {
-        format!("{us}µs")
-    }
+        write!(out, "{us}µs")
+    };
 }

@@ -11,6 +11,7 @@
 //! kept under a kilobyte: an inline window, a short ring of compact signals
 //! and a binding shared by every agent that declares the same probe.
 
+mod news;
 mod reading;
 mod series;
 mod signal;
@@ -26,9 +27,10 @@ use vigil_proto::v1::Vantage;
 
 use crate::model::{Model, NodeIx, ProbeFacts};
 
+pub use news::News;
 pub use reading::{
     AgentView, Evidence, LeafReadings, Reading, SeriesCounts, SeriesReading, SeriesView,
-    VantageReading,
+    VantageReading, agent_of,
 };
 pub use series::{Binding, ProbeInfo, Series};
 pub use signal::StoredSignal;
@@ -132,6 +134,8 @@ pub struct Store {
     by_leaf: Box<[Mutex<Vec<Arc<Series>>>]>,
     /// Held while a redeclared series moves between leaves.
     rebinding: Mutex<()>,
+    /// Raised by ingest when a series turns, for an early evaluation.
+    news: News,
 }
 
 impl Store {
@@ -150,7 +154,13 @@ impl Store {
             binding_table: RwLock::new(Vec::new()),
             by_leaf,
             rebinding: Mutex::new(()),
+            news: News::default(),
         }
+    }
+
+    /// Raised when a series turns (see [`News`]).
+    pub fn news(&self) -> &News {
+        &self.news
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -306,8 +316,34 @@ impl Store {
 
     /// Reads every series once at `now_ms`: grouped by leaf and agent for
     /// the evaluator, and one view per series for attribution, whose failure
-    /// classes look back `evidence_window`.
+    /// classes look back `evidence_window`. Keeps every leaf's readings; the
+    /// evaluation tick uses [`Store::read_with`], which does not.
     pub fn read(&self, now_ms: i64, evidence_window: Duration) -> Reading {
+        let mut per_node = vec![Vec::new(); self.by_leaf.len()];
+        let series = self.read_with(now_ms, evidence_window, |leaf, list, _| {
+            per_node[leaf.get()] = list.to_vec();
+        });
+        Reading {
+            leaves: LeafReadings {
+                agents: Arc::clone(&series.agents),
+                per_node,
+            },
+            series,
+        }
+    }
+
+    /// Reads every series once at `now_ms`, handing each leaf's readings
+    /// (one per agent, with the agents they index) to `each_leaf` as soon as
+    /// they are merged, and returns one view per series for attribution.
+    /// A leaf's readings are gone when `each_leaf` returns: judging them
+    /// while they are in cache is what keeps a tick over 100,000 series
+    /// short, and nothing the size of the fleet is allocated for them.
+    pub fn read_with(
+        &self,
+        now_ms: i64,
+        evidence_window: Duration,
+        mut each_leaf: impl FnMut(NodeIx, &[VantageReading], &[AgentView]),
+    ) -> SeriesReading {
         let since =
             now_ms.saturating_sub(i64::try_from(evidence_window.as_millis()).unwrap_or(i64::MAX));
         let agents = Arc::new(self.agent_views());
@@ -317,16 +353,26 @@ impl Store {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
         );
-        let mut per_node = Vec::with_capacity(self.by_leaf.len());
         let mut views = Vec::with_capacity(self.series.len());
         // Leaf by leaf through the index: each leaf's readings are merged in
-        // a short list that stays in cache, and each is allocated once.
+        // a short list that stays in cache.
         let mut list: Vec<VantageReading> = Vec::new();
+        let mut bound_ix: Vec<u32> = Vec::new();
         for (ix, feeding) in self.by_leaf.iter().enumerate() {
             let leaf = NodeIx(ix);
             let feeding = lock(feeding);
-            for series in feeding.iter() {
-                let binding = series.binding_ix.load(Ordering::Relaxed);
+            // Each series lives at its own place on the heap, so touching
+            // one is a cache miss. Loading every binding index of the leaf
+            // first, in a loop whose loads do not depend on each other, lets
+            // the CPU wait for all of those misses at once instead of one
+            // after another under the lock-and-summarize below.
+            bound_ix.clear();
+            bound_ix.extend(
+                feeding
+                    .iter()
+                    .map(|series| series.binding_ix.load(Ordering::Relaxed)),
+            );
+            for (series, &binding) in feeding.iter().zip(&bound_ix) {
                 let Some(bound) = bindings.get(binding as usize) else {
                     continue;
                 };
@@ -346,19 +392,13 @@ impl Store {
                 }
             }
             drop(feeding);
-            per_node.push(list.clone());
+            each_leaf(leaf, &list, &agents);
             list.clear();
         }
-        Reading {
-            leaves: LeafReadings {
-                agents: Arc::clone(&agents),
-                per_node,
-            },
-            series: SeriesReading {
-                agents,
-                bindings,
-                series: views,
-            },
+        SeriesReading {
+            agents,
+            bindings,
+            series: views,
         }
     }
 

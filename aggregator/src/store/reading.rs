@@ -68,10 +68,7 @@ impl LeafReadings {
 
     /// The agent a reading comes from.
     pub fn agent(&self, reading: &VantageReading) -> &AgentView {
-        static UNKNOWN: std::sync::OnceLock<AgentView> = std::sync::OnceLock::new();
-        self.agents
-            .get(reading.agent as usize)
-            .unwrap_or_else(|| UNKNOWN.get_or_init(AgentView::default))
+        agent_of(&self.agents, reading)
     }
 
     /// Adds an agent's window to a leaf, merging with that agent's other
@@ -85,6 +82,15 @@ impl LeafReadings {
     pub fn leaf(&self, leaf: NodeIx) -> &[VantageReading] {
         self.per_node.get(leaf.get()).map_or(&[], Vec::as_slice)
     }
+}
+
+/// The agent `reading` comes from among a tick's `agents`; a placeholder
+/// for an index the tick does not know.
+pub fn agent_of<'a>(agents: &'a [AgentView], reading: &VantageReading) -> &'a AgentView {
+    static UNKNOWN: std::sync::OnceLock<AgentView> = std::sync::OnceLock::new();
+    agents
+        .get(reading.agent as usize)
+        .unwrap_or_else(|| UNKNOWN.get_or_init(AgentView::default))
 }
 
 /// Adds `agent`'s window to one leaf's readings, merged with that agent's

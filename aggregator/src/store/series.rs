@@ -49,14 +49,18 @@ pub(super) struct SeriesData {
 }
 
 /// The signals of one probe from one agent.
+///
+/// Laid out in declaration order so the indexes a tick reads first share a
+/// cache line with the lock and the start of the window it reads next.
 #[derive(Debug)]
+#[repr(C)]
 pub struct Series {
-    pub agent: Arc<AgentEntry>,
-    /// The agent's index, copied here so a tick reads it from the series.
-    pub(super) agent_ix: u32,
     /// The binding's index in the store's table.
     pub(super) binding_ix: AtomicU32,
+    /// The agent's index, copied here so a tick reads it from the series.
+    pub(super) agent_ix: u32,
     pub(super) data: Mutex<SeriesData>,
+    pub agent: Arc<AgentEntry>,
 }
 
 /// What [`Series::read`] found, computed under one short lock.
@@ -160,10 +164,13 @@ pub(crate) struct SeriesWriter<'a> {
 
 impl SeriesWriter<'_> {
     /// Records a signal; once the ring is full its slots are reused, so the
-    /// success path does not allocate.
-    pub(crate) fn record(&mut self, signal: StoredSignal) {
+    /// success path does not allocate. True when the series turned: its
+    /// first signal, or a failure after a non-failure, or the reverse.
+    pub(crate) fn record(&mut self, signal: StoredSignal) -> bool {
         let d = &mut *self.data;
         let failed = signal.is_failure();
+        let turned = d.last_outcome == Outcome::Unspecified
+            || (d.last_outcome == Outcome::Failure) != failed;
         d.window
             .record(signal.observed_ms(), failed, signal.latency_us());
         d.last_outcome = signal.outcome();
@@ -173,6 +180,7 @@ impl SeriesWriter<'_> {
             d.success_streak.saturating_add(1)
         };
         d.recent.push(signal);
+        turned
     }
 }
 

@@ -46,18 +46,29 @@ impl LatencyHistogram {
     /// Interpolates linearly inside the bin the quantile falls in; the open
     /// last bin reports twice its lower bound.
     pub fn quantile(&self, q: f64) -> Option<u32> {
+        let [v] = self.quantiles([q]);
+        v
+    }
+
+    /// Several quantiles in one pass over the bins; `qs` must be ascending.
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<u32>; N] {
+        let mut out = [None; N];
         let total = self.count();
         if total == 0 {
-            return None;
+            return out;
         }
-        let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
+        let mut next = 0;
         let mut below = 0u64;
         for (bin, &c) in self.counts.iter().enumerate() {
             if c == 0 {
                 continue;
             }
             let upto = below + u64::from(c);
-            if upto as f64 >= rank {
+            while let Some(&q) = qs.get(next) {
+                let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
+                if (upto as f64) < rank {
+                    break;
+                }
                 let lo = if bin == 0 {
                     0
                 } else {
@@ -68,11 +79,15 @@ impl LatencyHistogram {
                     .copied()
                     .unwrap_or(lo.saturating_mul(2));
                 let frac = (rank - below as f64) / f64::from(c);
-                return Some(lo + ((f64::from(hi - lo)) * frac).round() as u32);
+                out[next] = Some(lo + ((f64::from(hi - lo)) * frac).round() as u32);
+                next += 1;
             }
             below = upto;
         }
-        LATENCY_BOUNDS_US.last().copied()
+        for slot in &mut out[next..] {
+            *slot = LATENCY_BOUNDS_US.last().copied();
+        }
+        out
     }
 }
 
@@ -313,6 +328,19 @@ mod tests {
         }
         let s = w.summarize(5_000);
         assert_eq!(s.signals, u32::from(u16::MAX));
+    }
+
+    #[test]
+    fn quantiles_in_one_pass_match_one_at_a_time() {
+        let mut h = LatencyHistogram::default();
+        for us in [50, 120, 800, 4_000, 4_000, 90_000, 2_500_000, 20_000_000] {
+            h.record(us);
+        }
+        let qs = [0.1, 0.5, 0.95, 1.0];
+        let together = h.quantiles(qs);
+        assert_eq!(together, qs.map(|q| h.quantile(q)));
+        assert!(together[0] < together[1] && together[2] <= together[3]);
+        assert_eq!(LatencyHistogram::default().quantiles(qs), [None; 4]);
     }
 
     #[test]
