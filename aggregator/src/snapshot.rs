@@ -5,6 +5,7 @@
 //! every reader; nothing here may reach back into ingest state.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use vigil_proto::v1::{HealthState, Vantage};
 
@@ -78,6 +79,9 @@ pub struct NodeChange {
 pub struct Snapshot {
     pub generation: u64,
     pub evaluated_at_ms: i64,
+    /// Wall time of the evaluation that produced this snapshot, the store's
+    /// read included.
+    pub evaluation_took: Duration,
     pub model: Arc<Model>,
     /// Indexed by [`NodeIx::get`].
     pub nodes: Vec<NodeHealth>,
@@ -103,6 +107,7 @@ impl Snapshot {
         Self {
             generation: 0,
             evaluated_at_ms: now_ms,
+            evaluation_took: Duration::ZERO,
             model,
             nodes,
             layers,

@@ -11,7 +11,7 @@ pub mod score;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use vigil_proto::v1::{HealthState, Side};
 
@@ -105,6 +105,7 @@ impl Evaluator {
     pub fn pass(&mut self, now_ms: i64, occasion: Occasion) -> Pass<'_> {
         let n = self.model.nodes().len();
         Pass {
+            started: Instant::now(),
             occasion,
             nodes: vec![NodeHealth::unknown("", now_ms); n],
             judged: vec![false; n],
@@ -239,6 +240,7 @@ impl Evaluator {
 #[derive(Debug)]
 pub struct Pass<'e> {
     evaluator: &'e mut Evaluator,
+    started: Instant,
     occasion: Occasion,
     now_ms: i64,
     nodes: Vec<NodeHealth>,
@@ -272,6 +274,7 @@ impl Pass<'_> {
     pub fn finish(self, faults: Arc<FaultBoard>) -> Arc<Snapshot> {
         let Pass {
             evaluator,
+            started,
             occasion,
             now_ms,
             mut nodes,
@@ -341,6 +344,7 @@ impl Pass<'_> {
         let snapshot = Arc::new(Snapshot {
             generation: previous.generation + 1,
             evaluated_at_ms: now_ms,
+            evaluation_took: started.elapsed(),
             model,
             nodes,
             layers,

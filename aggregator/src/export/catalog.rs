@@ -73,6 +73,8 @@ families! {
         "Evaluations of the health tree since the aggregator started.";
     EVALUATED_AT = "vigil_last_evaluation_timestamp_seconds", "vigil.last_evaluation.timestamp", "s", Gauge,
         "Unix time of the latest evaluation.";
+    EVALUATION_SECONDS = "vigil_last_evaluation_duration_seconds", "vigil.last_evaluation.duration", "s", Gauge,
+        "Wall time of the latest evaluation, the store's read included.";
     SIGNALS = "vigil_ingest_signals_total", "vigil.ingest.signals", "{signal}", Counter,
         "Signals applied from agent streams.";
     BATCHES = "vigil_ingest_batches_total", "vigil.ingest.batches", "{batch}", Counter,
@@ -265,6 +267,11 @@ pub fn collect(inputs: &Inputs) -> Frame {
         Ix::EVALUATED_AT,
         Vec::new(),
         snap.evaluated_at_ms as f64 / 1000.0,
+    );
+    frame.push(
+        Ix::EVALUATION_SECONDS,
+        Vec::new(),
+        snap.evaluation_took.as_secs_f64(),
     );
     let ingest = &inputs.ingest;
     frame.push(Ix::SIGNALS, Vec::new(), ingest.signals_applied as f64);
