@@ -38,8 +38,10 @@ pub struct NodeHealth {
     /// Leaves only: signals and vantages in the window.
     pub window_signals: u32,
     pub window_vantages: u32,
-    /// Leaves only: one entry per agent feeding the leaf.
-    pub vantages: Vec<VantageHealth>,
+    /// Leaves only: one entry per agent feeding the leaf. Shared, so an
+    /// early evaluation carries a leaf it did not judge over for the price
+    /// of a reference count.
+    pub vantages: Arc<[VantageHealth]>,
 }
 
 impl NodeHealth {
@@ -51,7 +53,7 @@ impl NodeHealth {
             state_since_ms: since_ms,
             window_signals: 0,
             window_vantages: 0,
-            vantages: Vec::new(),
+            vantages: Arc::default(),
         }
     }
 }

@@ -170,6 +170,7 @@ impl TickThreads {
                     // The first tick is immediate.
                     let mut next = Instant::now();
                     let mut earliest = next;
+                    let mut leaves = Vec::new();
                     while let Some(occasion) = wait_for_tick(next, earliest, news, &stop) {
                         // Nobody left to read snapshots (the handle and the
                         // servers were dropped without a shutdown): stop too.
@@ -178,24 +179,37 @@ impl TickThreads {
                         }
                         // Taken before reading, so news arriving during the
                         // tick calls for another.
-                        news.take();
+                        leaves.clear();
+                        news.take(&mut leaves);
                         let started = Instant::now();
-                        let now = now_unix_ms();
                         let span = tracing::info_span!(
                             "evaluate",
                             generation = tracing::field::Empty,
-                            early = occasion == Occasion::Early
+                            early = occasion == Occasion::Early,
+                            leaves = tracing::field::Empty,
                         );
                         let _entered = span.enter();
+                        let now = now_unix_ms();
                         let mut pass = evaluator.pass(now, occasion);
-                        let series = store.read_with(now, window, |leaf, readings, agents| {
+                        let mut judge = |leaf, readings: &_, agents: &_| {
                             pass.leaf(leaf, readings, agents);
-                        });
+                        };
+                        match occasion {
+                            Occasion::Scheduled => {
+                                let series = store.read_with(now, window, judge);
+                                handoff.put(Job {
+                                    now_ms: now,
+                                    series,
+                                });
+                            }
+                            // Only the leaves the news is about; the rest
+                            // of the tree is carried over as it was.
+                            Occasion::Early => {
+                                span.record("leaves", leaves.len());
+                                store.read_leaves(now, &leaves, &mut judge);
+                            }
+                        }
                         let snapshot = pass.finish(board.load_full());
-                        handoff.put(Job {
-                            now_ms: now,
-                            series,
-                        });
                         if !snapshot.changes.is_empty() {
                             tracing::debug!(
                                 generation = snapshot.generation,
@@ -205,14 +219,18 @@ impl TickThreads {
                         }
                         span.record("generation", snapshot.generation);
                         snapshots.send_replace(snapshot);
-                        // An early tick follows the last one by at least as
-                        // long as that took: early ticks never take more
-                        // than half a core, however busy the news.
                         let done = Instant::now();
-                        earliest = done + (done - started).max(MIN_EARLY_GAP);
                         if occasion == Occasion::Scheduled {
+                            // News that came during a scheduled tick is
+                            // evaluated at once.
+                            earliest = done;
                             // A late tick delays the next one rather than bursting.
                             next = (next + period).max(done);
+                        } else {
+                            // An early tick follows the last one by at least
+                            // as long as that took: early ticks never take
+                            // more than half a core, however busy the news.
+                            earliest = done + (done - started).max(MIN_EARLY_GAP);
                         }
                     }
                     // Wake attribution so it sees the stop at once.

@@ -300,6 +300,46 @@ fn early_evaluations_start_a_streak_but_only_scheduled_ones_extend_it() {
 }
 
 #[test]
+fn an_early_evaluation_carries_over_the_leaves_it_is_not_fed() {
+    let mut rig = Rig::new(MODEL, 1);
+    let before = rig.eval(
+        1_000,
+        &[
+            ("dns", "a", window(10, 0, 5, 1_000)),
+            ("firewall", "a", window(10, 0, 5, 1_000)),
+        ],
+    );
+    assert_eq!(state(&before, "firewall"), HealthState::Healthy);
+    // The firewall fails too, but the news is only about DNS.
+    let r = rig.readings(&[
+        ("dns", "a", window(10, 10, 5, 1_100)),
+        ("firewall", "a", window(10, 10, 5, 1_100)),
+    ]);
+    let dns = rig.model.find("dns").unwrap();
+    let mut pass = rig.evaluator.pass(1_100, Occasion::Early);
+    pass.leaf(dns, r.leaf(dns), &r.agents);
+    let early = pass.finish(Arc::default());
+    assert_eq!(state(&early, "dns"), HealthState::Unhealthy);
+    assert_eq!(
+        state(&early, "platform"),
+        HealthState::Unhealthy,
+        "rolled up"
+    );
+    let (ix, firewall) = early.find("firewall").unwrap();
+    assert_eq!(firewall, before.node(ix), "carried over as it was");
+    assert!(Arc::ptr_eq(&firewall.vantages, &before.node(ix).vantages));
+    assert_eq!(
+        early.changes.len(),
+        3,
+        "dns, platform, root: {:?}",
+        early.changes
+    );
+    // The next scheduled evaluation judges every leaf.
+    let s = rig.evaluator.evaluate(1_200, &r);
+    assert_eq!(state(&s, "firewall"), HealthState::Unhealthy);
+}
+
+#[test]
 fn worst_of_ranks_unknown_between_healthy_and_degraded() {
     let mut rig = Rig::new(MODEL, 1);
     let now = 1_000;

@@ -102,12 +102,20 @@ impl Evaluator {
     /// Starts an evaluation at `now_ms` fed leaf by leaf ([`Pass::leaf`],
     /// typically from [`crate::store::Store::read_with`]) and published by
     /// [`Pass::finish`].
+    ///
+    /// A scheduled pass judges every leaf: those it is not fed are judged
+    /// with no readings. An early pass judges only the leaves it is fed and
+    /// carries every other leaf over from the previous snapshot unchanged.
     pub fn pass(&mut self, now_ms: i64, occasion: Occasion) -> Pass<'_> {
         let n = self.model.nodes().len();
+        let nodes = match occasion {
+            Occasion::Scheduled => vec![NodeHealth::unknown("", now_ms); n],
+            Occasion::Early => self.previous.nodes.clone(),
+        };
         Pass {
             started: Instant::now(),
             occasion,
-            nodes: vec![NodeHealth::unknown("", now_ms); n],
+            nodes,
             judged: vec![false; n],
             now_ms,
             evaluator: self,
@@ -230,7 +238,7 @@ impl Evaluator {
             state_since_ms: d.since_ms,
             window_signals: pooled.signals,
             window_vantages: fresh_count,
-            vantages,
+            vantages: vantages.into(),
         }
     }
 }
@@ -269,8 +277,8 @@ impl Pass<'_> {
         self.judged[ix.get()] = true;
     }
 
-    /// Judges the leaves nothing was read for, rolls every group up, and
-    /// publishes the snapshot with `faults`.
+    /// Judges the leaves nothing was read for (a scheduled pass), rolls
+    /// every group up, and publishes the snapshot with `faults`.
     pub fn finish(self, faults: Arc<FaultBoard>) -> Arc<Snapshot> {
         let Pass {
             evaluator,
@@ -285,7 +293,7 @@ impl Pass<'_> {
         for &ix in model.order().iter().rev() {
             let node = model.node(ix);
             let NodeRole::Group(rule) = &node.role else {
-                if !judged[ix.get()] {
+                if !judged[ix.get()] && occasion == Occasion::Scheduled {
                     nodes[ix.get()] = evaluator.leaf(ix, now_ms, occasion, &[], &[]);
                 }
                 continue;
@@ -314,7 +322,7 @@ impl Pass<'_> {
                 },
                 window_signals: 0,
                 window_vantages: 0,
-                vantages: Vec::new(),
+                vantages: Arc::default(),
             };
         }
         let layers = vec![

@@ -210,7 +210,7 @@ pub fn collect(inputs: &Inputs) -> Frame {
             l.push(("state", state_name(state)));
             frame.push(Ix::NODE_STATE, l, one_if(state_of(health.state) == state));
         }
-        for v in &health.vantages {
+        for v in health.vantages.iter() {
             let mut l = vec![("node", node.id.clone()), ("agent", v.agent_id.to_string())];
             if !v.vantage.network.is_empty() {
                 l.push(("network", v.vantage.network.clone()));

@@ -254,7 +254,7 @@ impl Session {
         let probes = &self.probes;
         let base = b.base_time_unix_ms;
         let signals = b.signals;
-        let mut turned = false;
+        let store = &self.endpoint.store;
         agent
             .apply_once(id.incarnation, sequence, || {
                 for s in signals {
@@ -262,7 +262,7 @@ impl Session {
                     let Some(Some(series)) = probes.get(s.probe_index as usize) else {
                         continue;
                     };
-                    turned |= series.writer().record(StoredSignal::new(
+                    let turned = series.writer().record(StoredSignal::new(
                         Outcome::try_from(s.outcome).unwrap_or(Outcome::Failure),
                         ErrorClass::try_from(s.error_class).unwrap_or(ErrorClass::Unspecified),
                         s.latency_us,
@@ -270,6 +270,9 @@ impl Session {
                         s.message,
                         s.detail,
                     ));
+                    if turned {
+                        store.turned(series);
+                    }
                 }
             })
             .map_err(|last| {
@@ -280,9 +283,6 @@ impl Session {
                     ),
                 ))
             })?;
-        if turned {
-            self.endpoint.store.news().raise();
-        }
         agent.touch(now);
         agent.set_dropped(b.dropped_signals_total);
         self.endpoint.counters.applied(count);

@@ -140,6 +140,7 @@ pub struct Store {
 
 impl Store {
     pub fn new(model: Arc<Model>, window: Duration, recent_signals: usize) -> Self {
+        let model_nodes = model.nodes().len();
         let by_leaf = (0..model.nodes().len())
             .map(|_| Mutex::new(Vec::new()))
             .collect();
@@ -154,13 +155,18 @@ impl Store {
             binding_table: RwLock::new(Vec::new()),
             by_leaf,
             rebinding: Mutex::new(()),
-            news: News::default(),
+            news: News::new(model_nodes),
         }
     }
 
     /// Raised when a series turns (see [`News`]).
     pub fn news(&self) -> &News {
         &self.news
+    }
+
+    /// Tells the evaluation that `series` turned, and which leaves it feeds.
+    pub fn turned(&self, series: &Series) {
+        self.news.raise_for(&self.binding(series).leaves);
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -344,61 +350,29 @@ impl Store {
         evidence_window: Duration,
         mut each_leaf: impl FnMut(NodeIx, &[VantageReading], &[AgentView]),
     ) -> SeriesReading {
-        let since =
-            now_ms.saturating_sub(i64::try_from(evidence_window.as_millis()).unwrap_or(i64::MAX));
-        let agents = Arc::new(self.agent_views());
-        let bindings = Arc::new(
-            self.binding_table
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
-        );
+        let mut pass = LeafPass::new(self, now_ms, evidence_window);
         let mut views = Vec::with_capacity(self.series.len());
-        // Leaf by leaf through the index: each leaf's readings are merged in
-        // a short list that stays in cache.
-        let mut list: Vec<VantageReading> = Vec::new();
-        let mut bound_ix: Vec<u32> = Vec::new();
-        for (ix, feeding) in self.by_leaf.iter().enumerate() {
-            let leaf = NodeIx(ix);
-            let feeding = lock(feeding);
-            // Each series lives at its own place on the heap, so touching
-            // one is a cache miss. Loading every binding index of the leaf
-            // first, in a loop whose loads do not depend on each other, lets
-            // the CPU wait for all of those misses at once instead of one
-            // after another under the lock-and-summarize below.
-            bound_ix.clear();
-            bound_ix.extend(
-                feeding
-                    .iter()
-                    .map(|series| series.binding_ix.load(Ordering::Relaxed)),
-            );
-            for (series, &binding) in feeding.iter().zip(&bound_ix) {
-                let Some(bound) = bindings.get(binding as usize) else {
-                    continue;
-                };
-                let state = series.read(now_ms, since);
-                reading::merge_reading(&mut list, series.agent_ix, &state.window);
-                // A series feeding several leaves is viewed once, at its first.
-                if bound.leaves.first() == Some(&leaf) {
-                    views.push(SeriesView {
-                        agent: series.agent_ix,
-                        window: SeriesCounts::from(&state.window),
-                        binding,
-                        dominant_error_class: state.dominant_error_class,
-                        example_failure: state.example_failure,
-                        last_outcome: state.last_outcome,
-                        success_streak: state.success_streak,
-                    });
-                }
-            }
-            drop(feeding);
-            each_leaf(leaf, &list, &agents);
-            list.clear();
+        for leaf in (0..self.by_leaf.len()).map(NodeIx) {
+            pass.leaf(leaf, Some(&mut views), &mut each_leaf);
         }
         SeriesReading {
-            agents,
-            bindings,
+            agents: pass.agents,
+            bindings: pass.bindings,
             series: views,
+        }
+    }
+
+    /// Like [`Store::read_with`], for `leaves` only and without views for
+    /// attribution: what an early evaluation reads.
+    pub fn read_leaves(
+        &self,
+        now_ms: i64,
+        leaves: &[NodeIx],
+        mut each_leaf: impl FnMut(NodeIx, &[VantageReading], &[AgentView]),
+    ) {
+        let mut pass = LeafPass::new(self, now_ms, Duration::ZERO);
+        for &leaf in leaves {
+            pass.leaf(leaf, None, &mut each_leaf);
         }
     }
 
@@ -447,6 +421,90 @@ impl Store {
         out.sort_by_key(|e| std::cmp::Reverse(e.signal.observed_ms()));
         out.truncate(limit);
         out
+    }
+}
+
+/// One read of the store, leaf by leaf: the agents and bindings as they
+/// were when it began, and the scratch lists every leaf reuses.
+struct LeafPass<'s> {
+    store: &'s Store,
+    now_ms: i64,
+    /// Failure classes are read back to here.
+    since_ms: i64,
+    agents: Arc<Vec<AgentView>>,
+    bindings: Arc<Vec<Arc<Binding>>>,
+    list: Vec<VantageReading>,
+    bound_ix: Vec<u32>,
+}
+
+impl<'s> LeafPass<'s> {
+    fn new(store: &'s Store, now_ms: i64, evidence_window: Duration) -> Self {
+        let window = i64::try_from(evidence_window.as_millis()).unwrap_or(i64::MAX);
+        LeafPass {
+            store,
+            now_ms,
+            since_ms: now_ms.saturating_sub(window),
+            agents: Arc::new(store.agent_views()),
+            bindings: Arc::new(
+                store
+                    .binding_table
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
+            list: Vec::new(),
+            bound_ix: Vec::new(),
+        }
+    }
+
+    /// Merges the readings of `leaf`, one per agent, hands them to
+    /// `each_leaf`, and adds a view of each series first bound to the leaf
+    /// to `views` when given.
+    fn leaf(
+        &mut self,
+        leaf: NodeIx,
+        mut views: Option<&mut Vec<SeriesView>>,
+        each_leaf: &mut impl FnMut(NodeIx, &[VantageReading], &[AgentView]),
+    ) {
+        self.list.clear();
+        let Some(feeding) = self.store.by_leaf.get(leaf.get()) else {
+            return each_leaf(leaf, &self.list, &self.agents);
+        };
+        let feeding = lock(feeding);
+        // Each series lives at its own place on the heap, so touching one
+        // is a cache miss. Loading every binding index of the leaf first, in
+        // a loop whose loads do not depend on each other, lets the CPU wait
+        // for all of those misses at once instead of one after another
+        // under the lock-and-summarize below.
+        self.bound_ix.clear();
+        self.bound_ix.extend(
+            feeding
+                .iter()
+                .map(|series| series.binding_ix.load(Ordering::Relaxed)),
+        );
+        for (series, &binding) in feeding.iter().zip(&self.bound_ix) {
+            let Some(bound) = self.bindings.get(binding as usize) else {
+                continue;
+            };
+            let state = series.read(self.now_ms, self.since_ms);
+            reading::merge_reading(&mut self.list, series.agent_ix, &state.window);
+            // A series feeding several leaves is viewed once, at its first.
+            if let Some(views) = views.as_deref_mut()
+                && bound.leaves.first() == Some(&leaf)
+            {
+                views.push(SeriesView {
+                    agent: series.agent_ix,
+                    window: SeriesCounts::from(&state.window),
+                    binding,
+                    dominant_error_class: state.dominant_error_class,
+                    example_failure: state.example_failure,
+                    last_outcome: state.last_outcome,
+                    success_streak: state.success_streak,
+                });
+            }
+        }
+        drop(feeding);
+        each_leaf(leaf, &self.list, &self.agents);
     }
 }
 
