@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::attribution::{Attributor, FaultBoard};
 use crate::clock::now_unix_ms;
 use crate::evaluate::{Evaluator, Occasion};
+use crate::model::NodeIx;
 use crate::snapshot::Snapshot;
 use crate::store::{News, SeriesReading, Store};
 
@@ -46,6 +47,9 @@ fn sleep_until(deadline: Instant, stop: &CancellationToken) -> bool {
 
 /// Early ticks are at least this far apart, whatever the news.
 const MIN_EARLY_GAP: Duration = Duration::from_millis(10);
+
+/// A scheduled tick looks for news after every this many leaves.
+const INTERJECT_EVERY: usize = 64;
 
 /// Waits for the next tick: the scheduled one at `next`, or an early one
 /// once `news` is pending and `earliest` has passed. `None` once `stop` is
@@ -156,83 +160,26 @@ impl TickThreads {
         let evaluation = {
             let Ticking {
                 store,
-                mut evaluator,
+                evaluator,
                 period,
                 window,
                 snapshots,
                 ..
             } = t;
+            let mut evaluation = Evaluation {
+                store,
+                evaluator,
+                window,
+                snapshots,
+                board,
+                handoff,
+                earliest: Instant::now(),
+                leaves: Vec::new(),
+            };
             std::thread::Builder::new()
                 .name("vigil-evaluate".into())
                 .spawn(move || {
-                    let news = store.news();
-                    news.listen();
-                    // The first tick is immediate.
-                    let mut next = Instant::now();
-                    let mut earliest = next;
-                    let mut leaves = Vec::new();
-                    while let Some(occasion) = wait_for_tick(next, earliest, news, &stop) {
-                        // Nobody left to read snapshots (the handle and the
-                        // servers were dropped without a shutdown): stop too.
-                        if snapshots.is_closed() {
-                            break;
-                        }
-                        // Taken before reading, so news arriving during the
-                        // tick calls for another.
-                        leaves.clear();
-                        news.take(&mut leaves);
-                        let started = Instant::now();
-                        let span = tracing::info_span!(
-                            "evaluate",
-                            generation = tracing::field::Empty,
-                            early = occasion == Occasion::Early,
-                            leaves = tracing::field::Empty,
-                        );
-                        let _entered = span.enter();
-                        let now = now_unix_ms();
-                        let mut pass = evaluator.pass(now, occasion);
-                        let mut judge = |leaf, readings: &_, agents: &_| {
-                            pass.leaf(leaf, readings, agents);
-                        };
-                        match occasion {
-                            Occasion::Scheduled => {
-                                let series = store.read_with(now, window, judge);
-                                handoff.put(Job {
-                                    now_ms: now,
-                                    series,
-                                });
-                            }
-                            // Only the leaves the news is about; the rest
-                            // of the tree is carried over as it was.
-                            Occasion::Early => {
-                                span.record("leaves", leaves.len());
-                                store.read_leaves(now, &leaves, &mut judge);
-                            }
-                        }
-                        let snapshot = pass.finish(board.load_full());
-                        if !snapshot.changes.is_empty() {
-                            tracing::debug!(
-                                generation = snapshot.generation,
-                                changes = snapshot.changes.len(),
-                                "evaluated"
-                            );
-                        }
-                        span.record("generation", snapshot.generation);
-                        snapshots.send_replace(snapshot);
-                        let done = Instant::now();
-                        if occasion == Occasion::Scheduled {
-                            // News that came during a scheduled tick is
-                            // evaluated at once.
-                            earliest = done;
-                            // A late tick delays the next one rather than bursting.
-                            next = (next + period).max(done);
-                        } else {
-                            // An early tick follows the last one by at least
-                            // as long as that took: early ticks never take
-                            // more than half a core, however busy the news.
-                            earliest = done + (done - started).max(MIN_EARLY_GAP);
-                        }
-                    }
+                    evaluation.run(period, &stop);
                     // Wake attribution so it sees the stop at once.
                     stop.cancel();
                 })?
@@ -248,6 +195,135 @@ impl TickThreads {
             .into_iter()
             .map(std::thread::JoinHandle::join)
             .all(|r| r.is_ok())
+    }
+}
+
+/// When the next early tick or interjection may run after one that ran
+/// from `started` to `done`: at least as long after as it took, so they
+/// never take more than half a core, however busy the news.
+fn spaced(started: Instant, done: Instant) -> Instant {
+    done + (done - started).max(MIN_EARLY_GAP)
+}
+
+/// The evaluation thread's state between ticks.
+struct Evaluation {
+    store: Arc<Store>,
+    evaluator: Evaluator,
+    /// How far back failure classes are read for attribution.
+    window: Duration,
+    snapshots: watch::Sender<Arc<Snapshot>>,
+    board: Arc<ArcSwap<FaultBoard>>,
+    handoff: Arc<Handoff>,
+    /// No early tick or interjection before this.
+    earliest: Instant,
+    /// The leaves the news taken last was about.
+    leaves: Vec<NodeIx>,
+}
+
+impl Evaluation {
+    fn run(&mut self, period: Duration, stop: &CancellationToken) {
+        let store = Arc::clone(&self.store);
+        let news = store.news();
+        news.listen();
+        // The first tick is immediate.
+        let mut next = Instant::now();
+        while let Some(occasion) = wait_for_tick(next, self.earliest, news, stop) {
+            // Nobody left to read snapshots (the handle and the servers were
+            // dropped without a shutdown): stop too.
+            if self.snapshots.is_closed() {
+                return;
+            }
+            // Taken before reading, so news arriving during the tick calls
+            // for another.
+            self.leaves.clear();
+            news.take(&mut self.leaves);
+            let started = Instant::now();
+            let span = tracing::info_span!(
+                "evaluate",
+                generation = tracing::field::Empty,
+                early = occasion == Occasion::Early,
+                leaves = tracing::field::Empty,
+            );
+            let _entered = span.enter();
+            let snapshot = match occasion {
+                Occasion::Scheduled => self.scheduled(),
+                Occasion::Early => {
+                    span.record("leaves", self.leaves.len());
+                    self.early()
+                }
+            };
+            if !snapshot.changes.is_empty() {
+                tracing::debug!(
+                    generation = snapshot.generation,
+                    changes = snapshot.changes.len(),
+                    "evaluated"
+                );
+            }
+            span.record("generation", snapshot.generation);
+            self.snapshots.send_replace(snapshot);
+            let done = Instant::now();
+            match occasion {
+                // A late tick delays the next one rather than bursting.
+                Occasion::Scheduled => next = (next + period).max(done),
+                Occasion::Early => self.earliest = spaced(started, done),
+            }
+        }
+    }
+
+    /// Every leaf, read and judged; the reading goes on to attribution.
+    /// News that arrives meanwhile is published in between, as often as an
+    /// early tick may run, instead of waiting for the rest of the tick.
+    fn scheduled(&mut self) -> Arc<Snapshot> {
+        let now = now_unix_ms();
+        let Evaluation {
+            store,
+            evaluator,
+            window,
+            snapshots,
+            board,
+            handoff,
+            earliest,
+            leaves,
+        } = self;
+        let news = store.news();
+        let mut pass = evaluator.pass(now, Occasion::Scheduled);
+        let mut read = 0usize;
+        let series = store.read_with(now, *window, |leaf, readings, agents| {
+            pass.leaf(leaf, readings, agents);
+            read += 1;
+            if !read.is_multiple_of(INTERJECT_EVERY)
+                || !news.is_pending()
+                || Instant::now() < *earliest
+            {
+                return;
+            }
+            let began = Instant::now();
+            leaves.clear();
+            news.take(leaves);
+            let at = now_unix_ms();
+            let snapshot = pass.interject(at, board.load_full(), |judge| {
+                store.read_leaves(at, leaves, judge);
+            });
+            snapshots.send_replace(snapshot);
+            *earliest = spaced(began, Instant::now());
+        });
+        handoff.put(Job {
+            now_ms: now,
+            series,
+        });
+        pass.finish(board.load_full())
+    }
+
+    /// Only the leaves the news is about; the rest of the tree is carried
+    /// over as it was.
+    fn early(&mut self) -> Arc<Snapshot> {
+        let now = now_unix_ms();
+        let mut pass = self.evaluator.pass(now, Occasion::Early);
+        self.store
+            .read_leaves(now, &self.leaves, |leaf, readings, agents| {
+                pass.leaf(leaf, readings, agents);
+            });
+        pass.finish(self.board.load_full())
     }
 }
 

@@ -340,6 +340,42 @@ fn an_early_evaluation_carries_over_the_leaves_it_is_not_fed() {
 }
 
 #[test]
+fn news_interjected_in_a_long_pass_is_published_and_kept() {
+    let mut rig = Rig::new(MODEL, 1);
+    let ok = |t| window(10, 0, 5, t);
+    let failing = |t| window(10, 10, 5, t);
+    rig.eval(
+        1_000,
+        &[("dns", "a", ok(1_000)), ("firewall", "a", ok(1_000))],
+    );
+    // A scheduled pass has judged DNS healthy when news says it fails.
+    let dns = rig.model.find("dns").unwrap();
+    let stale = rig.readings(&[("dns", "a", ok(2_000))]);
+    let fresh = rig.readings(&[("dns", "a", failing(2_010))]);
+    let mut pass = rig.evaluator.pass(2_000, Occasion::Scheduled);
+    pass.leaf(dns, stale.leaf(dns), &stale.agents);
+    let between = pass.interject(2_010, Arc::default(), |judge| {
+        judge(dns, fresh.leaf(dns), &fresh.agents);
+    });
+    assert_eq!(state(&between, "dns"), HealthState::Unhealthy);
+    assert_eq!(
+        state(&between, "firewall"),
+        HealthState::Healthy,
+        "as published"
+    );
+    assert_eq!(between.generation, 2);
+    // The pass ends with the fresher judgement, not the one it made first.
+    let end = pass.finish(Arc::default());
+    assert_eq!(end.generation, 3);
+    assert_eq!(state(&end, "dns"), HealthState::Unhealthy);
+    assert!(
+        end.changes.iter().all(|c| c.node != dns),
+        "no change since the interjection: {:?}",
+        end.changes
+    );
+}
+
+#[test]
 fn worst_of_ranks_unknown_between_healthy_and_degraded() {
     let mut rig = Rig::new(MODEL, 1);
     let now = 1_000;

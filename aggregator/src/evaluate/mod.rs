@@ -262,19 +262,41 @@ impl Pass<'_> {
     /// `agents`). Readings for a group, for a node outside the model or for
     /// a leaf already judged in this pass are ignored.
     pub fn leaf(&mut self, ix: NodeIx, readings: &[VantageReading], agents: &[AgentView]) {
-        let is_leaf = self
-            .evaluator
-            .model
-            .nodes()
-            .get(ix.get())
-            .is_some_and(|n| !matches!(n.role, NodeRole::Group(_)));
-        if !is_leaf || self.judged[ix.get()] {
+        if !self.evaluator.is_leaf(ix) || self.judged[ix.get()] {
             return;
         }
         self.nodes[ix.get()] =
             self.evaluator
                 .leaf(ix, self.now_ms, self.occasion, readings, agents);
         self.judged[ix.get()] = true;
+    }
+
+    /// Publishes a snapshot in the middle of this pass, for news that
+    /// should not wait for its end: the leaves `read` feeds are judged as an
+    /// early evaluation would, every other node is as last published. A leaf
+    /// this pass has already judged takes the fresher judgement, so the
+    /// pass's own snapshot does not step back.
+    pub fn interject(
+        &mut self,
+        now_ms: i64,
+        faults: Arc<FaultBoard>,
+        read: impl FnOnce(&mut dyn FnMut(NodeIx, &[VantageReading], &[AgentView])),
+    ) -> Arc<Snapshot> {
+        let started = Instant::now();
+        let evaluator = &mut *self.evaluator;
+        let mut nodes = evaluator.previous.nodes.clone();
+        let (judged, own) = (&self.judged, &mut self.nodes);
+        read(&mut |ix, readings, agents| {
+            if !evaluator.is_leaf(ix) {
+                return;
+            }
+            let health = evaluator.leaf(ix, now_ms, Occasion::Early, readings, agents);
+            if judged[ix.get()] {
+                own[ix.get()] = health.clone();
+            }
+            nodes[ix.get()] = health;
+        });
+        evaluator.publish(now_ms, started, nodes, faults)
     }
 
     /// Judges the leaves nothing was read for (a scheduled pass), rolls
@@ -288,14 +310,40 @@ impl Pass<'_> {
             mut nodes,
             judged,
         } = self;
-        let model = Arc::clone(&evaluator.model);
+        if occasion == Occasion::Scheduled {
+            for ix in (0..nodes.len()).map(NodeIx) {
+                if !judged[ix.get()] && evaluator.is_leaf(ix) {
+                    nodes[ix.get()] = evaluator.leaf(ix, now_ms, occasion, &[], &[]);
+                }
+            }
+        }
+        evaluator.publish(now_ms, started, nodes, faults)
+    }
+}
+
+impl Evaluator {
+    /// Whether `ix` is judged from readings: a leaf or an unmodelled node.
+    fn is_leaf(&self, ix: NodeIx) -> bool {
+        self.model
+            .nodes()
+            .get(ix.get())
+            .is_some_and(|n| !matches!(n.role, NodeRole::Group(_)))
+    }
+
+    /// Rolls every group of `nodes` up, diffs them against the previous
+    /// snapshot and publishes the result.
+    fn publish(
+        &mut self,
+        now_ms: i64,
+        started: Instant,
+        mut nodes: Vec<NodeHealth>,
+        faults: Arc<FaultBoard>,
+    ) -> Arc<Snapshot> {
+        let model = Arc::clone(&self.model);
         // Reverse depth-first order visits children before their parents.
         for &ix in model.order().iter().rev() {
             let node = model.node(ix);
             let NodeRole::Group(rule) = &node.role else {
-                if !judged[ix.get()] && occasion == Occasion::Scheduled {
-                    nodes[ix.get()] = evaluator.leaf(ix, now_ms, occasion, &[], &[]);
-                }
                 continue;
             };
             let children: Vec<Child<'_>> = node
@@ -310,7 +358,7 @@ impl Pass<'_> {
                 })
                 .collect();
             let combined = combine(*rule, &children);
-            let prev = evaluator.previous.node(ix);
+            let prev = self.previous.node(ix);
             nodes[ix.get()] = NodeHealth {
                 state: combined.state,
                 score: combined.score,
@@ -334,7 +382,7 @@ impl Pass<'_> {
                 score: nodes[model.root().get()].score,
             },
         ];
-        let previous = &evaluator.previous;
+        let previous = &self.previous;
         let changes = nodes
             .iter()
             .enumerate()
@@ -359,7 +407,7 @@ impl Pass<'_> {
             changes,
             faults,
         });
-        evaluator.previous = Arc::clone(&snapshot);
+        self.previous = Arc::clone(&snapshot);
         snapshot
     }
 }
