@@ -54,8 +54,9 @@ struct Shape {
 
 #[derive(Debug, Args)]
 struct EvalArgs {
-    /// Evaluation interval of a started aggregator.
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    /// Evaluation interval of a started aggregator: the aggregator's own
+    /// default. A series that turns is evaluated early whatever this is.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     eval_interval: Duration,
     /// Consecutive evaluations before a state changes.
     #[arg(long, default_value_t = 1)]
