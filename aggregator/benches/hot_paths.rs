@@ -98,6 +98,17 @@ fn evaluation(c: &mut Criterion) {
             (pass.finish(Arc::default()), series)
         });
     });
+    // An early tick: one leaf whose series turned, the rest carried over.
+    let leaf = model.order()[model.order().len() / 2];
+    group.bench_function("early_tick/1_leaf", |b| {
+        b.iter(|| {
+            let mut pass = evaluator.pass(now, Occasion::Early);
+            store.read_leaves(now, &[leaf], |leaf, readings, agents| {
+                pass.leaf(leaf, readings, agents);
+            });
+            pass.finish(Arc::default())
+        });
+    });
     group.finish();
 }
 
