@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod floor;
 pub mod marker;
 pub mod model;
+pub mod observer;
 pub mod process;
 pub mod query;
 pub mod stats;
@@ -177,23 +178,14 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
     tokio::time::sleep(plan.warmup).await;
 
     let window_stop = CancellationToken::new();
-    let extra = fleet::connect(&plan.target, 2).await?;
-    let markers = (plan.markers > 0).then(|| {
-        tokio::spawn(marker::run(
-            extra[0].clone(),
-            plan.markers,
-            plan.marker_every,
-            window_stop.clone(),
-        ))
-    });
-    let queries = plan.query_every.map(|every| {
-        tokio::spawn(query::run(
-            extra[1].clone(),
-            fleet.model,
-            every,
-            window_stop.clone(),
-        ))
-    });
+    let observers = observer::Observers::start(
+        observer::Plan {
+            target: plan.target.clone(),
+            markers: (plan.markers > 0).then_some((plan.markers, plan.marker_every)),
+            queries: plan.query_every.map(|every| (fleet.model, every)),
+        },
+        window_stop.clone(),
+    )?;
     let acked0 = counters.signals_acked.load(Ordering::Relaxed);
     let sent0 = counters.signals_sent.load(Ordering::Relaxed);
     let proc0 = match plan.aggregator_pid {
@@ -225,14 +217,7 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
         None => None,
     };
     window_stop.cancel();
-    let markers = match markers {
-        Some(h) => Some(h.await.map_err(|e| LoadError::Marker(e.to_string()))??),
-        None => None,
-    };
-    let queries = match queries {
-        Some(h) => Some(h.await.map_err(|e| LoadError::Io(e.to_string()))?),
-        None => None,
-    };
+    let observer::Observed { markers, queries } = observers.join().await?;
     stop.cancel();
     for a in agents {
         let _ = tokio::time::timeout(Duration::from_secs(5), a).await;

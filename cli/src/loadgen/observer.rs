@@ -1,0 +1,89 @@
+//! The observers of a load run, the marker agent and the query poller, on a
+//! thread and runtime of their own. What they time is the aggregator (and
+//! the machine it shares), not the wait behind the load generator's own
+//! queue of thousands of simulated agents: an on-call client is not one of
+//! those agents' neighbours.
+//!
+//! Owns that thread and its connections; it must not change what the
+//! observers measure.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::LoadError;
+use super::marker::{self, MarkerSamples};
+use super::model::FleetModel;
+use super::query::{self, QuerySamples};
+
+/// What the observers report.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub markers: Option<MarkerSamples>,
+    pub queries: Option<QuerySamples>,
+}
+
+/// What to observe: marker samples (count, one every) and queries (one
+/// every), each on its own connection to `target`.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: String,
+    pub markers: Option<(usize, Duration)>,
+    pub queries: Option<(FleetModel, Duration)>,
+}
+
+/// The running observers.
+pub struct Observers {
+    thread: std::thread::JoinHandle<Result<Observed, LoadError>>,
+}
+
+impl Observers {
+    /// Starts the observers; they run until `stop` (markers also end after
+    /// their last sample).
+    pub fn start(plan: Plan, stop: CancellationToken) -> Result<Self, LoadError> {
+        let thread = std::thread::Builder::new()
+            .name("loadgen-observe".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| LoadError::Io(format!("observer runtime: {e}")))?;
+                runtime.block_on(observe(plan, stop))
+            })
+            .map_err(|e| LoadError::Io(format!("observer thread: {e}")))?;
+        Ok(Observers { thread })
+    }
+
+    /// Waits for the observers to end (cancel their `stop` first).
+    pub async fn join(self) -> Result<Observed, LoadError> {
+        tokio::task::spawn_blocking(move || self.thread.join())
+            .await
+            .map_err(|e| LoadError::Io(format!("observer thread: {e}")))?
+            .map_err(|_| LoadError::Io("observer thread panicked".into()))?
+    }
+}
+
+async fn observe(plan: Plan, stop: CancellationToken) -> Result<Observed, LoadError> {
+    let channels = super::fleet::connect(&plan.target, 2).await?;
+    let markers = async {
+        match plan.markers {
+            Some((count, every)) => marker::run(channels[0].clone(), count, every, stop.clone())
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let queries = async {
+        match plan.queries {
+            Some((model, every)) => {
+                Some(query::run(channels[1].clone(), model, every, stop.clone()).await)
+            }
+            None => None,
+        }
+    };
+    let (markers, queries) = tokio::join!(markers, queries);
+    Ok(Observed {
+        markers: markers?,
+        queries,
+    })
+}
