@@ -155,7 +155,10 @@ impl TickThreads {
             let period = t.period;
             std::thread::Builder::new()
                 .name("vigil-attribute".into())
-                .spawn(move || attribute_loop(&handoff, &board, &mut attributor, period, &stop))?
+                .spawn(move || {
+                    yield_to_ingest_and_queries();
+                    attribute_loop(&handoff, &board, &mut attributor, period, &stop);
+                })?
         };
         let evaluation = {
             let Ticking {
@@ -327,6 +330,20 @@ impl Evaluation {
     }
 }
 
+/// How much lower than the rest of the aggregator attribution runs.
+const ATTRIBUTION_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's priority. Attribution is batch work whose
+/// report may be a pass late; when cores are short, ingest, queries and the
+/// evaluation that makes states visible go first. On Linux the niceness of
+/// "this process" set from a thread is that thread's own.
+fn yield_to_ingest_and_queries() {
+    let current = rustix::process::getpriority_process(None).unwrap_or(0);
+    if let Err(e) = rustix::process::setpriority_process(None, current + ATTRIBUTION_NICENESS) {
+        tracing::debug!(error = %e, "attribution keeps its priority");
+    }
+}
+
 fn attribute_loop(
     handoff: &Handoff,
     board: &ArcSwap<FaultBoard>,
@@ -360,5 +377,31 @@ fn attribute_loop(
         if !sleep_until((started + period).max(Instant::now() + took), stop) {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The calling thread's niceness, from `/proc/thread-self/stat`.
+    fn niceness() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields after the command name, which may hold spaces: state is the
+        // third field overall and niceness the nineteenth.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn attribution_lowers_its_own_thread_only() {
+        let before = niceness();
+        let (own, after) = std::thread::spawn(move || {
+            let own = niceness();
+            super::yield_to_ingest_and_queries();
+            (own, niceness())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after, (own + super::ATTRIBUTION_NICENESS).min(19));
+        assert_eq!(niceness(), before, "the other threads keep theirs");
     }
 }
