@@ -93,7 +93,8 @@ pub struct ListenConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationConfig {
-    /// Time between two evaluations.
+    /// Time between two scheduled evaluations, which re-judge every leaf.
+    /// A series that turns is evaluated early, without waiting for it.
     #[serde(
         default = "default_interval",
         deserialize_with = "crate::duration::deserialize"
