@@ -2,15 +2,16 @@
 //!
 //! The kernel maps a binary's code into a process 64 KiB at a time around
 //! each page it executes, and RSS counts every mapped page. In the default
-//! layout the ~1 MiB of functions a running agent executes is spread over
-//! nearly all of its ~4.5 MiB of code, so almost all of it becomes resident.
+//! layout the ~1.2 MiB of functions a running agent executes is spread over
+//! nearly all of its ~4.9 MiB of code, so almost all of it becomes resident.
 //! `link/symbol-order.txt` (written by `link/gen-symbol-order`) lists those
 //! functions and the linker places them first, in that order.
 //!
 //! The list is a linker flag of rust-lld, which rustc uses by default on
 //! x86_64-unknown-linux-gnu from Rust 1.90, so it is passed only there, only
 //! for optimised builds (the names in the list are those of the `agent`
-//! profile) and only when no other linker was chosen through RUSTFLAGS.
+//! profile) and not when RUSTFLAGS choose a linker or pass link arguments
+//! of their own.
 //! `VIGIL_AGENT_SYMBOL_ORDER=off` leaves it out. Names that do not match
 //! the build (another toolchain, dependency versions or profile) are
 //! ignored: the binary is then laid out as it would be without the list.
