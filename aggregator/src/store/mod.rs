@@ -141,9 +141,7 @@ pub struct Store {
 impl Store {
     pub fn new(model: Arc<Model>, window: Duration, recent_signals: usize) -> Self {
         let model_nodes = model.nodes().len();
-        let by_leaf = (0..model_nodes)
-            .map(|_| Mutex::new(Vec::new()))
-            .collect();
+        let by_leaf = (0..model_nodes).map(|_| Mutex::new(Vec::new())).collect();
         Self {
             model,
             window,
