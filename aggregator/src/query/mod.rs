@@ -5,6 +5,7 @@
 //! ingest beyond a brief per-series lock to copy recent signals as evidence.
 
 pub mod faults;
+pub(crate) mod framed;
 pub(crate) mod grpc;
 pub(crate) mod http;
 pub mod json;

@@ -4,11 +4,11 @@
 //! while the aggregator runs, so they are encoded once at start. Per
 //! generation only what a tick changes (state, score, reason, since, window
 //! counts) is encoded and spliced after them: protobuf lets a message's
-//! fields come in any order, so the splice is the same message. gRPC then
-//! answers every caller of a generation with a shared buffer instead of
-//! cloning and encoding ~10,000 nodes per call. This module must produce
-//! exactly what encoding [`view::tree`] would (tested); it only reads
-//! snapshots.
+//! fields come in any order, so the splice is the same message. The buffer
+//! is framed for gRPC as it is built, and every caller of a generation is
+//! answered with it by reference ([`framed`]) instead of cloning, encoding
+//! and copying ~10,000 nodes per call. This module must produce exactly what
+//! encoding [`view::tree`] would (tested); it only reads snapshots.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,12 +23,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::body::Body;
 use tonic::codegen::{Body as HttpBody, BoxFuture, Service, StdError, http};
-use tonic::server::{Grpc, NamedService, UnaryService};
-use tonic::{Request, Response, Status};
-use vigil_proto::codec::SendEncoded;
-use vigil_proto::v1::GetTreeRequest;
+use tonic::server::NamedService;
 use vigil_proto::v1::query_service_server::QueryServiceServer;
 
+use super::framed;
 use super::grpc::QueryEndpoint;
 use super::view;
 use crate::model::Model;
@@ -42,7 +40,7 @@ pub const GET_TREE_PATH: &str = "/vigil.v1.QueryService/GetTree";
 const KEEP_WARM: Duration = Duration::from_secs(10);
 
 /// Encoded `GetTreeResponse`s: the model part per node, and the latest
-/// generation's whole answer.
+/// generation's whole answer, framed for gRPC.
 #[derive(Debug)]
 pub struct TreeBytes {
     /// Per node in depth-first order: its model fields, encoded.
@@ -103,9 +101,14 @@ impl TreeBytes {
             .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
     }
 
-    /// The encoded tree of `snap`, built on the first call for its
-    /// generation and shared after that.
+    /// The encoded tree of `snap` (a `GetTreeResponse`), built on the first
+    /// call for its generation and shared after that.
     pub fn tree(&self, snap: &Snapshot) -> Bytes {
+        self.framed(snap).slice(framed::PREFIX_LEN..)
+    }
+
+    /// [`TreeBytes::tree`] behind its gRPC prefix, as it goes on the wire.
+    fn framed(&self, snap: &Snapshot) -> Bytes {
         if let Some((generation, bytes)) = &*self.lock()
             && *generation == snap.generation
         {
@@ -124,6 +127,7 @@ impl TreeBytes {
     fn encode(&self, snap: &Snapshot) -> Bytes {
         let model_bytes: usize = self.model_parts.iter().map(Vec::len).sum();
         let mut out = Vec::with_capacity(model_bytes + snap.nodes.len() * 96 + 256);
+        framed::begin(&mut out);
         let mut evaluated = Vec::with_capacity(256);
         for (&ix, model_part) in snap.model.order().iter().zip(&self.model_parts) {
             let h = snap.node(ix);
@@ -162,6 +166,7 @@ impl TreeBytes {
         if snap.generation != 0 {
             encoding::uint64::encode(4, &snap.generation, &mut out);
         }
+        framed::finish(&mut out);
         Bytes::from(out)
     }
 
@@ -215,33 +220,33 @@ where
         if req.uri().path() != GET_TREE_PATH {
             return self.inner.call(req);
         }
-        let method = GetTreeBytes {
-            snapshots: self.snapshots.clone(),
-            trees: Arc::clone(&self.trees),
-        };
+        self.trees.asked();
+        let snap = Arc::clone(&self.snapshots.borrow());
+        let answer = self.trees.framed(&snap);
         Box::pin(async move {
-            let codec = SendEncoded::<GetTreeRequest>::default();
-            Ok(Grpc::new(codec).unary(method, req).await)
+            // `GetTreeRequest` has no fields: whatever the request carries is
+            // read past, as an unknown field would be, before answering.
+            drain(req.into_body()).await;
+            Ok(framed::ok(answer))
         })
     }
 }
 
-struct GetTreeBytes {
-    snapshots: watch::Receiver<Arc<Snapshot>>,
-    trees: Arc<TreeBytes>,
-}
-
-impl UnaryService<GetTreeRequest> for GetTreeBytes {
-    type Response = Bytes;
-    type Future = BoxFuture<Response<Bytes>, Status>;
-
-    fn call(&mut self, _request: Request<GetTreeRequest>) -> Self::Future {
-        self.trees.asked();
-        let snap = Arc::clone(&self.snapshots.borrow());
-        let bytes = self.trees.tree(&snap);
-        Box::pin(async move { Ok(Response::new(bytes)) })
+/// Reads a request body to its end, or past [`MAX_IGNORED_REQUEST`] bytes,
+/// so the stream closes cleanly instead of being reset under the client.
+async fn drain<B: HttpBody>(body: B) {
+    let mut body = std::pin::pin!(body);
+    let mut read = 0usize;
+    while let Some(Ok(frame)) = std::future::poll_fn(|cx| body.as_mut().poll_frame(cx)).await {
+        read += frame.data_ref().map_or(0, bytes::Buf::remaining);
+        if read > MAX_IGNORED_REQUEST {
+            return;
+        }
     }
 }
+
+/// A `GetTreeRequest` is empty; more than this is not read.
+const MAX_IGNORED_REQUEST: usize = 64 << 10;
 
 #[cfg(test)]
 mod tests {
