@@ -66,10 +66,29 @@ pub struct FleetSpec {
 
 /// Opens `count` HTTP/2 connections to `target`, a few at a time.
 pub async fn connect(target: &str, count: usize) -> Result<Vec<Channel>, LoadError> {
-    let endpoint = Endpoint::from_shared(target.to_string())
+    connect_with(endpoint(target)?, target, count).await
+}
+
+/// One connection tuned for answers as large as a 10,000-node tree, as
+/// `vigil` connects ([`crate::client::for_large_answers`]).
+pub async fn connect_for_queries(target: &str) -> Result<Channel, LoadError> {
+    let endpoint = crate::client::for_large_answers(endpoint(target)?);
+    let mut channels = connect_with(endpoint, target, 1).await?;
+    Ok(channels.remove(0))
+}
+
+fn endpoint(target: &str) -> Result<Endpoint, LoadError> {
+    Ok(Endpoint::from_shared(target.to_string())
         .map_err(|e| LoadError::Target(format!("{target}: {e}")))?
         .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(10));
+        .connect_timeout(Duration::from_secs(10)))
+}
+
+async fn connect_with(
+    endpoint: Endpoint,
+    target: &str,
+    count: usize,
+) -> Result<Vec<Channel>, LoadError> {
     let results: Vec<Result<Channel, tonic::transport::Error>> =
         futures::stream::iter((0..count).map(|_| endpoint.connect()))
             .buffer_unordered(64)

@@ -64,10 +64,11 @@ impl Observers {
 }
 
 async fn observe(plan: Plan, stop: CancellationToken) -> Result<Observed, LoadError> {
-    let channels = super::fleet::connect(&plan.target, 2).await?;
+    let marker_channel = super::fleet::connect(&plan.target, 1).await?.remove(0);
+    let query_channel = super::fleet::connect_for_queries(&plan.target).await?;
     let markers = async {
         match plan.markers {
-            Some((count, every)) => marker::run(channels[0].clone(), count, every, stop.clone())
+            Some((count, every)) => marker::run(marker_channel, count, every, stop.clone())
                 .await
                 .map(Some),
             None => Ok(None),
@@ -76,7 +77,7 @@ async fn observe(plan: Plan, stop: CancellationToken) -> Result<Observed, LoadEr
     let queries = async {
         match plan.queries {
             Some((model, every)) => {
-                Some(query::run(channels[1].clone(), model, every, stop.clone()).await)
+                Some(query::run(query_channel, model, every, stop.clone()).await)
             }
             None => None,
         }
