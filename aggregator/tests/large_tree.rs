@@ -1,13 +1,17 @@
 //! `GetTree` on a model whose answer is many times an HTTP/2 window, over a
 //! real socket: the pre-framed answer must cross flow control intact for a
 //! client with the protocol's default windows, for several callers at once,
-//! and match `GetNode` node for node.
+//! and match `GetNode` node for node; a request carrying an oversized body
+//! still gets its answer.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use tonic::transport::Endpoint;
-use vigil_aggregator::{Aggregator, AggregatorConfig, Model};
+use bytes::Bytes;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::transport::{Channel, Endpoint};
+use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle, Model};
+use vigil_proto::codec::SendEncoded;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{GetNodeRequest, GetTreeRequest, GetTreeResponse, HealthState};
 
@@ -15,28 +19,23 @@ const LEAVES: usize = 3_000;
 /// HTTP/2's initial window: the answer must need many of them.
 const DEFAULT_WINDOW: usize = 65_535;
 
+fn leaf_id(i: usize) -> String {
+    format!("component-with-a-long-name-{i:05}")
+}
+
 fn model() -> Model {
-    let mut yaml = String::from("nodes:\n  - id: root\n    children: [app]\n");
-    yaml.push_str("  - id: app\n    children: [");
-    for i in 0..LEAVES {
-        if i > 0 {
-            yaml.push_str(", ");
-        }
-        write!(yaml, "component-with-a-long-name-{i:05}").unwrap();
-    }
-    yaml.push_str("]\n");
-    for i in 0..LEAVES {
-        writeln!(
-            yaml,
-            "  - id: component-with-a-long-name-{i:05}\n    select: {{ component: c{i} }}"
-        )
-        .unwrap();
+    let leaves: Vec<String> = (0..LEAVES).map(leaf_id).collect();
+    let mut yaml = format!(
+        "nodes:\n  - id: root\n    children: [app]\n  - id: app\n    children: [{}]\n",
+        leaves.join(", ")
+    );
+    for (i, id) in leaves.iter().enumerate() {
+        writeln!(yaml, "  - id: {id}\n    select: {{ component: c{i} }}").unwrap();
     }
     Model::from_yaml(&yaml, "large.yaml").unwrap()
 }
 
-#[tokio::test]
-async fn a_tree_larger_than_many_windows_arrives_whole_for_every_caller() {
+async fn start() -> (AggregatorHandle, usize) {
     let mut config = AggregatorConfig::default();
     config.listen.grpc = "127.0.0.1:0".parse().unwrap();
     config.listen.http = "127.0.0.1:0".parse().unwrap();
@@ -44,13 +43,22 @@ async fn a_tree_larger_than_many_windows_arrives_whole_for_every_caller() {
     let model = model();
     let nodes = model.nodes().len();
     assert!(nodes > LEAVES);
-    let handle = Aggregator::start(config, model).await.unwrap();
+    (Aggregator::start(config, model).await.unwrap(), nodes)
+}
+
+async fn channel(handle: &AggregatorHandle) -> Channel {
     // Default client settings: 64 KiB windows, 16 KiB frames.
-    let channel = Endpoint::from_shared(format!("http://{}", handle.grpc_addr()))
+    Endpoint::from_shared(format!("http://{}", handle.grpc_addr()))
         .unwrap()
         .connect()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tree_larger_than_many_windows_arrives_whole_for_every_caller() {
+    let (handle, nodes) = start().await;
+    let channel = channel(&handle).await;
     let client = QueryServiceClient::new(channel).max_decoding_message_size(64 << 20);
 
     let calls = (0..8).map(|_| {
@@ -76,7 +84,7 @@ async fn a_tree_larger_than_many_windows_arrives_whole_for_every_caller() {
     let leaf = last
         .nodes
         .iter()
-        .find(|n| n.id == "component-with-a-long-name-02999")
+        .find(|n| n.id == leaf_id(LEAVES - 1))
         .expect("the last leaf is in the tree");
     assert_eq!(leaf.state(), HealthState::Unknown);
     let node = client
@@ -92,5 +100,37 @@ async fn a_tree_larger_than_many_windows_arrives_whole_for_every_caller() {
         .unwrap();
     assert_eq!(node.id, leaf.id);
     assert_eq!(node.state(), leaf.state());
+    handle.shutdown().await;
+}
+
+/// `GetTreeRequest` has no fields, so a request body is read past like an
+/// unknown field; one far larger than any request still gets the tree, and
+/// the connection keeps serving.
+#[tokio::test]
+async fn a_request_with_an_oversized_body_still_gets_the_tree() {
+    let (handle, nodes) = start().await;
+    let channel = channel(&handle).await;
+    let mut raw = tonic::client::Grpc::new(channel.clone()).max_decoding_message_size(64 << 20);
+    raw.ready().await.unwrap();
+    // Field 15, length-delimited, 200 KB: an unknown field to the server.
+    let mut body = vec![0x7a, 0xc0, 0x9a, 0x0c];
+    body.resize(4 + 200_000, 0xab);
+    let answer = raw
+        .unary(
+            tonic::Request::new(Bytes::from(body)),
+            PathAndQuery::from_static("/vigil.v1.QueryService/GetTree"),
+            SendEncoded::<GetTreeResponse>::default(),
+        )
+        .await
+        .expect("answered despite the body")
+        .into_inner();
+    assert_eq!(answer.nodes.len(), nodes);
+    let again = QueryServiceClient::new(channel)
+        .max_decoding_message_size(64 << 20)
+        .get_tree(GetTreeRequest {})
+        .await
+        .expect("the connection still serves")
+        .into_inner();
+    assert_eq!(again.nodes.len(), nodes);
     handle.shutdown().await;
 }
