@@ -1,7 +1,8 @@
 //! Microbenchmarks of the aggregator's hot paths: a batch decoded, validated
 //! and applied through the real ingest path; one window update; and the
 //! evaluation tick's parts over a 100,000-series fleet (reading the store,
-//! attribution, evaluating a 10,000-node tree) and the whole tick. Run:
+//! attribution, evaluating a 10,000-node tree) and the whole tick; and the
+//! `/metrics` page and OTLP frame of that tree. Run:
 //! `cargo bench -p vigil-aggregator --bench hot_paths`.
 
 mod common;
@@ -11,9 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use vigil_aggregator::IngestStats;
 use vigil_aggregator::attribution::{AttributionConfig, Attributor};
 use vigil_aggregator::config::EvaluationConfig;
 use vigil_aggregator::evaluate::{Evaluator, Occasion};
+use vigil_aggregator::export::catalog::{self, Inputs};
+use vigil_aggregator::export::prometheus;
 use vigil_aggregator::snapshot::Snapshot;
 use vigil_aggregator::store::{Store, Window};
 
@@ -112,5 +116,35 @@ fn evaluation(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, batch_apply, window_update, evaluation);
+fn export(c: &mut Criterion) {
+    // The same fleet as `evaluation`: 10,000 nodes and 100,000 vantages,
+    // so a page of about 260,000 series.
+    let store = common::filled_store(9_900, 10_000, 10, 3);
+    let model = Arc::clone(store.model());
+    let now = common::now_ms();
+    let config = EvaluationConfig::default();
+    let reading = store.read(now, config.window);
+    let mut evaluator = Evaluator::new(
+        Arc::clone(&model),
+        config,
+        Arc::new(Snapshot::initial(Arc::clone(&model), now)),
+    );
+    let inputs = Inputs {
+        snapshot: evaluator.evaluate(now, &reading.leaves),
+        ingest: IngestStats::default(),
+        agents: Vec::new(),
+        receivers: Vec::new(),
+    };
+    let mut group = c.benchmark_group("export");
+    group.sample_size(10);
+    group.bench_function("prometheus_page/10001_nodes", |b| {
+        b.iter(|| prometheus::render(&inputs));
+    });
+    group.bench_function("frame/10001_nodes", |b| {
+        b.iter(|| catalog::collect(&inputs));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, batch_apply, window_update, evaluation, export);
 criterion_main!(benches);

@@ -41,6 +41,8 @@ macro_rules! families {
         #[derive(Clone, Copy)]
         #[repr(usize)]
         enum Ix { $($ix,)* }
+        /// Every family's index, in exposition order.
+        const ALL: &[Ix] = &[$(Ix::$ix,)*];
         /// Every family, in exposition order.
         pub const FAMILIES: &[Family] = &[
             $(Family { name: $name, otel_name: $otel, unit: $unit, kind: MetricKind::$kind, help: $help },)*
@@ -96,7 +98,53 @@ pub fn family_names() -> impl Iterator<Item = &'static str> {
     FAMILIES.iter().map(|f| f.name)
 }
 
-/// One labelled value of a family.
+/// The most labels any sample carries (a node's state: node, layer, side,
+/// network, state).
+pub const MAX_LABELS: usize = 6;
+
+/// The label pairs of one sample, borrowed from the snapshot they describe:
+/// building one allocates nothing, which matters at 260,000 series a page.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'a> {
+    pairs: [(&'static str, &'a str); MAX_LABELS],
+    len: usize,
+}
+
+impl<'a> Labels<'a> {
+    pub const fn none() -> Self {
+        Self {
+            pairs: [("", ""); MAX_LABELS],
+            len: 0,
+        }
+    }
+
+    /// The same labels and `key="value"`.
+    ///
+    /// # Panics
+    /// With more than [`MAX_LABELS`] labels, a catalog bug.
+    #[must_use]
+    pub fn with(mut self, key: &'static str, value: &'a str) -> Self {
+        self.pairs[self.len] = (key, value);
+        self.len += 1;
+        self
+    }
+
+    pub fn pairs(&self) -> &[(&'static str, &'a str)] {
+        &self.pairs[..self.len]
+    }
+}
+
+/// Where the catalog's samples go: a Prometheus page written as they come,
+/// or a [`Frame`] kept for OTLP.
+pub trait SampleSink {
+    /// Starts the next family; families come in [`FAMILIES`] order, each
+    /// exactly once, even without samples.
+    fn family(&mut self, family: &'static Family);
+    /// One sample of the family started last.
+    fn sample(&mut self, labels: &Labels<'_>, value: f64);
+}
+
+/// One labelled value of a family, owned.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Label pairs; a label that does not apply is left out, never empty.
@@ -127,9 +175,22 @@ impl Frame {
             .find(|(f, _)| f.name == name)
             .map_or(&[], |(_, s)| s)
     }
+}
 
-    fn push(&mut self, ix: Ix, labels: Vec<(&'static str, String)>, value: f64) {
-        self.samples[ix as usize].push(Sample { labels, value });
+impl SampleSink for Frame {
+    fn family(&mut self, _: &'static Family) {
+        self.samples.push(Vec::new());
+    }
+
+    fn sample(&mut self, labels: &Labels<'_>, value: f64) {
+        let labels = labels
+            .pairs()
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_string()))
+            .collect();
+        if let Some(family) = self.samples.last_mut() {
+            family.push(Sample { labels, value });
+        }
     }
 }
 
@@ -175,148 +236,197 @@ const KINDS: [FaultKind; 3] = [
 ];
 
 /// The state label value: `healthy`, `unknown`, … An unset state is Unknown.
-pub fn state_name(state: HealthState) -> String {
+pub fn state_label(state: HealthState) -> &'static str {
     match state {
-        HealthState::Unspecified => "unknown".to_string(),
-        s => s.short_name(),
+        HealthState::Unspecified | HealthState::Unknown => "unknown",
+        HealthState::Healthy => "healthy",
+        HealthState::Degraded => "degraded",
+        HealthState::Unhealthy => "unhealthy",
     }
+}
+
+/// [`state_label`], owned.
+pub fn state_name(state: HealthState) -> String {
+    state_label(state).to_string()
 }
 
 /// Builds the samples of every family.
 pub fn collect(inputs: &Inputs) -> Frame {
     let mut frame = Frame {
-        samples: vec![Vec::new(); FAMILIES.len()],
+        samples: Vec::with_capacity(FAMILIES.len()),
     };
+    visit(inputs, &mut frame);
+    frame
+}
+
+/// Hands every family and its samples to `sink`, in exposition order.
+pub fn visit(inputs: &Inputs, sink: &mut impl SampleSink) {
+    for (family, ix) in FAMILIES.iter().zip(ALL) {
+        sink.family(family);
+        samples(*ix, inputs, sink);
+    }
+}
+
+fn samples(ix: Ix, inputs: &Inputs, sink: &mut impl SampleSink) {
     let snap = &inputs.snapshot;
-    let model = &snap.model;
-    for ix in model.order() {
-        let node = model.node(*ix);
-        let health = snap.node(*ix);
-        let mut labels = vec![("node", node.id.clone())];
-        if let Some(layer) = node.layer {
-            labels.push(("layer", layer.short_name()));
+    match ix {
+        Ix::NODE_SCORE | Ix::NODE_STATE => node_samples(ix, snap, sink),
+        Ix::VANTAGE_SUCCESS | Ix::VANTAGE_SIGNALS => vantage_samples(ix, snap, sink),
+        Ix::LAYER_SCORE | Ix::LAYER_STATE | Ix::OVERALL_SCORE | Ix::OVERALL_STATE => {
+            layer_samples(ix, snap, sink);
         }
-        if node.owner != Side::Unspecified {
-            labels.push(("side", node.owner.short_name()));
+        Ix::FAULTS_OPEN => {
+            for side in SIDES {
+                let side_name = side.short_name();
+                for kind in KINDS {
+                    let n = snap
+                        .faults
+                        .open
+                        .iter()
+                        .filter(|f| f.side() == side && f.kind == kind)
+                        .count();
+                    let labels = Labels::none()
+                        .with("side", &side_name)
+                        .with("kind", kind.name());
+                    sink.sample(&labels, n as f64);
+                }
+            }
+        }
+        Ix::GAPS => sink.sample(&Labels::none(), snap.faults.gaps.len() as f64),
+        Ix::EVALUATIONS => sink.sample(&Labels::none(), snap.generation as f64),
+        Ix::EVALUATED_AT => sink.sample(&Labels::none(), snap.evaluated_at_ms as f64 / 1000.0),
+        Ix::EVALUATION_SECONDS => {
+            sink.sample(&Labels::none(), snap.evaluation_took.as_secs_f64());
+        }
+        Ix::SIGNALS => sink.sample(&Labels::none(), inputs.ingest.signals_applied as f64),
+        Ix::BATCHES => sink.sample(&Labels::none(), inputs.ingest.batches_applied as f64),
+        Ix::REJECTED => {
+            let r = &inputs.ingest.rejected;
+            for (reason, n) in [
+                ("malformed", r.malformed),
+                ("unknown_probe", r.unknown_probe),
+                ("too_large", r.too_large),
+                ("bad_time", r.bad_time),
+                ("not_identified", r.not_identified),
+                ("duplicate_sequence", r.duplicate_sequence),
+            ] {
+                sink.sample(&Labels::none().with("reason", reason), n as f64);
+            }
+        }
+        Ix::STREAMS => sink.sample(&Labels::none(), inputs.ingest.streams_open as f64),
+        Ix::AGENT_DROPPED => {
+            for a in &inputs.agents {
+                let mut labels = Labels::none().with("agent", &a.agent);
+                if !a.network.is_empty() {
+                    labels = labels.with("network", &a.network);
+                }
+                sink.sample(&labels, a.dropped as f64);
+            }
+        }
+        Ix::ALERT_SENT => {
+            for r in &inputs.receivers {
+                for (result, n) in [
+                    ("sent", r.sent),
+                    ("failed", r.failed),
+                    ("dropped", r.dropped),
+                ] {
+                    let labels = Labels::none()
+                        .with("receiver", &r.receiver)
+                        .with("result", result);
+                    sink.sample(&labels, n as f64);
+                }
+            }
+        }
+        Ix::ALERT_QUEUE => {
+            for r in &inputs.receivers {
+                sink.sample(
+                    &Labels::none().with("receiver", &r.receiver),
+                    r.queued as f64,
+                );
+            }
+        }
+    }
+}
+
+fn node_samples(ix: Ix, snap: &Snapshot, sink: &mut impl SampleSink) {
+    let model = &snap.model;
+    for node_ix in model.order() {
+        let node = model.node(*node_ix);
+        let health = snap.node(*node_ix);
+        let layer = node.layer.map(|l| l.short_name());
+        let side = (node.owner != Side::Unspecified).then(|| node.owner.short_name());
+        let mut labels = Labels::none().with("node", &node.id);
+        if let Some(layer) = &layer {
+            labels = labels.with("layer", layer);
+        }
+        if let Some(side) = &side {
+            labels = labels.with("side", side);
         }
         if let NodeRole::Leaf(selector) = &node.role
             && let Some(network) = &selector.network
         {
-            labels.push(("network", network.clone()));
+            labels = labels.with("network", network);
         }
-        frame.push(Ix::NODE_SCORE, labels.clone(), f64::from(health.score));
+        if matches!(ix, Ix::NODE_SCORE) {
+            sink.sample(&labels, f64::from(health.score));
+            continue;
+        }
+        let current = state_of(health.state);
         for state in STATES {
-            let mut l = labels.clone();
-            l.push(("state", state_name(state)));
-            frame.push(Ix::NODE_STATE, l, one_if(state_of(health.state) == state));
+            sink.sample(
+                &labels.with("state", state_label(state)),
+                one_if(current == state),
+            );
         }
-        for v in health.vantages.iter() {
-            let mut l = vec![("node", node.id.clone()), ("agent", v.agent_id.to_string())];
+    }
+}
+
+fn vantage_samples(ix: Ix, snap: &Snapshot, sink: &mut impl SampleSink) {
+    let model = &snap.model;
+    for node_ix in model.order() {
+        let node = model.node(*node_ix);
+        for v in snap.node(*node_ix).vantages.iter() {
+            let mut labels = Labels::none()
+                .with("node", &node.id)
+                .with("agent", &v.agent_id);
             if !v.vantage.network.is_empty() {
-                l.push(("network", v.vantage.network.clone()));
+                labels = labels.with("network", &v.vantage.network);
             }
-            frame.push(Ix::VANTAGE_SIGNALS, l.clone(), f64::from(v.signals));
-            if v.signals > 0 {
+            if matches!(ix, Ix::VANTAGE_SIGNALS) {
+                sink.sample(&labels, f64::from(v.signals));
+            } else if v.signals > 0 {
                 let ok = v.signals.saturating_sub(v.failures);
-                frame.push(Ix::VANTAGE_SUCCESS, l, f64::from(ok) / f64::from(v.signals));
+                sink.sample(&labels, f64::from(ok) / f64::from(v.signals));
             }
         }
     }
-    for layer in &snap.layers {
-        let (score_ix, state_ix, mut labels) = if layer.name == "overall" {
-            (Ix::OVERALL_SCORE, Ix::OVERALL_STATE, Vec::new())
+}
+
+fn layer_samples(ix: Ix, snap: &Snapshot, sink: &mut impl SampleSink) {
+    let overall = matches!(ix, Ix::OVERALL_SCORE | Ix::OVERALL_STATE);
+    let score = matches!(ix, Ix::LAYER_SCORE | Ix::OVERALL_SCORE);
+    for layer in snap
+        .layers
+        .iter()
+        .filter(|l| (l.name == "overall") == overall)
+    {
+        let labels = if overall {
+            Labels::none()
         } else {
-            (
-                Ix::LAYER_SCORE,
-                Ix::LAYER_STATE,
-                vec![("layer", layer.name.to_string())],
-            )
+            Labels::none().with("layer", layer.name)
         };
-        frame.push(score_ix, labels.clone(), f64::from(layer.score));
+        if score {
+            sink.sample(&labels, f64::from(layer.score));
+            continue;
+        }
+        let current = state_of(layer.state);
         for state in STATES {
-            labels.push(("state", state_name(state)));
-            frame.push(
-                state_ix,
-                labels.clone(),
-                one_if(state_of(layer.state) == state),
-            );
-            labels.pop();
-        }
-    }
-    let board = &snap.faults;
-    for side in SIDES {
-        for kind in KINDS {
-            let n = board
-                .open
-                .iter()
-                .filter(|f| f.side() == side && f.kind == kind)
-                .count();
-            frame.push(
-                Ix::FAULTS_OPEN,
-                vec![
-                    ("side", side.short_name()),
-                    ("kind", kind.name().to_string()),
-                ],
-                n as f64,
+            sink.sample(
+                &labels.with("state", state_label(state)),
+                one_if(current == state),
             );
         }
     }
-    frame.push(Ix::GAPS, Vec::new(), board.gaps.len() as f64);
-    frame.push(Ix::EVALUATIONS, Vec::new(), snap.generation as f64);
-    frame.push(
-        Ix::EVALUATED_AT,
-        Vec::new(),
-        snap.evaluated_at_ms as f64 / 1000.0,
-    );
-    frame.push(
-        Ix::EVALUATION_SECONDS,
-        Vec::new(),
-        snap.evaluation_took.as_secs_f64(),
-    );
-    let ingest = &inputs.ingest;
-    frame.push(Ix::SIGNALS, Vec::new(), ingest.signals_applied as f64);
-    frame.push(Ix::BATCHES, Vec::new(), ingest.batches_applied as f64);
-    let r = &ingest.rejected;
-    for (reason, n) in [
-        ("malformed", r.malformed),
-        ("unknown_probe", r.unknown_probe),
-        ("too_large", r.too_large),
-        ("bad_time", r.bad_time),
-        ("not_identified", r.not_identified),
-        ("duplicate_sequence", r.duplicate_sequence),
-    ] {
-        frame.push(Ix::REJECTED, vec![("reason", reason.to_string())], n as f64);
-    }
-    frame.push(Ix::STREAMS, Vec::new(), ingest.streams_open as f64);
-    for a in &inputs.agents {
-        let mut l = vec![("agent", a.agent.to_string())];
-        if !a.network.is_empty() {
-            l.push(("network", a.network.clone()));
-        }
-        frame.push(Ix::AGENT_DROPPED, l, a.dropped as f64);
-    }
-    for r in &inputs.receivers {
-        for (result, n) in [
-            ("sent", r.sent),
-            ("failed", r.failed),
-            ("dropped", r.dropped),
-        ] {
-            frame.push(
-                Ix::ALERT_SENT,
-                vec![
-                    ("receiver", r.receiver.clone()),
-                    ("result", result.to_string()),
-                ],
-                n as f64,
-            );
-        }
-        frame.push(
-            Ix::ALERT_QUEUE,
-            vec![("receiver", r.receiver.clone())],
-            r.queued as f64,
-        );
-    }
-    frame
 }
 
 /// Missing data is Unknown, never Healthy.
@@ -330,4 +440,24 @@ fn state_of(state: HealthState) -> HealthState {
 
 fn one_if(yes: bool) -> f64 {
     if yes { 1.0 } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_labels_are_the_contract_short_names() {
+        for state in STATES {
+            assert_eq!(state_label(state), state.short_name());
+        }
+        assert_eq!(state_label(HealthState::Unspecified), "unknown");
+    }
+
+    #[test]
+    fn labels_keep_their_order() {
+        let labels = Labels::none().with("node", "a").with("state", "healthy");
+        assert_eq!(labels.pairs(), &[("node", "a"), ("state", "healthy")]);
+        assert!(Labels::none().pairs().is_empty());
+    }
 }
