@@ -2,7 +2,7 @@
 //! and applied through the real ingest path; one window update; and the
 //! evaluation tick's parts over a 100,000-series fleet (reading the store,
 //! attribution, evaluating a 10,000-node tree) and the whole tick; and the
-//! `/metrics` page and OTLP frame of that tree. Run:
+//! `/metrics` page of that tree. Run:
 //! `cargo bench -p vigil-aggregator --bench hot_paths`.
 
 mod common;
@@ -16,7 +16,7 @@ use vigil_aggregator::IngestStats;
 use vigil_aggregator::attribution::{AttributionConfig, Attributor};
 use vigil_aggregator::config::EvaluationConfig;
 use vigil_aggregator::evaluate::{Evaluator, Occasion};
-use vigil_aggregator::export::catalog::{self, Inputs};
+use vigil_aggregator::export::catalog::Inputs;
 use vigil_aggregator::export::prometheus;
 use vigil_aggregator::snapshot::Snapshot;
 use vigil_aggregator::store::{Store, Window};
@@ -139,9 +139,6 @@ fn export(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("prometheus_page/10001_nodes", |b| {
         b.iter(|| prometheus::render(&inputs));
-    });
-    group.bench_function("frame/10001_nodes", |b| {
-        b.iter(|| catalog::collect(&inputs));
     });
     group.finish();
 }

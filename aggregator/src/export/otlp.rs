@@ -2,8 +2,9 @@
 //! SDK, and the resource that names this aggregator.
 //!
 //! Owns the meter provider and its observable instruments. Each collection
-//! reads one cached frame, so an export never blocks evaluation or ingest.
-//! It must not define series (the catalog does).
+//! reads one cached set of points, built off the runtime's workers, so an
+//! export never blocks evaluation or ingest. It must not define series (the
+//! catalog does).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader;
 use opentelemetry_sdk::runtime::Tokio;
 
-use super::catalog::{FAMILIES, Frame, MetricKind, Sample};
+use super::catalog::{self, FAMILIES, Family, Labels, MetricKind, SampleSink};
 use super::config::{OtlpProtocol, OtlpSettings};
 use super::http_client::ReqwestClient;
 use super::source::MetricSource;
@@ -34,9 +35,9 @@ pub enum ExportError {
     },
 }
 
-/// Frames younger than this are reused: one collection reads every
+/// Points younger than this are reused: one collection reads every
 /// instrument, and they must all see the same moment.
-const FRAME_REUSE: Duration = Duration::from_millis(250);
+const POINTS_REUSE: Duration = Duration::from_millis(250);
 
 /// The resource every exported metric and span carries.
 pub fn resource(settings: &OtlpSettings, instance_id: &str) -> Resource {
@@ -127,37 +128,71 @@ fn metadata(settings: &OtlpSettings) -> Result<tonic::metadata::MetadataMap, Str
     Ok(map)
 }
 
-/// A frame shared by every instrument of one collection.
-struct FrameCache {
-    source: MetricSource,
-    cached: Mutex<Option<(Instant, Arc<Frame>)>>,
+/// The catalog's samples as OpenTelemetry data points, built once per
+/// collection: each label becomes its `KeyValue` once, not once per read.
+#[derive(Default)]
+struct Points {
+    families: Vec<Vec<(Vec<KeyValue>, f64)>>,
 }
 
-impl FrameCache {
-    fn get(&self) -> Arc<Frame> {
-        let mut slot = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, frame)) = slot.as_ref()
-            && at.elapsed() < FRAME_REUSE
-        {
-            return Arc::clone(frame);
+impl SampleSink for Points {
+    fn family(&mut self, _: &'static Family) {
+        self.families.push(Vec::new());
+    }
+
+    fn sample(&mut self, labels: &Labels<'_>, value: f64) {
+        let attributes = labels
+            .pairs()
+            .iter()
+            .map(|(k, v)| KeyValue::new(*k, (*v).to_string()))
+            .collect();
+        if let Some(family) = self.families.last_mut() {
+            family.push((attributes, value));
         }
-        let frame = Arc::new(self.source.frame());
-        *slot = Some((Instant::now(), Arc::clone(&frame)));
-        frame
     }
 }
 
-fn attributes(sample: &Sample) -> Vec<KeyValue> {
-    sample
-        .labels
-        .iter()
-        .map(|(k, v)| KeyValue::new(*k, v.clone()))
-        .collect()
+/// Points shared by every instrument of one collection.
+struct PointCache {
+    source: MetricSource,
+    cached: Mutex<Option<(Instant, Arc<Points>)>>,
+}
+
+impl PointCache {
+    fn get(&self) -> Arc<Points> {
+        let mut slot = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, points)) = slot.as_ref()
+            && at.elapsed() < POINTS_REUSE
+        {
+            return Arc::clone(points);
+        }
+        let points = Arc::new(off_the_workers(|| {
+            let mut points = Points::default();
+            catalog::visit(&self.source.inputs(), &mut points);
+            points
+        }));
+        *slot = Some((Instant::now(), Arc::clone(&points)));
+        points
+    }
+}
+
+/// The SDK collects on a runtime worker, and a 10,000-node model's points
+/// take tens of milliseconds to build: on a multi-threaded runtime the
+/// worker hands its other tasks (ingest streams, queries) to another thread
+/// first.
+fn off_the_workers<T>(build: impl FnOnce() -> T) -> T {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(build)
+    } else {
+        build()
+    }
 }
 
 fn register(provider: &SdkMeterProvider, source: MetricSource) {
     let meter = provider.meter("vigil-aggregator");
-    let cache = Arc::new(FrameCache {
+    let cache = Arc::new(PointCache {
         source,
         cached: Mutex::new(None),
     });
@@ -170,9 +205,9 @@ fn register(provider: &SdkMeterProvider, source: MetricSource) {
                     .with_unit(family.unit)
                     .with_description(family.help)
                     .with_callback(move |obs: &dyn AsyncInstrument<f64>| {
-                        let frame = cache.get();
-                        for s in frame.samples.get(ix).into_iter().flatten() {
-                            obs.observe(s.value, &attributes(s));
+                        let points = cache.get();
+                        for (attributes, value) in points.families.get(ix).into_iter().flatten() {
+                            obs.observe(*value, attributes);
                         }
                     })
                     .build();
@@ -183,9 +218,9 @@ fn register(provider: &SdkMeterProvider, source: MetricSource) {
                     .with_unit(family.unit)
                     .with_description(family.help)
                     .with_callback(move |obs: &dyn AsyncInstrument<u64>| {
-                        let frame = cache.get();
-                        for s in frame.samples.get(ix).into_iter().flatten() {
-                            obs.observe(s.value.max(0.0) as u64, &attributes(s));
+                        let points = cache.get();
+                        for (attributes, value) in points.families.get(ix).into_iter().flatten() {
+                            obs.observe(value.max(0.0) as u64, attributes);
                         }
                     })
                     .build();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::catalog::{self, AgentDrops, Frame, Inputs};
+use super::catalog::{AgentDrops, Inputs};
 use crate::alert::AlertStats;
 use crate::ingest::IngestCounters;
 use crate::snapshot::Snapshot;
@@ -58,11 +58,6 @@ impl MetricSource {
             agents,
             receivers: self.alerts.as_ref().map(|a| a.totals()).unwrap_or_default(),
         }
-    }
-
-    /// The samples of every family now.
-    pub fn frame(&self) -> Frame {
-        catalog::collect(&self.inputs())
     }
 
     /// A receiver that wakes on every new snapshot.
