@@ -46,6 +46,10 @@ async fn a_small_fleet_is_applied_without_rejections() {
         markers: 3,
         marker_every: Duration::from_millis(100),
         query_every: Some(Duration::from_millis(100)),
+        scrape: Some((
+            format!("http://{}/metrics", aggregator.http_addr()),
+            Duration::from_millis(250),
+        )),
         rss_every: Duration::from_millis(500),
     };
     let report = loadgen::run(&plan).await.expect("load run completes");
@@ -64,6 +68,13 @@ async fn a_small_fleet_is_applied_without_rejections() {
     assert!(report.get_tree.is_some() && report.get_node.is_some());
     assert_eq!(report.tree_nodes, model.nodes() + 1, "plus `unmodelled`");
     assert!(report.aggregator.is_some_and(|a| a.rss_end_bytes > 0));
+    assert_eq!(report.scrape_errors, 0, "{}", report.render());
+    assert!(
+        report.scrape.is_some_and(|s| s.samples >= 2),
+        "{}",
+        report.render()
+    );
+    assert!(report.scrape_page_bytes > 0);
 
     let stats = aggregator.ingest_stats();
     assert!(stats.signals_applied > 0);

@@ -111,6 +111,14 @@ struct RunArgs {
     /// Time between query samples; 0 disables query sampling.
     #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
     query_every: Duration,
+    /// Time between scrapes of the aggregator's `/metrics`, as Prometheus
+    /// would during the run; 0 (the default) does not scrape.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    scrape_every: Duration,
+    /// `/metrics` URL of the aggregator given by --connect (default: its
+    /// HTTP port when --aggregator-bin starts it).
+    #[arg(long, requires = "connect")]
+    metrics_url: Option<String>,
     /// Time between readings of the aggregator's RSS (for a soak: a long
     /// `--duration` shows whether memory stays flat).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
@@ -251,6 +259,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         markers: args.marker_samples,
         marker_every: args.marker_every,
         query_every: (!args.query_every.is_zero()).then_some(args.query_every),
+        scrape: match (&started, &args.metrics_url) {
+            _ if args.scrape_every.is_zero() => None,
+            (Some(p), _) => Some((format!("http://{}/metrics", p.http), args.scrape_every)),
+            (None, Some(url)) => Some((url.clone(), args.scrape_every)),
+            (None, None) => anyhow::bail!("--scrape-every needs --metrics-url with --connect"),
+        },
         rss_every: args.rss_every,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

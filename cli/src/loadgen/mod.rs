@@ -14,6 +14,7 @@ pub mod model;
 pub mod observer;
 pub mod process;
 pub mod query;
+pub mod scrape;
 pub mod stats;
 pub mod target;
 pub mod wire;
@@ -81,6 +82,9 @@ pub struct LoadPlan {
     pub marker_every: Duration,
     /// Time between query samples (None: no query sampling).
     pub query_every: Option<Duration>,
+    /// The aggregator's `/metrics` URL and the time between scrapes (None:
+    /// no scraping).
+    pub scrape: Option<(String, Duration)>,
     /// Time between readings of the aggregator's RSS during the measured
     /// interval, to show whether memory stays flat (a soak).
     pub rss_every: Duration,
@@ -120,6 +124,10 @@ pub struct LoadReport {
     pub get_node: Option<Percentiles>,
     pub tree_nodes: usize,
     pub query_errors: u64,
+    /// `GET /metrics`, request to the last byte of the page.
+    pub scrape: Option<Percentiles>,
+    pub scrape_page_bytes: usize,
+    pub scrape_errors: u64,
 }
 
 /// Runs `plan` against a running aggregator.
@@ -183,6 +191,7 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
             target: plan.target.clone(),
             markers: (plan.markers > 0).then_some((plan.markers, plan.marker_every)),
             queries: plan.query_every.map(|every| (fleet.model, every)),
+            scrapes: plan.scrape.clone(),
         },
         window_stop.clone(),
     )?;
@@ -217,7 +226,11 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
         None => None,
     };
     window_stop.cancel();
-    let observer::Observed { markers, queries } = observers.join().await?;
+    let observer::Observed {
+        markers,
+        queries,
+        scrapes,
+    } = observers.join().await?;
     stop.cancel();
     for a in agents {
         let _ = tokio::time::timeout(Duration::from_secs(5), a).await;
@@ -236,6 +249,7 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
     };
     let markers = markers.unwrap_or_default();
     let queries = queries.unwrap_or_default();
+    let scrapes = scrapes.unwrap_or_default();
     Ok(LoadReport {
         agents: fleet.agents,
         probes: fleet.probes,
@@ -261,6 +275,9 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
         get_node: Percentiles::of(&queries.get_node),
         tree_nodes: queries.tree_nodes,
         query_errors: queries.errors,
+        scrape: Percentiles::of(&scrapes.took),
+        scrape_page_bytes: scrapes.page_bytes,
+        scrape_errors: scrapes.errors,
     })
 }
 
@@ -329,6 +346,14 @@ impl LoadReport {
             pct(&self.get_node),
             self.query_errors
         ));
+        if self.scrape.is_some() || self.scrape_errors > 0 {
+            out.push_str(&format!(
+                "/metrics scrape ({:.1} MB): {}, errors {}\n",
+                self.scrape_page_bytes as f64 / 1e6,
+                pct(&self.scrape),
+                self.scrape_errors
+            ));
+        }
         out
     }
 }

@@ -1,4 +1,5 @@
-//! The observers of a load run, the marker agent and the query poller, on a
+//! The observers of a load run, the marker agent, the query poller and the
+//! Prometheus scraper, on a
 //! thread and runtime of their own. What they time is the aggregator (and
 //! the machine it shares), not the wait behind the load generator's own
 //! queue of thousands of simulated agents: an on-call client is not one of
@@ -15,21 +16,25 @@ use super::LoadError;
 use super::marker::{self, MarkerSamples};
 use super::model::FleetModel;
 use super::query::{self, QuerySamples};
+use super::scrape::{self, ScrapeSamples};
 
 /// What the observers report.
 #[derive(Debug, Default)]
 pub struct Observed {
     pub markers: Option<MarkerSamples>,
     pub queries: Option<QuerySamples>,
+    pub scrapes: Option<ScrapeSamples>,
 }
 
 /// What to observe: marker samples (count, one every) and queries (one
-/// every), each on its own connection to `target`.
+/// every), each on its own connection to `target`; scrapes (the `/metrics`
+/// URL, one every).
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub target: String,
     pub markers: Option<(usize, Duration)>,
     pub queries: Option<(FleetModel, Duration)>,
+    pub scrapes: Option<(String, Duration)>,
 }
 
 /// The running observers.
@@ -82,9 +87,16 @@ async fn observe(plan: Plan, stop: CancellationToken) -> Result<Observed, LoadEr
             None => None,
         }
     };
-    let (markers, queries) = tokio::join!(markers, queries);
+    let scrapes = async {
+        match plan.scrapes {
+            Some((url, every)) => Some(scrape::run(url, every, stop.clone()).await),
+            None => None,
+        }
+    };
+    let (markers, queries, scrapes) = tokio::join!(markers, queries, scrapes);
     Ok(Observed {
         markers: markers?,
         queries,
+        scrapes,
     })
 }
