@@ -134,6 +134,7 @@ fn export(c: &mut Criterion) {
         ingest: IngestStats::default(),
         agents: Vec::new(),
         receivers: Vec::new(),
+        vantage_series: true,
     };
     let mut group = c.benchmark_group("export");
     group.sample_size(10);

@@ -206,6 +206,50 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vantage_series_can_be_left_out_for_large_fleets() {
+    let mut config = fast_config();
+    config.export.vantage_series = false;
+    let agg = Aggregator::start(config, model()).await.unwrap();
+    let mut dns = Feeder::connect(
+        agg.grpc_addr(),
+        "agent-a",
+        "spoke-a",
+        "hub-dns",
+        ProbeKind::Dns,
+        Layer::PlatformHub,
+    )
+    .await;
+    dns.batch(10, 0).await;
+    let text = eventually("hub-dns scored on /metrics", || async {
+        let (_, text) = scrape(agg.http_addr()).await;
+        let score = find(&parse(&text), "vigil_node_score", &[("node", "hub-dns")]).map(value);
+        match score {
+            Some(v) if v > 0.0 => Ok(text),
+            other => Err(format!("hub-dns score = {other:?}")),
+        }
+    })
+    .await;
+    let s = parse(&text);
+    let vantage: Vec<_> = s
+        .samples
+        .iter()
+        .filter(|smp| smp.metric.starts_with("vigil_vantage_"))
+        .collect();
+    assert!(vantage.is_empty(), "{vantage:?}");
+    // The families are still announced, so dashboards see the catalog.
+    assert!(text.contains("# TYPE vigil_vantage_success_ratio gauge"));
+    // The health model still holds the vantage the page leaves out.
+    let snapshot = agg.subscribe().borrow().clone();
+    let ix = snapshot
+        .model
+        .find("hub-dns")
+        .expect("hub-dns in the model");
+    assert_eq!(snapshot.node(ix).vantages.len(), 1);
+    promtool_check_metrics(&text);
+    agg.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_page_can_be_turned_off() {
     let mut config = fast_config();
     config.export.prometheus.enabled = false;

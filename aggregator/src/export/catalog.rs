@@ -219,6 +219,9 @@ pub struct Inputs {
     pub ingest: IngestStats,
     pub agents: Vec<AgentDrops>,
     pub receivers: Vec<ReceiverTotals>,
+    /// Whether the per-agent vantage families carry samples
+    /// (`export.vantage_series`).
+    pub vantage_series: bool,
 }
 
 const STATES: [HealthState; 4] = [
@@ -271,7 +274,11 @@ fn samples(ix: Ix, inputs: &Inputs, sink: &mut impl SampleSink) {
     let snap = &inputs.snapshot;
     match ix {
         Ix::NODE_SCORE | Ix::NODE_STATE => node_samples(ix, snap, sink),
-        Ix::VANTAGE_SUCCESS | Ix::VANTAGE_SIGNALS => vantage_samples(ix, snap, sink),
+        Ix::VANTAGE_SUCCESS | Ix::VANTAGE_SIGNALS => {
+            if inputs.vantage_series {
+                vantage_samples(ix, snap, sink);
+            }
+        }
         Ix::LAYER_SCORE | Ix::LAYER_STATE | Ix::OVERALL_SCORE | Ix::OVERALL_STATE => {
             layer_samples(ix, snap, sink);
         }

@@ -14,14 +14,30 @@ use crate::config::ConfigError;
 use crate::duration;
 
 /// `export:`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportConfig {
+    /// Export the per-agent `vigil_vantage_*` series: two per (leaf, agent)
+    /// pair, 200,000 for 10,000 agents with 10 probes each. Large fleets may
+    /// turn them off; node, layer and fault series stay, and `vigil why`
+    /// still shows every vantage.
+    #[serde(default = "yes")]
+    pub vantage_series: bool,
     #[serde(default)]
     pub prometheus: PrometheusConfig,
     /// Absent: OTLP export is off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
     #[serde(default)]
     pub otlp: Option<OtlpConfig>,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self {
+            vantage_series: true,
+            prometheus: PrometheusConfig::default(),
+            otlp: None,
+        }
+    }
 }
 
 /// `export.prometheus`.
@@ -310,6 +326,7 @@ impl ExportConfig {
             }
         };
         Ok(Self {
+            vantage_series: self.vantage_series,
             prometheus: self.prometheus.clone(),
             otlp,
         })

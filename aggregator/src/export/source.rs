@@ -22,6 +22,7 @@ pub struct MetricSource {
     counters: Arc<IngestCounters>,
     store: Arc<Store>,
     alerts: Option<Arc<AlertStats>>,
+    vantage_series: bool,
 }
 
 impl MetricSource {
@@ -30,12 +31,14 @@ impl MetricSource {
         counters: Arc<IngestCounters>,
         store: Arc<Store>,
         alerts: Option<Arc<AlertStats>>,
+        vantage_series: bool,
     ) -> Self {
         Self {
             snapshots,
             counters,
             store,
             alerts,
+            vantage_series,
         }
     }
 
@@ -57,6 +60,7 @@ impl MetricSource {
             ingest: self.counters.snapshot(),
             agents,
             receivers: self.alerts.as_ref().map(|a| a.totals()).unwrap_or_default(),
+            vantage_series: self.vantage_series,
         }
     }
 

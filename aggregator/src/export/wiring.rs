@@ -55,7 +55,13 @@ pub(crate) fn start(
         tasks.extend(service.tasks);
         Some(service.stats)
     };
-    let source = MetricSource::new(snapshots, counters, store, alert_stats);
+    let source = MetricSource::new(
+        snapshots,
+        counters,
+        store,
+        alert_stats,
+        config.export.vantage_series,
+    );
     let router = config
         .export
         .prometheus
