@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     // Kept for gRPC server reflection, so `grpcurl` works without .proto files.
     std::fs::write(out.join("vigil_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Small per-call buffers: see `CompactCodec` in src/codec.rs.
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::CompactCodec")
+        .compile_fds(fds)?;
     Ok(())
 }
