@@ -173,6 +173,9 @@ mod tests {
     fn every_generated_client_and_server_uses_the_compact_codec() {
         let generated = include_str!(concat!(env!("OUT_DIR"), "/vigil.v1.rs"));
         assert!(generated.contains("crate::codec::CompactCodec::default()"));
-        assert!(!generated.contains("ProstCodec"), "a call kept tonic's default codec");
+        assert!(
+            !generated.contains("ProstCodec"),
+            "a call kept tonic's default codec"
+        );
     }
 }
