@@ -378,13 +378,7 @@ fn node_samples(ix: Ix, snap: &Snapshot, sink: &mut impl SampleSink) {
             sink.sample(&labels, f64::from(health.score));
             continue;
         }
-        let current = state_of(health.state);
-        for state in STATES {
-            sink.sample(
-                &labels.with("state", state_label(state)),
-                one_if(current == state),
-            );
-        }
+        state_samples(&labels, health.state, sink);
     }
 }
 
@@ -426,27 +420,22 @@ fn layer_samples(ix: Ix, snap: &Snapshot, sink: &mut impl SampleSink) {
             sink.sample(&labels, f64::from(layer.score));
             continue;
         }
-        let current = state_of(layer.state);
-        for state in STATES {
-            sink.sample(
-                &labels.with("state", state_label(state)),
-                one_if(current == state),
-            );
-        }
+        state_samples(&labels, layer.state, sink);
     }
 }
 
-/// Missing data is Unknown, never Healthy.
-fn state_of(state: HealthState) -> HealthState {
-    if state == HealthState::Unspecified {
+/// One sample per state, 1 for `current` and 0 for the others. Missing data
+/// is Unknown, never Healthy.
+fn state_samples(labels: &Labels<'_>, current: HealthState, sink: &mut impl SampleSink) {
+    let current = if current == HealthState::Unspecified {
         HealthState::Unknown
     } else {
-        state
+        current
+    };
+    for state in STATES {
+        let value = if current == state { 1.0 } else { 0.0 };
+        sink.sample(&labels.with("state", state_label(state)), value);
     }
-}
-
-fn one_if(yes: bool) -> f64 {
-    if yes { 1.0 } else { 0.0 }
 }
 
 #[cfg(test)]
