@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use feed::{DEADLINE, Feeder};
 use vigil_aggregator::Aggregator;
-use vigil_proto::v1::{HealthState, Layer, ProbeKind};
+use vigil_proto::v1::HealthState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_series_that_turns_is_evaluated_before_the_next_interval() {
@@ -39,15 +39,7 @@ async fn a_series_that_turns_is_evaluated_before_the_next_interval() {
         HealthState::Unknown
     );
 
-    let mut feeder = Feeder::connect(
-        agg.grpc_addr(),
-        "agent-a",
-        "spoke-a",
-        "hub-dns",
-        ProbeKind::Dns,
-        Layer::PlatformHub,
-    )
-    .await;
+    let mut feeder = Feeder::hub_dns(agg.grpc_addr()).await;
     // A new series' first signals are news.
     feeder.batch(5, 0).await;
     state(HealthState::Healthy).await;

@@ -202,15 +202,7 @@ async fn grpc_export_carries_node_ingest_and_fault_points() {
     config.id = "agg-under-test".into();
     config.export.otlp = Some(otlp(format!("http://{addr}"), OtlpProtocol::Grpc));
     let agg = Aggregator::start(config, model()).await.unwrap();
-    let mut dns = Feeder::connect(
-        agg.grpc_addr(),
-        "agent-a",
-        "spoke-a",
-        "hub-dns",
-        ProbeKind::Dns,
-        Layer::PlatformHub,
-    )
-    .await;
+    let mut dns = Feeder::hub_dns(agg.grpc_addr()).await;
     dns.batch(10, 0).await;
 
     let score = eventually("hub-dns score over OTLP", || async {

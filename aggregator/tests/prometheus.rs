@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
 use feed::{Feeder, eventually, fast_config, model};
+use vigil_aggregator::Aggregator;
 use vigil_aggregator::export::catalog::family_names;
-use vigil_aggregator::{Aggregator, AggregatorHandle};
-use vigil_proto::v1::{Layer, ProbeKind};
 
 fn parse(text: &str) -> prometheus_parse::Scrape {
     let lines = text.lines().map(|l| Ok(l.to_string()));
@@ -38,19 +37,6 @@ fn find<'a>(
         .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
 }
 
-/// An agent in `spoke-a` streaming hub DNS probes.
-async fn hub_dns_from_spoke_a(agg: &AggregatorHandle) -> Feeder {
-    Feeder::connect(
-        agg.grpc_addr(),
-        "agent-a",
-        "spoke-a",
-        "hub-dns",
-        ProbeKind::Dns,
-        Layer::PlatformHub,
-    )
-    .await
-}
-
 async fn scrape(addr: std::net::SocketAddr) -> (String, String) {
     let r = reqwest::get(format!("http://{addr}/metrics"))
         .await
@@ -67,7 +53,7 @@ async fn scrape(addr: std::net::SocketAddr) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
     let agg = Aggregator::start(fast_config(), model()).await.unwrap();
-    let mut dns = hub_dns_from_spoke_a(&agg).await;
+    let mut dns = Feeder::hub_dns(agg.grpc_addr()).await;
     dns.dropped = 7;
     dns.batch(10, 0).await;
 
@@ -215,7 +201,7 @@ async fn vantage_series_can_be_left_out_for_large_fleets() {
     let mut config = fast_config();
     config.export.vantage_series = false;
     let agg = Aggregator::start(config, model()).await.unwrap();
-    let mut dns = hub_dns_from_spoke_a(&agg).await;
+    let mut dns = Feeder::hub_dns(agg.grpc_addr()).await;
     dns.batch(10, 0).await;
     let text = eventually("hub-dns scored on /metrics", || async {
         let (_, text) = scrape(agg.http_addr()).await;

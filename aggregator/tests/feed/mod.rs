@@ -87,6 +87,20 @@ pub struct Feeder {
 }
 
 impl Feeder {
+    /// An agent (`agent-a` in `spoke-a`) streaming hub DNS probes: the
+    /// feeder most tests need.
+    pub async fn hub_dns(addr: SocketAddr) -> Self {
+        Self::connect(
+            addr,
+            "agent-a",
+            "spoke-a",
+            "hub-dns",
+            ProbeKind::Dns,
+            Layer::PlatformHub,
+        )
+        .await
+    }
+
     pub async fn connect(
         addr: SocketAddr,
         agent: &str,
