@@ -100,7 +100,7 @@ impl IngestService for TestIngest {
                         if me.reject == Some(b.sequence) {
                             let mut status = Status::invalid_argument("poison batch");
                             status.metadata_mut().insert(
-                                "vigil-rejected-sequence",
+                                vigil_proto::REJECTED_SEQUENCE_KEY,
                                 b.sequence.to_string().parse().unwrap(),
                             );
                             let _ = tx.send(Err(status)).await;

@@ -22,7 +22,7 @@ pub mod store;
 mod tick;
 
 pub use config::{AggregatorConfig, ConfigError};
-pub use ingest::{IngestStats, REJECTED_SEQUENCE_KEY};
+pub use ingest::IngestStats;
 pub use model::{Model, ModelError};
 pub use server::{Aggregator, AggregatorHandle, StartError};
 pub use snapshot::Snapshot;

@@ -11,9 +11,7 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-use vigil_aggregator::{
-    Aggregator, AggregatorConfig, AggregatorHandle, Model, REJECTED_SEQUENCE_KEY,
-};
+use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle, Model};
 use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{
@@ -319,7 +317,7 @@ async fn rejection(addr: SocketAddr, messages: Vec<StreamRequest>) -> tonic::Sta
 fn rejected_sequence(status: &tonic::Status) -> Option<u64> {
     status
         .metadata()
-        .get(REJECTED_SEQUENCE_KEY)?
+        .get(vigil_proto::REJECTED_SEQUENCE_KEY)?
         .to_str()
         .ok()?
         .parse()

@@ -11,7 +11,10 @@ pub mod v1 {
 }
 
 pub mod codec;
+mod labels;
 mod names;
+
+pub use labels::Label;
 
 pub use names::{error_class_doc, error_class_name, parse_error_class};
 
@@ -19,6 +22,11 @@ pub use names::{error_class_doc, error_class_name, parse_error_class};
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("vigil_descriptor");
 
 pub use names::error_classes;
+
+/// Metadata on the status that ends a refused ingest stream: the sequence of
+/// the refused batch (0 when the refused message was not a batch), so the
+/// agent drops that one poison batch instead of resending it forever.
+pub const REJECTED_SEQUENCE_KEY: &str = "vigil-rejected-sequence";
 
 /// Lower-case names of the contract's enums, without their proto prefix.
 pub trait ShortName: Sized {

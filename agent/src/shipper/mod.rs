@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 pub use backoff::Backoff;
 pub use batcher::{Batcher, encode};
 pub use outbox::Outbox;
-pub use stream::{REJECTED_SEQUENCE_HEADER, Shipper};
+pub use stream::Shipper;
 
 use crate::probe::Observation;
 

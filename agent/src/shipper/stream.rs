@@ -16,10 +16,6 @@ use vigil_proto::v1::{Hello, ProbeDeclarations, StreamRequest, stream_request, s
 
 use super::{Backoff, Counters, Outbox};
 
-/// Metadata key on a refusing status naming the batch the aggregator will
-/// never accept.
-pub const REJECTED_SEQUENCE_HEADER: &str = "vigil-rejected-sequence";
-
 pub struct Shipper {
     pub endpoint: String,
     pub connect_timeout: Duration,
@@ -103,7 +99,7 @@ impl Shipper {
         );
         let rejected = status
             .metadata()
-            .get(REJECTED_SEQUENCE_HEADER)
+            .get(vigil_proto::REJECTED_SEQUENCE_KEY)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         match (refusing, rejected) {

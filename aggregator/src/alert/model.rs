@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use vigil_proto::Label;
 use vigil_proto::ShortName;
 use vigil_proto::v1::{HealthState, Layer, Side};
 
@@ -74,14 +75,6 @@ fn put(labels: &mut BTreeMap<String, String>, k: &str, v: impl Into<String>) {
     }
 }
 
-fn side_name(side: Side) -> &'static str {
-    match side {
-        Side::Platform => "platform",
-        Side::Workload => "workload",
-        Side::Unspecified => "unknown",
-    }
-}
-
 /// Outages and security drift page; intermittent faults and findings that
 /// are not firmly attributed warn.
 fn fault_severity(f: &Fault) -> &'static str {
@@ -97,7 +90,7 @@ fn fault_severity(f: &Fault) -> &'static str {
 /// The alert for an open fault.
 pub fn fault_alert(model: &Model, f: &Fault, link: Option<&str>) -> Alert {
     let mut labels = BTreeMap::new();
-    let side = side_name(f.side());
+    let side = f.side().label();
     put(&mut labels, "alertname", "VigilFault");
     put(&mut labels, "side", side);
     put(&mut labels, "fault_id", f.id.to_string());
@@ -190,7 +183,7 @@ pub fn node_alert(model: &Model, ix: NodeIx, health: &NodeHealth, link: Option<&
     let node = model.node(ix);
     let mut labels = BTreeMap::new();
     put(&mut labels, "alertname", "VigilNodeState");
-    put(&mut labels, "side", side_name(node.owner));
+    put(&mut labels, "side", node.owner.label());
     put(&mut labels, "component", node.id.clone());
     put(&mut labels, "node", node.id.clone());
     put(&mut labels, "kind", "node_state");
@@ -208,7 +201,7 @@ pub fn node_alert(model: &Model, ix: NodeIx, health: &NodeHealth, link: Option<&
         _ => "info",
     };
     put(&mut labels, "severity", severity);
-    let state = crate::export::catalog::state_name(health.state);
+    let state = health.state.label();
     let mut ann = BTreeMap::new();
     put(
         &mut ann,

@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use vigil_proto::v1::Side;
+use vigil_proto::Label;
+use vigil_proto::v1::{FaultEventKind, Side};
 
 use super::{Certainty, EvidenceItem, FaultKind, Finding, Gap, Suspect, Verdict};
 
@@ -66,11 +67,7 @@ impl Fault {
 
     /// One line a person can hand to the other team.
     pub fn summary(&self) -> String {
-        let side = match self.side() {
-            Side::Platform => "platform",
-            Side::Workload => "workload",
-            Side::Unspecified => "unknown",
-        };
+        let side = self.side().label();
         let certainty = match self.certainty {
             Certainty::Attributed => String::new(),
             Certainty::Ambiguous => " ambiguous,".into(),
@@ -133,10 +130,14 @@ pub enum FaultEvent {
 
 impl FaultEvent {
     pub fn name(&self) -> &'static str {
+        self.kind().label()
+    }
+
+    pub fn kind(&self) -> FaultEventKind {
         match self {
-            FaultEvent::Opened(_) => "opened",
-            FaultEvent::Updated(_) => "updated",
-            FaultEvent::Resolved(_) => "resolved",
+            FaultEvent::Opened(_) => FaultEventKind::Opened,
+            FaultEvent::Updated(_) => FaultEventKind::Updated,
+            FaultEvent::Resolved(_) => FaultEventKind::Resolved,
         }
     }
 

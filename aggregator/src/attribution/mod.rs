@@ -29,6 +29,7 @@ pub use run::Attributor;
 
 use std::collections::BTreeMap;
 
+use vigil_proto::Label;
 use vigil_proto::v1::{ErrorClass, Layer, ProbeKind, Side};
 
 /// What one (agent, probe) pair shows over the current window.
@@ -174,10 +175,16 @@ pub enum FaultKind {
 
 impl FaultKind {
     pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Outage => "outage",
-            FaultKind::Intermittent => "intermittent",
-            FaultKind::SecurityDrift => "security_drift",
+        vigil_proto::v1::FaultKind::from(self).label()
+    }
+}
+
+impl From<FaultKind> for vigil_proto::v1::FaultKind {
+    fn from(k: FaultKind) -> Self {
+        match k {
+            FaultKind::Outage => Self::Outage,
+            FaultKind::Intermittent => Self::Intermittent,
+            FaultKind::SecurityDrift => Self::SecurityDrift,
         }
     }
 }
@@ -190,6 +197,16 @@ pub enum Certainty {
     Ambiguous,
     /// Too few live vantage points to tell the sides apart.
     InsufficientData,
+}
+
+impl From<Certainty> for vigil_proto::v1::Certainty {
+    fn from(c: Certainty) -> Self {
+        match c {
+            Certainty::Attributed => Self::Attributed,
+            Certainty::Ambiguous => Self::Ambiguous,
+            Certainty::InsufficientData => Self::InsufficientData,
+        }
+    }
 }
 
 /// One probe's part in a finding, as evidence a person can check.

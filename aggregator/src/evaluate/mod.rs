@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use vigil_proto::Label;
 use vigil_proto::v1::{HealthState, Side};
 
 use crate::attribution::FaultBoard;
@@ -222,7 +223,7 @@ impl Evaluator {
                 let _ = write!(
                     reason,
                     " (turning {} after {}/{} evaluations)",
-                    state_name(raw_state),
+                    raw_state.label(),
                     d.streak,
                     self.config.hysteresis
                 );
@@ -435,13 +436,4 @@ fn side_layer(name: &'static str, side: Side, model: &Model, nodes: &[NodeHealth
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn state_name(state: HealthState) -> &'static str {
-    match state {
-        HealthState::Healthy => "healthy",
-        HealthState::Degraded => "degraded",
-        HealthState::Unhealthy => "unhealthy",
-        HealthState::Unknown | HealthState::Unspecified => "unknown",
-    }
 }

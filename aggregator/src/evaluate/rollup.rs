@@ -4,6 +4,7 @@
 //! Unhealthy > Degraded > Unknown > Healthy. Pure functions; no hysteresis
 //! (children are already debounced).
 
+use vigil_proto::Label;
 use vigil_proto::v1::HealthState;
 
 use super::score::{clamp_to_band, state_of_score};
@@ -74,7 +75,11 @@ fn worst_of(children: &[Child<'_>]) -> Combined {
     let reason = if worst == HealthState::Healthy {
         format!("all {} children healthy", children.len())
     } else {
-        format!("worst of children: {} {}", culprits.join(", "), name(worst))
+        format!(
+            "worst of children: {} {}",
+            culprits.join(", "),
+            worst.label()
+        )
     };
     Combined {
         state: worst,
@@ -143,14 +148,5 @@ fn quorum(k: usize, children: &[Child<'_>]) -> Combined {
             "{healthy} of {} children healthy, quorum {k}",
             children.len()
         ),
-    }
-}
-
-fn name(state: HealthState) -> &'static str {
-    match state {
-        HealthState::Healthy => "healthy",
-        HealthState::Degraded => "degraded",
-        HealthState::Unhealthy => "unhealthy",
-        HealthState::Unknown | HealthState::Unspecified => "unknown",
     }
 }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use vigil_proto::Label;
 use vigil_proto::ShortName;
 use vigil_proto::v1::{HealthState, Side};
 
@@ -238,21 +239,6 @@ const KINDS: [FaultKind; 3] = [
     FaultKind::SecurityDrift,
 ];
 
-/// The state label value: `healthy`, `unknown`, … An unset state is Unknown.
-pub fn state_label(state: HealthState) -> &'static str {
-    match state {
-        HealthState::Unspecified | HealthState::Unknown => "unknown",
-        HealthState::Healthy => "healthy",
-        HealthState::Degraded => "degraded",
-        HealthState::Unhealthy => "unhealthy",
-    }
-}
-
-/// [`state_label`], owned.
-pub fn state_name(state: HealthState) -> String {
-    state_label(state).to_string()
-}
-
 /// Builds the samples of every family.
 pub fn collect(inputs: &Inputs) -> Frame {
     let mut frame = Frame {
@@ -434,21 +420,13 @@ fn state_samples(labels: &Labels<'_>, current: HealthState, sink: &mut impl Samp
     };
     for state in STATES {
         let value = if current == state { 1.0 } else { 0.0 };
-        sink.sample(&labels.with("state", state_label(state)), value);
+        sink.sample(&labels.with("state", state.label()), value);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn state_labels_are_the_contract_short_names() {
-        for state in STATES {
-            assert_eq!(state_label(state), state.short_name());
-        }
-        assert_eq!(state_label(HealthState::Unspecified), "unknown");
-    }
 
     #[test]
     fn labels_keep_their_order() {

@@ -31,10 +31,6 @@ use crate::clock::now_unix_ms;
 use crate::config::IngestConfig;
 use crate::store::{AgentEntry, Series, Store, StoredSignal};
 
-/// Metadata key carrying the sequence of the batch that was refused (0 when
-/// the refused message was not a batch).
-pub const REJECTED_SEQUENCE_KEY: &str = "vigil-rejected-sequence";
-
 /// The gRPC ingest endpoint.
 #[derive(Clone)]
 pub(crate) struct IngestEndpoint {
@@ -162,7 +158,10 @@ impl Session {
             .counters
             .rejected(rejection.reason, self.agent_id(), &rejection.message);
         let mut metadata = MetadataMap::new();
-        metadata.insert(REJECTED_SEQUENCE_KEY, MetadataValue::from(sequence));
+        metadata.insert(
+            vigil_proto::REJECTED_SEQUENCE_KEY,
+            MetadataValue::from(sequence),
+        );
         Status::with_metadata(rejection.code(), rejection.message, metadata)
     }
 

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use tonic::{Request, Response, Status};
 use vigil_proto::v1::fault_service_server::FaultService;
 use vigil_proto::v1::{
-    self, Certainty, FaultEventKind, GetFaultRequest, GetFaultResponse, ListFaultsRequest,
-    ListFaultsResponse, WhyNodeRequest, WhyNodeResponse,
+    self, GetFaultRequest, GetFaultResponse, ListFaultsRequest, ListFaultsResponse, WhyNodeRequest,
+    WhyNodeResponse,
 };
 
 use super::grpc::QueryEndpoint;
@@ -37,16 +37,8 @@ pub fn fault(f: &attr::Fault) -> v1::Fault {
         id: f.id.to_string(),
         side: f.side() as i32,
         suspect: f.suspect.path(),
-        kind: match f.kind {
-            attr::FaultKind::Outage => v1::FaultKind::Outage,
-            attr::FaultKind::Intermittent => v1::FaultKind::Intermittent,
-            attr::FaultKind::SecurityDrift => v1::FaultKind::SecurityDrift,
-        } as i32,
-        certainty: match f.certainty {
-            attr::Certainty::Attributed => Certainty::Attributed,
-            attr::Certainty::Ambiguous => Certainty::Ambiguous,
-            attr::Certainty::InsufficientData => Certainty::InsufficientData,
-        } as i32,
+        kind: v1::FaultKind::from(f.kind) as i32,
+        certainty: v1::Certainty::from(f.certainty) as i32,
         confidence: f.confidence,
         summary: f.summary(),
         evidence: f.evidence.iter().map(evidence).collect(),
@@ -63,13 +55,8 @@ pub fn fault(f: &attr::Fault) -> v1::Fault {
 }
 
 pub fn fault_change(e: &FaultEvent) -> v1::FaultChange {
-    let event = match e {
-        FaultEvent::Opened(_) => FaultEventKind::Opened,
-        FaultEvent::Updated(_) => FaultEventKind::Updated,
-        FaultEvent::Resolved(_) => FaultEventKind::Resolved,
-    };
     v1::FaultChange {
-        event: event as i32,
+        event: e.kind() as i32,
         fault: Some(fault(e.fault())),
     }
 }

@@ -111,7 +111,11 @@ pub fn spawn_agent(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         if let Err(status) = run_agent(index, channel, &spec, &templates, &counters, &stop).await {
-            if status.metadata().get("vigil-rejected-sequence").is_some() {
+            if status
+                .metadata()
+                .get(vigil_proto::REJECTED_SEQUENCE_KEY)
+                .is_some()
+            {
                 counters.rejected.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(agent = index, %status, "stream rejected");
             } else if !stop.is_cancelled() {

@@ -112,8 +112,8 @@ pub fn shown_state(state: HealthState) -> HealthState {
 
 /// Short lower-case name of a state (`unhealthy`), with unset shown as `unknown`.
 pub fn state_name(state: HealthState) -> String {
-    use vigil_proto::ShortName;
-    shown_state(state).short_name()
+    use vigil_proto::Label;
+    state.label().to_string()
 }
 
 /// Removes ANSI escape sequences, so tests can compare coloured output with plain.
