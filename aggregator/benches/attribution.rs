@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vigil_aggregator::attribution::{Observation, Params, Topology, WindowView, attribute};
+use vigil_health::attribution::{Observation, Params, Topology, WindowView, attribute};
 use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
 
 /// `agents` agents over four spokes and the hub, each probing the hub DNS,

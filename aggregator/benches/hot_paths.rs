@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use vigil_aggregator::IngestStats;
-use vigil_aggregator::attribution::{AttributionConfig, Attributor};
 use vigil_aggregator::config::EvaluationConfig;
-use vigil_aggregator::evaluate::{Evaluator, Occasion};
-use vigil_aggregator::export::catalog::Inputs;
-use vigil_aggregator::export::prometheus;
-use vigil_aggregator::snapshot::Snapshot;
-use vigil_aggregator::store::{Store, Window};
+use vigil_export::catalog::Inputs;
+use vigil_export::prometheus;
+use vigil_health::attribution::{AttributionConfig, Attributor};
+use vigil_health::evaluate::{Evaluator, Occasion};
+use vigil_health::snapshot::Snapshot;
+use vigil_health::store::IngestStats;
+use vigil_health::store::{Store, Window};
 
 fn batch_apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");

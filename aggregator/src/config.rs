@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::duration;
+use vigil_model::duration;
+
+pub use vigil_health::evaluate::EvaluationConfig;
 
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -68,13 +70,13 @@ pub struct AggregatorConfig {
     pub ingest: IngestConfig,
     /// Fault attribution (docs/attribution.md).
     #[serde(default)]
-    pub attribution: crate::attribution::AttributionConfig,
+    pub attribution: vigil_health::attribution::AttributionConfig,
     /// Prometheus `/metrics` and OTLP push (docs/observability.md).
     #[serde(default)]
-    pub export: crate::export::ExportConfig,
+    pub export: vigil_export::ExportConfig,
     /// Alert receivers and routes (docs/observability.md).
     #[serde(default)]
-    pub alerts: crate::alert::AlertsConfig,
+    pub alerts: vigil_alert::AlertsConfig,
 }
 
 /// Where the two servers listen. Port 0 lets the OS choose.
@@ -87,37 +89,6 @@ pub struct ListenConfig {
     /// `/healthz`, `/readyz` and `/api/v1/...`.
     #[serde(default = "default_http")]
     pub http: SocketAddr,
-}
-
-/// How and how often the health tree is evaluated.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvaluationConfig {
-    /// Time between two scheduled evaluations, which re-judge every leaf.
-    /// A series that turns is evaluated early, without waiting for it.
-    #[serde(
-        default = "default_interval",
-        deserialize_with = "crate::duration::deserialize"
-    )]
-    pub interval: Duration,
-    /// How far back signals count towards a leaf's failure ratio and latency.
-    #[serde(
-        default = "default_window",
-        deserialize_with = "crate::duration::deserialize"
-    )]
-    pub window: Duration,
-    /// A vantage with no signal newer than this is Unknown.
-    #[serde(
-        default = "default_staleness",
-        deserialize_with = "crate::duration::deserialize"
-    )]
-    pub staleness: Duration,
-    /// Consecutive evaluations that must agree before a leaf's state changes.
-    #[serde(default = "default_hysteresis")]
-    pub hysteresis: u32,
-    /// Recent signals kept per (agent, probe) series as evidence.
-    #[serde(default = "default_recent_signals")]
-    pub recent_signals: usize,
 }
 
 /// Limits that protect the aggregator from bad or hostile agents.
@@ -133,13 +104,13 @@ pub struct IngestConfig {
     /// How far in the future a signal's time may be (agent clock ahead).
     #[serde(
         default = "default_max_clock_skew",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "vigil_model::duration::deserialize"
     )]
     pub max_clock_skew: Duration,
     /// How old a signal may be (replayed after an outage).
     #[serde(
         default = "default_max_signal_age",
-        deserialize_with = "crate::duration::deserialize"
+        deserialize_with = "vigil_model::duration::deserialize"
     )]
     pub max_signal_age: Duration,
 }
@@ -152,23 +123,6 @@ fn default_grpc() -> SocketAddr {
 }
 fn default_http() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7401))
-}
-fn default_interval() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_window() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_staleness() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_hysteresis() -> u32 {
-    2
-}
-fn default_recent_signals() -> usize {
-    // Enough to show what a series did lately and to find its dominant
-    // failure class; each entry is 24 bytes per (agent, probe) pair.
-    8
 }
 fn default_max_batch_signals() -> usize {
     10_000
@@ -192,18 +146,6 @@ impl Default for ListenConfig {
     }
 }
 
-impl Default for EvaluationConfig {
-    fn default() -> Self {
-        Self {
-            interval: default_interval(),
-            window: default_window(),
-            staleness: default_staleness(),
-            hysteresis: default_hysteresis(),
-            recent_signals: default_recent_signals(),
-        }
-    }
-}
-
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
@@ -223,9 +165,9 @@ impl Default for AggregatorConfig {
             model: PathBuf::from("model.yaml"),
             evaluation: EvaluationConfig::default(),
             ingest: IngestConfig::default(),
-            attribution: crate::attribution::AttributionConfig::default(),
-            export: crate::export::ExportConfig::default(),
-            alerts: crate::alert::AlertsConfig::default(),
+            attribution: vigil_health::attribution::AttributionConfig::default(),
+            export: vigil_export::ExportConfig::default(),
+            alerts: vigil_alert::AlertsConfig::default(),
         }
     }
 }
@@ -249,7 +191,7 @@ impl AggregatorConfig {
                 file: origin.to_string(),
                 line,
                 column,
-                message: crate::duration::strip_location(&e.without_snippet().to_string()),
+                message: vigil_model::duration::strip_location(&e.without_snippet().to_string()),
             }
         })?;
         if let Some(dir) = Path::new(origin).parent()
@@ -349,8 +291,14 @@ impl AggregatorConfig {
         if let Some((field, problem, fix)) = self.attribution.problem() {
             return Err(invalid(field, problem, fix));
         }
-        self.export.validate(origin)?;
-        self.alerts.validate(origin)?;
+        let section = |e: vigil_model::FieldError| ConfigError::Section {
+            file: origin.to_string(),
+            field: e.field,
+            problem: e.problem,
+            fix: e.fix,
+        };
+        self.export.validate().map_err(section)?;
+        self.alerts.validate().map_err(section)?;
         if i.max_batch_signals == 0 {
             return Err(invalid(
                 "ingest.max_batch_signals",

@@ -1,28 +1,19 @@
-//! Vigil aggregator: ingests agents' signal streams, keeps the layered health
-//! model and serves it to on-call over gRPC and HTTP.
+//! vigil-aggregator: the server. Ingest (the agents' gRPC streams, validated
+//! at the edge), query (gRPC, HTTP/JSON, server-sent events), the config
+//! file, and the wiring that starts the health core (`vigil-health`), the
+//! alerts (`vigil-alert`) and the exporters (`vigil-export`) around one
+//! store and one stream of snapshots.
 //!
-//! The crate root only wires modules together and re-exports the public API;
-//! behaviour lives in the modules.
+//! It must not judge health or faults itself: that is `vigil-health`. Queries
+//! answer from published snapshots (and a node's recent signals from the
+//! store); they never change ingest state.
 #![forbid(unsafe_code)]
 
-pub mod alert;
-pub mod attribution;
-mod clock;
 pub mod config;
-mod duration;
-pub mod evaluate;
-pub mod export;
 pub mod ingest;
-pub mod model;
+mod observability;
 pub mod query;
 mod server;
-pub mod simulate;
-pub mod snapshot;
-pub mod store;
-mod tick;
 
 pub use config::{AggregatorConfig, ConfigError};
-pub use ingest::IngestStats;
-pub use model::{Model, ModelError};
 pub use server::{Aggregator, AggregatorHandle, StartError};
-pub use snapshot::Snapshot;

@@ -12,8 +12,9 @@ use clap::{Parser, ValueEnum};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
-use vigil_aggregator::export::TraceExport;
-use vigil_aggregator::{Aggregator, AggregatorConfig, Model};
+use vigil_aggregator::{Aggregator, AggregatorConfig};
+use vigil_export::TraceExport;
+use vigil_model::Model;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {

@@ -19,19 +19,19 @@ use vigil_proto::v1::fault_service_server::FaultServiceServer;
 use vigil_proto::v1::ingest_service_server::IngestServiceServer;
 use vigil_proto::v1::query_service_server::QueryServiceServer;
 
-use crate::attribution::Attributor;
-use crate::clock::now_unix_ms;
 use crate::config::{AggregatorConfig, ConfigError};
-use crate::evaluate::Evaluator;
 use crate::ingest::{IngestCounters, IngestEndpoint, IngestStats};
-use crate::model::Model;
 use crate::query::grpc::QueryEndpoint;
 use crate::query::http::{self, HttpState};
 use crate::query::tree_bytes::{QueryRoutes, TreeBytes};
 use crate::query::view::TreeCache;
-use crate::snapshot::Snapshot;
-use crate::store::Store;
-use crate::tick::{TickThreads, Ticking};
+use vigil_health::attribution::Attributor;
+use vigil_health::clock::now_unix_ms;
+use vigil_health::evaluate::Evaluator;
+use vigil_health::snapshot::Snapshot;
+use vigil_health::store::Store;
+use vigil_health::tick::{TickThreads, Ticking};
+use vigil_model::Model;
 
 /// How long shutdown waits for a server to drain before aborting it.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -55,7 +55,7 @@ pub enum StartError {
     #[error("cannot start the evaluation thread: {0}")]
     Evaluator(#[source] std::io::Error),
     #[error(transparent)]
-    Observability(#[from] crate::export::ObservabilityError),
+    Observability(#[from] crate::observability::ObservabilityError),
 }
 
 /// Entry point of the library.
@@ -82,7 +82,7 @@ impl Aggregator {
         let ready = Arc::new(AtomicBool::new(false));
         let initial = Arc::new(Snapshot::initial(Arc::clone(&model), now_unix_ms()));
         let (snap_tx, snap_rx) = watch::channel(Arc::clone(&initial));
-        let observability = crate::export::wiring::start(
+        let observability = crate::observability::start(
             &config,
             snap_rx.clone(),
             Arc::clone(&counters),
@@ -237,7 +237,7 @@ pub struct AggregatorHandle {
     tasks: Vec<JoinHandle<()>>,
     /// The evaluation and attribution threads; joined on shutdown.
     ticks: Option<TickThreads>,
-    metrics_export: Option<crate::export::MetricsExport>,
+    metrics_export: Option<vigil_export::MetricsExport>,
 }
 
 impl AggregatorHandle {

@@ -8,11 +8,12 @@ mod feed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil_aggregator::alert::{
+use vigil_aggregator::AggregatorConfig;
+use vigil_alert::{
     AlertEngine, AlertStatus, AlertsConfig, MinState, ReceiverKind, RouteConfig, RouteMatch,
 };
-use vigil_aggregator::attribution::FaultKind;
-use vigil_aggregator::{AggregatorConfig, Snapshot};
+use vigil_health::Snapshot;
+use vigil_health::attribution::FaultKind;
 use vigil_proto::v1::HealthState;
 
 use alerting::*;
@@ -55,7 +56,7 @@ fn a_flapping_alert_is_held_until_stable() {
     let f = fault(1, hub("hub-dns"), FaultKind::Outage);
     let on = snapshot(1, vec![f.clone()], vec![]);
     let off = snapshot(2, vec![], vec![closed(f)]);
-    let sent = |d: Vec<vigil_aggregator::alert::Delivery>| -> Vec<AlertStatus> {
+    let sent = |d: Vec<vigil_alert::Delivery>| -> Vec<AlertStatus> {
         d.into_iter().map(|d| d.alert.status).collect()
     };
     assert_eq!(sent(e.step(&on, 0)), vec![AlertStatus::Firing]);

@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vigil_aggregator::alert::{AlertService, ReceiverKind};
-use vigil_aggregator::attribution::FaultKind;
+use vigil_alert::{AlertService, ReceiverKind};
+use vigil_health::attribution::FaultKind;
 
 use alerting::*;
 use feed::{eventually, now_ms};

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vigil_aggregator::alert::payload::{SIGNATURE_HEADER, signature};
-use vigil_aggregator::alert::{AlertService, ReceiverKind};
-use vigil_aggregator::attribution::{FaultKind, Suspect};
+use vigil_alert::payload::{SIGNATURE_HEADER, signature};
+use vigil_alert::{AlertService, ReceiverKind};
+use vigil_health::attribution::{FaultKind, Suspect};
 
 use alerting::*;
 use feed::eventually;
@@ -49,7 +49,7 @@ async fn platform_fault_pages_platform_tells_workload_and_resolves() {
             route("workload", &["workload-hook"]),
         ],
     );
-    config.validate("test").unwrap();
+    config.validate().unwrap();
     let stop = CancellationToken::new();
     let dns = fault(1, hub("hub-dns"), FaultKind::Outage);
     let (tx, rx) = watch::channel(snapshot(1, vec![dns.clone()], vec![]));

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use vigil_aggregator::simulate::{SimConfig, run_benchmark};
+use vigil_simulate::{SimConfig, run_benchmark};
 
 #[test]
 fn attribution_meets_its_targets_on_the_labelled_scenarios() {

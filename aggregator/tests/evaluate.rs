@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil_aggregator::Model;
 use vigil_aggregator::config::EvaluationConfig;
-use vigil_aggregator::evaluate::{Evaluator, Occasion};
-use vigil_aggregator::snapshot::Snapshot;
-use vigil_aggregator::store::{AgentView, LeafReadings, WindowSummary};
+use vigil_health::evaluate::{Evaluator, Occasion};
+use vigil_health::snapshot::Snapshot;
+use vigil_health::store::{AgentView, LeafReadings, WindowSummary};
+use vigil_model::Model;
 use vigil_proto::v1::{HealthState, Vantage};
 
 const MODEL: &str = r#"

@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
-use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle, Model};
+use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle};
+use vigil_model::Model;
 use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{

@@ -3,8 +3,10 @@
 
 use std::path::Path;
 
-use vigil_aggregator::model::{ModelProblem, NodeRole, RollUp, UNMODELLED_ID};
-use vigil_aggregator::{AggregatorConfig, ConfigError, Model, ModelError};
+use vigil_aggregator::{AggregatorConfig, ConfigError};
+use vigil_model::Model;
+use vigil_model::ModelError;
+use vigil_model::{ModelProblem, NodeRole, RollUp, UNMODELLED_ID};
 
 const GOOD: &str = r#"
 nodes:

@@ -31,7 +31,7 @@ use prost::Message;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use vigil_aggregator::Aggregator;
-use vigil_aggregator::export::{OtlpConfig, OtlpProtocol};
+use vigil_export::{OtlpConfig, OtlpProtocol};
 use vigil_proto::v1::{Layer, ProbeKind};
 
 /// Everything a receiver got, plus the request metadata it saw.
@@ -357,10 +357,8 @@ async fn traces_of_ingest_and_evaluate_arrive_without_transport_spans() {
         .otlp_settings(&|_| None)
         .unwrap()
         .expect("otlp on");
-    let (traces, layer) = vigil_aggregator::export::TraceExport::start::<
-        tracing_subscriber::Registry,
-    >(&settings, "t")
-    .unwrap();
+    let (traces, layer) =
+        vigil_export::TraceExport::start::<tracing_subscriber::Registry>(&settings, "t").unwrap();
     // The only global subscriber of this test binary.
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
         .expect("no other global subscriber");

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use feed::{Feeder, eventually, fast_config, model};
 use vigil_aggregator::Aggregator;
-use vigil_aggregator::export::catalog::family_names;
+use vigil_export::catalog::family_names;
 
 fn parse(text: &str) -> prometheus_parse::Scrape {
     let lines = text.lines().map(|l| Ok(l.to_string()));

@@ -3,12 +3,12 @@
 //! simulated clock and prints the table of docs/attribution.md.
 //!
 //! Owns its arguments and output only; the simulator is
-//! `vigil_aggregator::simulate`.
+//! `vigil_simulate`.
 
 use std::time::Duration;
 
 use clap::Args;
-use vigil_aggregator::simulate::{Shape, SimConfig, run_benchmark};
+use vigil_simulate::{Shape, SimConfig, run_benchmark};
 
 /// `vigil simulate`.
 #[derive(Debug, Args)]

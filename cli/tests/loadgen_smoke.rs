@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use vigil::loadgen::{self, FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace};
-use vigil_aggregator::{Aggregator, AggregatorConfig, Model};
+use vigil_aggregator::{Aggregator, AggregatorConfig};
+use vigil_model::Model;
 
 fn small_model() -> FleetModel {
     FleetModel::with_nodes(200, 4)

@@ -11,7 +11,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use vigil_aggregator::{AggregatorConfig, AggregatorHandle, Model};
+use vigil_aggregator::{AggregatorConfig, AggregatorHandle};
+use vigil_model::Model;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{
     GetNodeRequest, GetNodeResponse, GetTreeRequest, GetTreeResponse, HealthState,

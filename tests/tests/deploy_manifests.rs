@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use vigil_agent::AgentConfig;
-use vigil_aggregator::{AggregatorConfig, Model};
+use vigil_aggregator::AggregatorConfig;
+use vigil_model::Model;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

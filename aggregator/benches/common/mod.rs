@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prost::Message;
-use vigil_aggregator::Model;
 use vigil_aggregator::config::IngestConfig;
 use vigil_aggregator::ingest::LocalStream;
-use vigil_aggregator::store::Store;
+use vigil_health::store::Store;
+use vigil_model::Model;
 use vigil_proto::v1::{
     ErrorClass, Hello, Layer, Outcome, ProbeDeclaration, ProbeDeclarations, ProbeKind, Signal,
     SignalBatch, StreamRequest, Vantage, stream_request,

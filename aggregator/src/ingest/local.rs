@@ -14,7 +14,7 @@ use vigil_proto::v1::{StreamRequest, StreamResponse};
 
 use super::{IngestCounters, IngestEndpoint, IngestStats, RejectReason, Session, Step};
 use crate::config::IngestConfig;
-use crate::store::Store;
+use vigil_health::store::Store;
 
 /// Why a message fed to a [`LocalStream`] was not applied. A gRPC stream
 /// would have been ended with the matching status.

@@ -6,7 +6,6 @@
 //! stream must never affect another.
 
 mod local;
-mod stats;
 mod validate;
 
 use std::sync::Arc;
@@ -23,13 +22,12 @@ use vigil_proto::v1::{
 };
 
 pub use local::{LocalStream, LocalStreamError};
-pub(crate) use stats::IngestCounters;
-pub use stats::{IngestStats, RejectReason, RejectedCounts};
 use validate::Rejection;
+pub use vigil_health::store::{IngestCounters, IngestStats, RejectReason, RejectedCounts};
 
-use crate::clock::now_unix_ms;
 use crate::config::IngestConfig;
-use crate::store::{AgentEntry, Series, Store, StoredSignal};
+use vigil_health::clock::now_unix_ms;
+use vigil_health::store::{AgentEntry, Series, Store, StoredSignal};
 
 /// The gRPC ingest endpoint.
 #[derive(Clone)]

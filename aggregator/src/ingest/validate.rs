@@ -12,9 +12,9 @@ use vigil_proto::v1::{
     AgentRole, ErrorClass, Hello, Layer, Outcome, ProbeDeclaration, ProbeKind, SignalBatch,
 };
 
-use super::stats::RejectReason;
 use crate::config::IngestConfig;
-use crate::store::{ProbeInfo, Series};
+use vigil_health::store::RejectReason;
+use vigil_health::store::{ProbeInfo, Series};
 
 /// Highest probe index accepted, so a hostile index cannot size a table.
 pub(crate) const MAX_PROBE_INDEX: u32 = 65_535;

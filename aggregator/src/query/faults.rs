@@ -14,9 +14,9 @@ use vigil_proto::v1::{
 
 use super::grpc::QueryEndpoint;
 use super::view;
-use crate::attribution::{self as attr, FaultBoard, FaultEvent, FaultId};
-use crate::model::NodeIx;
-use crate::snapshot::Snapshot;
+use vigil_health::attribution::{self as attr, FaultBoard, FaultEvent, FaultId};
+use vigil_health::snapshot::Snapshot;
+use vigil_model::NodeIx;
 
 fn evidence(e: &attr::EvidenceItem) -> v1::FaultEvidence {
     v1::FaultEvidence {

@@ -20,8 +20,8 @@ use vigil_proto::v1::{
 };
 
 use super::{view, watch as changes};
-use crate::snapshot::Snapshot;
-use crate::store::Store;
+use vigil_health::snapshot::Snapshot;
+use vigil_health::store::Store;
 
 #[derive(Clone)]
 pub(crate) struct QueryEndpoint {

@@ -23,8 +23,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::{faults, json as render, view, watch as changes};
-use crate::snapshot::Snapshot;
-use crate::store::Store;
+use vigil_health::snapshot::Snapshot;
+use vigil_health::store::Store;
 
 #[derive(Clone)]
 pub(crate) struct HttpState {

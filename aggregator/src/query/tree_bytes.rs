@@ -29,8 +29,8 @@ use vigil_proto::v1::query_service_server::QueryServiceServer;
 use super::framed;
 use super::grpc::QueryEndpoint;
 use super::view;
-use crate::model::Model;
-use crate::snapshot::Snapshot;
+use vigil_health::snapshot::Snapshot;
+use vigil_model::Model;
 
 /// The gRPC path answered from [`TreeBytes`].
 pub const GET_TREE_PATH: &str = "/vigil.v1.QueryService/GetTree";
@@ -253,9 +253,9 @@ mod tests {
     use vigil_proto::v1::GetTreeResponse;
 
     use super::*;
-    use crate::config::EvaluationConfig;
-    use crate::evaluate::Evaluator;
-    use crate::store::LeafReadings;
+    use vigil_health::evaluate::EvaluationConfig;
+    use vigil_health::evaluate::Evaluator;
+    use vigil_health::store::LeafReadings;
 
     #[test]
     fn spliced_bytes_decode_to_the_tree_view_builds() {

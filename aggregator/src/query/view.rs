@@ -11,10 +11,10 @@ use vigil_proto::v1::{
     WatchChangesResponse,
 };
 
-use crate::attribution::FaultId;
-use crate::model::{Model, NodeIx, NodeRole, RollUp};
-use crate::snapshot::Snapshot;
-use crate::store::Store;
+use vigil_health::attribution::FaultId;
+use vigil_health::snapshot::Snapshot;
+use vigil_health::store::Store;
+use vigil_model::{Model, NodeIx, NodeRole, RollUp};
 
 /// Default and maximum recent signals returned for one node.
 pub const DEFAULT_RECENT: usize = 20;
@@ -239,7 +239,7 @@ impl WatcherView {
 
     /// Faults opened, updated or resolved since this watcher was last told.
     fn fault_diff(&mut self, snap: &Snapshot) -> Vec<v1::FaultChange> {
-        use crate::attribution::FaultEvent;
+        use vigil_health::attribution::FaultEvent;
         let board = &snap.faults;
         let mut out = Vec::new();
         for f in &board.open {
@@ -275,8 +275,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::{TreeCache, tree};
-    use crate::model::Model;
-    use crate::snapshot::Snapshot;
+    use vigil_health::snapshot::Snapshot;
+    use vigil_model::Model;
 
     fn snapshot(generation: u64) -> Snapshot {
         let model = Model::from_yaml(

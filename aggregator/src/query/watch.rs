@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use vigil_proto::v1::WatchChangesResponse;
 
 use super::view::WatcherView;
-use crate::snapshot::Snapshot;
+use vigil_health::snapshot::Snapshot;
 
 /// Messages a watcher may have in flight before it counts as slow.
 const WATCHER_BUFFER: usize = 64;

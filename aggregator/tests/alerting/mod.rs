@@ -13,11 +13,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
-use vigil_aggregator::Snapshot;
-use vigil_aggregator::alert::{
-    AlertsConfig, ReceiverConfig, ReceiverKind, RouteConfig, RouteMatch,
-};
-use vigil_aggregator::attribution::{
+use vigil_alert::{AlertsConfig, ReceiverConfig, ReceiverKind, RouteConfig, RouteMatch};
+use vigil_health::Snapshot;
+use vigil_health::attribution::{
     Certainty, EvidenceItem, Fault, FaultBoard, FaultId, FaultKind, Suspect,
 };
 use vigil_proto::v1::ErrorClass;

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
-use vigil_aggregator::{AggregatorConfig, Model};
+use vigil_aggregator::AggregatorConfig;
+use vigil_model::Model;
 use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::{
     ErrorClass, Hello, Layer, Outcome, ProbeDeclaration, ProbeDeclarations, ProbeKind, Signal,

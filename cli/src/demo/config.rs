@@ -10,8 +10,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use vigil_agent::AgentConfig;
+use vigil_aggregator::AggregatorConfig;
 use vigil_aggregator::config::{EvaluationConfig, ListenConfig};
-use vigil_aggregator::{AggregatorConfig, Model};
+use vigil_model::Model;
 
 use super::fault::Spoke;
 use super::topology::{SlowDelay, Targets};
@@ -92,7 +93,7 @@ pub enum ConfigError {
         placeholder: String,
     },
     #[error("embedded demo model refused: {0}")]
-    Model(vigil_aggregator::ModelError),
+    Model(vigil_model::ModelError),
     #[error("rendered agent config for {network} refused: {error}")]
     Agent {
         network: &'static str,

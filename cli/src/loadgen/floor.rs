@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use serde::Serialize;
-use vigil_aggregator::Model;
 use vigil_aggregator::config::IngestConfig;
 use vigil_aggregator::ingest::LocalStream;
-use vigil_aggregator::store::Store;
+use vigil_health::store::Store;
+use vigil_model::Model;
 use vigil_proto::v1::ProbeKind;
 
 use super::LoadError;

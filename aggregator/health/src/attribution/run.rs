@@ -1,0 +1,60 @@
+//! One attribution step per evaluation: observations in, an immutable
+//! [`FaultBoard`] out. Owns the tracker between evaluations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::store::SeriesReading;
+use vigil_model::Model;
+
+use super::config::AttributionConfig;
+use super::observe::{LeafIndex, observations, topology};
+use super::{FaultBoard, FaultEvent, FaultTracker, Params, Topology, attribute};
+
+pub struct Attributor {
+    leaves: LeafIndex,
+    params: Params,
+    topology: Topology,
+    staleness: Duration,
+    tracker: FaultTracker,
+}
+
+impl Attributor {
+    pub fn new(model: Arc<Model>, config: &AttributionConfig, staleness: Duration) -> Self {
+        Attributor {
+            topology: topology(&model, &config.hub_network),
+            params: Params {
+                // Half the staleness bound: quiet for that long while every
+                // probe is due several times over means the agent is gone.
+                silence_after_ms: i64::try_from(staleness.as_millis() / 2).unwrap_or(i64::MAX),
+                ..config.params()
+            },
+            tracker: FaultTracker::new(config.tracker()),
+            staleness,
+            leaves: LeafIndex::new(&model),
+        }
+    }
+
+    /// Attributes the current window and folds the result into the faults.
+    pub fn step(&mut self, now_ms: i64, reading: &SeriesReading) -> Arc<FaultBoard> {
+        let obs = observations(reading, now_ms, self.staleness);
+        let verdict = attribute(&obs, &self.topology, &self.params);
+        let mut events = self.tracker.observe(&verdict, now_ms);
+        for e in &mut events {
+            let f = match e {
+                FaultEvent::Opened(f) | FaultEvent::Updated(f) | FaultEvent::Resolved(f) => f,
+            };
+            f.nodes = self.leaves.nodes_for(&f.suspect, &f.impact);
+        }
+        let with_nodes = |mut f: super::Fault| {
+            f.nodes = self.leaves.nodes_for(&f.suspect, &f.impact);
+            f
+        };
+        Arc::new(FaultBoard {
+            open: self.tracker.open().into_iter().map(with_nodes).collect(),
+            resolved: self.tracker.closed().into_iter().map(with_nodes).collect(),
+            gaps: self.tracker.gaps().to_vec(),
+            events,
+        })
+    }
+}

@@ -1,0 +1,153 @@
+//! Ingest counters and the rate-limited log line for rejections.
+//!
+//! Owns lock-free counters updated by every stream and read as a plain
+//! [`IngestStats`] value. It must not decide what is rejected.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::clock::now_unix_ms;
+
+/// Why a stream was ended by the aggregator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectReason {
+    /// Structurally wrong: missing or unknown enum values, empty ids, a
+    /// failure without an error class, a second Hello.
+    Malformed,
+    /// A signal references a probe index never declared on the stream.
+    UnknownProbe,
+    /// More signals than `max_batch_signals`, or a message over `max_message_bytes`.
+    TooLarge,
+    /// A time too far in the future or the past.
+    BadTime,
+    /// Declarations or a batch before Hello.
+    NotIdentified,
+    /// A batch sequence at or below the last one applied.
+    DuplicateSequence,
+}
+
+const REASONS: [RejectReason; 6] = [
+    RejectReason::Malformed,
+    RejectReason::UnknownProbe,
+    RejectReason::TooLarge,
+    RejectReason::BadTime,
+    RejectReason::NotIdentified,
+    RejectReason::DuplicateSequence,
+];
+
+impl RejectReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::Malformed => "malformed",
+            RejectReason::UnknownProbe => "unknown_probe",
+            RejectReason::TooLarge => "too_large",
+            RejectReason::BadTime => "bad_time",
+            RejectReason::NotIdentified => "not_identified",
+            RejectReason::DuplicateSequence => "duplicate_sequence",
+        }
+    }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+/// Rejected streams, by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RejectedCounts {
+    pub malformed: u64,
+    pub unknown_probe: u64,
+    pub too_large: u64,
+    pub bad_time: u64,
+    pub not_identified: u64,
+    pub duplicate_sequence: u64,
+}
+
+/// A point-in-time copy of the ingest counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IngestStats {
+    pub batches_applied: u64,
+    pub signals_applied: u64,
+    /// Batches refused because their sequence was already applied.
+    pub duplicates: u64,
+    pub rejected: RejectedCounts,
+    pub streams_open: u64,
+}
+
+impl IngestStats {
+    /// Every rejection, whatever the reason.
+    pub fn rejected_total(&self) -> u64 {
+        let r = &self.rejected;
+        r.malformed
+            + r.unknown_probe
+            + r.too_large
+            + r.bad_time
+            + r.not_identified
+            + r.duplicate_sequence
+    }
+}
+
+/// The live counters behind [`IngestStats`].
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    batches_applied: AtomicU64,
+    signals_applied: AtomicU64,
+    rejected: [AtomicU64; REASONS.len()],
+    last_warn_ms: [AtomicI64; REASONS.len()],
+    streams_open: AtomicU64,
+}
+
+impl IngestCounters {
+    pub fn applied(&self, signals: usize) {
+        self.batches_applied.fetch_add(1, Ordering::Relaxed);
+        self.signals_applied
+            .fetch_add(signals as u64, Ordering::Relaxed);
+    }
+
+    pub fn stream_opened(&self) {
+        self.streams_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stream_closed(&self) {
+        self.streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts a rejection and logs it, at most once per reason per second so
+    /// a misbehaving fleet cannot flood the log.
+    pub fn rejected(&self, reason: RejectReason, agent: &str, message: &str) {
+        self.rejected[reason.slot()].fetch_add(1, Ordering::Relaxed);
+        let now = now_unix_ms();
+        let last = &self.last_warn_ms[reason.slot()];
+        let prev = last.load(Ordering::Relaxed);
+        if now - prev >= 1000
+            && last
+                .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                reason = reason.name(),
+                agent,
+                total = self.rejected[reason.slot()].load(Ordering::Relaxed),
+                "ingest stream rejected: {message}"
+            );
+        }
+    }
+
+    pub fn snapshot(&self) -> IngestStats {
+        let r = |reason: RejectReason| self.rejected[reason.slot()].load(Ordering::Relaxed);
+        let rejected = RejectedCounts {
+            malformed: r(RejectReason::Malformed),
+            unknown_probe: r(RejectReason::UnknownProbe),
+            too_large: r(RejectReason::TooLarge),
+            bad_time: r(RejectReason::BadTime),
+            not_identified: r(RejectReason::NotIdentified),
+            duplicate_sequence: r(RejectReason::DuplicateSequence),
+        };
+        IngestStats {
+            batches_applied: self.batches_applied.load(Ordering::Relaxed),
+            signals_applied: self.signals_applied.load(Ordering::Relaxed),
+            duplicates: rejected.duplicate_sequence,
+            rejected,
+            streams_open: self.streams_open.load(Ordering::Relaxed),
+        }
+    }
+}
