@@ -6,8 +6,9 @@ embedded demo, one runs the whole test suite. This script reads them out of
 the README's "Set up on a fresh machine" section so nothing can drift:
 
   tests/readme.py test-command   prints the test command (.ci/run runs it)
-  tests/readme.py demo           runs the demo command as written, waits until
-                                 GET /api/v1/tree answers with the tree, then
+  tests/readme.py demo [CMD...]  runs the demo command as written, waits until
+                                 GET /api/v1/tree answers with the tree, runs
+                                 CMD (if given) against the running demo, then
                                  stops it with Ctrl-C and checks it exits 0
 
 It fails loudly when the section does not hold exactly two commands.
@@ -54,7 +55,34 @@ def fetch_tree():
         return json.load(r)
 
 
-def run_demo(cmd):
+def children(pid):
+    """The processes whose parent is `pid` (Linux /proc)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as f:
+                # pid (comm) state ppid ...; comm may hold spaces.
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            out.append(int(entry))
+    return out
+
+
+def interrupt(proc):
+    """Ctrl-C for the program `cargo run` started, as a user would stop it;
+    cargo then exits with the program's own code."""
+    kids = children(proc.pid)
+    for kid in kids:
+        os.kill(kid, signal.SIGINT)
+    if not kids:
+        os.killpg(proc.pid, signal.SIGINT)
+
+
+def run_demo(cmd, while_up):
     print(f"readme.py: running the README's demo command: {cmd}", flush=True)
     proc = subprocess.Popen(cmd, shell=True, cwd=ROOT, start_new_session=True)
     try:
@@ -75,9 +103,14 @@ def run_demo(cmd):
                 sys.exit(f"readme.py: {TREE_URL} did not answer within {START_DEADLINE_S}s: {last}")
             time.sleep(1)
         print(f"readme.py: {TREE_URL} answered with {len(nodes)} nodes", flush=True)
+        if while_up:
+            print(f"readme.py: while the demo runs: {' '.join(while_up)}", flush=True)
+            rc = subprocess.call(while_up, cwd=ROOT)
+            if rc != 0:
+                sys.exit(f"readme.py: '{' '.join(while_up)}' failed with {rc} against the running demo")
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
+            interrupt(proc)
     try:
         code = proc.wait(timeout=STOP_DEADLINE_S)
     except subprocess.TimeoutExpired:
@@ -95,9 +128,9 @@ def main():
     if what == "test-command":
         print(test)
     elif what == "demo":
-        run_demo(demo)
+        run_demo(demo, sys.argv[2:])
     else:
-        sys.exit("usage: tests/readme.py test-command|demo")
+        sys.exit("usage: tests/readme.py test-command | demo [CMD...]")
 
 
 if __name__ == "__main__":

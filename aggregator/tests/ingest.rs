@@ -579,7 +579,8 @@ async fn http_health_readiness_tree_node_and_changes() {
         .unwrap();
     assert_eq!(node["recent_signals"].as_array().unwrap().len(), 2);
     assert_eq!(node["recent_signals"][0]["error_class"], "dns_servfail");
-    assert_eq!(node["vantages"][0]["vantage"]["network"], "spoke-a");
+    assert_eq!(node["vantages"][0]["network"], "spoke-a");
+    assert_eq!(node["vantages"][0]["connected"], true);
     let missing = client
         .get(format!("{http}/api/v1/nodes/nope"))
         .send()

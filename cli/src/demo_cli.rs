@@ -2,14 +2,14 @@
 //! the foreground until Ctrl-C, and switch its faults from another terminal.
 //!
 //! Owns their arguments and what they print; the demo itself lives in
-//! `vigil::demo`. It must not reach into the demo's internals: `inject` and
+//! `vigil_demo`. It must not reach into the demo's internals: `inject` and
 //! `restore` only talk to the control endpoint.
 
 use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Args;
-use vigil::demo::{Addressing, ControlClient, DEFAULT_CONTROL, Demo, DemoFault, DemoOptions, Pace};
+use vigil_demo::{Addressing, ControlClient, DEFAULT_CONTROL, Demo, DemoFault, DemoOptions, Pace};
 
 /// `vigil demo`.
 #[derive(Debug, Args)]

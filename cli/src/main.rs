@@ -11,8 +11,8 @@ mod simulate_cli;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use vigil::client::{ClientError, DEFAULT_RECENT_SIGNALS, DEFAULT_SERVER, QueryClient};
-use vigil::render::{self, ColorChoice, OutputFormat, Style};
+use vigil_client::{ClientError, DEFAULT_RECENT_SIGNALS, DEFAULT_SERVER, QueryClient};
+use vigil_render::{self as render, ColorChoice, OutputFormat, Style};
 
 /// Query the Vigil aggregator: the layered health tree, one node's evidence,
 /// the stream of changes, and the attributed faults: is it us or the platform?
@@ -102,8 +102,8 @@ fn main() -> ExitCode {
                 .downcast_ref::<ClientError>()
                 .map(ClientError::exit_code)
                 .or_else(|| {
-                    e.downcast_ref::<vigil::demo::ControlError>()
-                        .map(vigil::demo::ControlError::exit_code)
+                    e.downcast_ref::<vigil_demo::ControlError>()
+                        .map(vigil_demo::ControlError::exit_code)
                 })
                 .unwrap_or(1);
             eprintln!("vigil: {e:#}");

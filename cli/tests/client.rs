@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
-use vigil::client::{ClientError, QueryClient};
+use vigil_client::{ClientError, QueryClient};
 use vigil_proto::v1::query_service_server::{QueryService, QueryServiceServer};
 use vigil_proto::v1::{
     ErrorClass, GetNodeRequest, GetNodeResponse, GetTreeRequest, GetTreeResponse, HealthNode,

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
-use vigil::client::{ClientError, QueryClient};
+use vigil_client::{ClientError, QueryClient};
 use vigil_proto::v1::fault_service_server::{FaultService, FaultServiceServer};
 use vigil_proto::v1::{
     Certainty, ErrorClass, Fault, FaultEvidence, FaultKind, GetFaultRequest, GetFaultResponse,

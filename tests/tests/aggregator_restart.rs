@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use vigil::demo::targets::TcpService;
+use vigil_demo::targets::TcpService;
 use vigil_proto::v1::HealthState;
 use vigil_tests::{
     agent_yaml, eventually, fast_aggregator_config, model, start_agent, start_aggregator,

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use vigil::demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
+use vigil_demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
 use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::{Certainty, Fault, ListFaultsRequest, Side, WhyNodeRequest};
 use vigil_tests::{

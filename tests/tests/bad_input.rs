@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_stream::StreamExt;
-use vigil::demo::targets::TcpService;
+use vigil_demo::targets::TcpService;
 use vigil_proto::v1::HealthState;
 use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::{

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use vigil::demo::{ControlClient, ControlError, Demo, DemoFault, DemoHandle, DemoOptions, Spoke};
+use vigil_demo::{ControlClient, ControlError, Demo, DemoFault, DemoHandle, DemoOptions, Spoke};
 use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::{HealthState, ListFaultsRequest, Side};
 use vigil_tests::{eventually, init_tracing, node_state, tree, wait_state};
@@ -279,7 +279,7 @@ async fn every_other_fault_shows_on_its_node_and_clears() {
 async fn the_demo_runs_on_127_0_0_1_alone() {
     init_tracing();
     let mut options = DemoOptions::for_tests();
-    options.addressing = vigil::demo::Addressing::Single;
+    options.addressing = vigil_demo::Addressing::Single;
     let demo = Demo::start(options).await.expect("the demo starts");
     wait_all_healthy(&demo).await;
     assert!(

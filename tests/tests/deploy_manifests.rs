@@ -210,7 +210,7 @@ fn check_config(docs: &[Doc], at: &str, pod: &Value, c: &Value, image: &str) -> 
         let l = &config.listen;
         let served = routes(&[
             "aggregator/src/query/http.rs",
-            "aggregator/src/export/prometheus.rs",
+            "aggregator/export/src/prometheus.rs",
         ]);
         listening(
             l.http,

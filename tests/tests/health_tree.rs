@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use vigil::demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
+use vigil_demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
 use vigil_proto::v1::HealthState;
 use vigil_tests::{
     agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator, tree, wait_state,

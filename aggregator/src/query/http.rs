@@ -1,8 +1,10 @@
 //! The HTTP surface: `/healthz`, `/readyz` and the JSON query API under
 //! `/api/v1/` (tree, node, server-sent change events).
 //!
-//! Owns routes and HTTP status codes. Content comes from `view` and `json`, so
-//! it always matches the gRPC answers; it must not touch ingest.
+//! Owns routes and HTTP status codes. Content comes from `view` (the same
+//! messages the gRPC API answers with) rendered as `vigil-render`'s JSON
+//! views, the shape `vigil --output json` prints and docs/api/openapi.yaml
+//! describes; it must not touch ingest.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,8 +23,11 @@ use tokio::sync::watch;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use vigil_render::view::{
+    ChangesJson, FaultDetailJson, FaultsJson, NodeDetailJson, TreeJson, WhyJson,
+};
 
-use super::{faults, json as render, view, watch as changes};
+use super::{faults, view, watch as changes};
 use vigil_health::snapshot::Snapshot;
 use vigil_health::store::Store;
 
@@ -77,8 +82,8 @@ async fn readyz(State(s): State<HttpState>) -> Response {
     }
 }
 
-async fn tree(State(s): State<HttpState>) -> Json<serde_json::Value> {
-    Json(render::tree(&s.trees.tree(&s.latest())))
+async fn tree(State(s): State<HttpState>) -> Json<TreeJson> {
+    Json(TreeJson::from(s.trees.tree(&s.latest()).as_ref()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,7 +98,7 @@ async fn node(
 ) -> Response {
     let snap = s.latest();
     match view::node(&snap, &s.store, &id, q.recent_signals.unwrap_or(0)) {
-        Some(detail) => Json(render::node_detail(&detail)).into_response(),
+        Some(detail) => Json(NodeDetailJson::from(&detail)).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
             &format!("no node `{id}` in the model; GET /api/v1/tree lists the node ids"),
@@ -105,7 +110,7 @@ async fn sse(State(s): State<HttpState>) -> Sse<impl Stream<Item = Result<Event,
     let rx = changes::spawn(s.snapshots.clone(), s.shutdown.clone());
     let events = ReceiverStream::new(rx).map(|msg| {
         let kind = if msg.snapshot { "snapshot" } else { "changes" };
-        let data = render::changes(&msg).to_string();
+        let data = serde_json::to_string(&ChangesJson::from(&msg)).unwrap_or_default();
         Ok(Event::default().event(kind).data(data))
     });
     Sse::new(events).keep_alive(KeepAlive::default())
@@ -117,11 +122,8 @@ struct FaultsQuery {
     include_resolved: bool,
 }
 
-async fn faults_list(
-    State(s): State<HttpState>,
-    Query(q): Query<FaultsQuery>,
-) -> Json<serde_json::Value> {
-    Json(render::faults(&faults::list(
+async fn faults_list(State(s): State<HttpState>, Query(q): Query<FaultsQuery>) -> Json<FaultsJson> {
+    Json(FaultsJson::new(&faults::list(
         &s.latest(),
         q.include_resolved,
     )))
@@ -129,12 +131,7 @@ async fn faults_list(
 
 async fn fault_one(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
     match faults::get(&s.latest(), &id) {
-        Ok(r) => Json(
-            r.fault
-                .as_ref()
-                .map_or(serde_json::Value::Null, render::fault),
-        )
-        .into_response(),
+        Ok(r) => Json(FaultDetailJson::from(&r)).into_response(),
         Err(faults::FaultLookup::BadId(m)) => error(StatusCode::BAD_REQUEST, &m),
         Err(faults::FaultLookup::NotFound(m)) => error(StatusCode::NOT_FOUND, &m),
     }
@@ -142,7 +139,7 @@ async fn fault_one(State(s): State<HttpState>, Path(id): Path<String>) -> Respon
 
 async fn why(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
     match faults::why(&s.latest(), &id) {
-        Some(w) => Json(render::why(&w)).into_response(),
+        Some(w) => Json::<WhyJson>(vigil_render::why::why_view(&w)).into_response(),
         None => error(
             StatusCode::NOT_FOUND,
             &format!("no node `{id}` in the model; GET /api/v1/tree lists the node ids"),

@@ -8,7 +8,6 @@ pub mod faults;
 pub(crate) mod framed;
 pub(crate) mod grpc;
 pub(crate) mod http;
-pub mod json;
 pub mod tree_bytes;
 pub mod view;
 pub mod watch;

@@ -70,9 +70,9 @@ pub async fn connect(target: &str, count: usize) -> Result<Vec<Channel>, LoadErr
 }
 
 /// One connection tuned for answers as large as a 10,000-node tree, as
-/// `vigil` connects ([`crate::client::for_large_answers`]).
+/// `vigil` connects ([`vigil_client::for_large_answers`]).
 pub async fn connect_for_queries(target: &str) -> Result<Channel, LoadError> {
-    let endpoint = crate::client::for_large_answers(endpoint(target)?);
+    let endpoint = vigil_client::for_large_answers(endpoint(target)?);
     let mut channels = connect_with(endpoint, target, 1).await?;
     Ok(channels.remove(0))
 }

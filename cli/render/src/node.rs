@@ -261,7 +261,7 @@ fn detail_text(d: &SignalDetail) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::strip_ansi;
+    use crate::strip_ansi;
     use vigil_proto::v1::{DnsDetail, ErrorClass, HttpDetail, ProbeKind, RollUp, Vantage};
 
     const NOW: i64 = 1_700_000_060_000;

@@ -15,7 +15,7 @@ use vigil_proto::v1::{
 
 use super::style::{Paint, Style};
 use super::table::{Cell, aligned};
-use super::view::{FaultDetailJson, FaultJson, FaultsJson, to_json};
+use super::view::{FaultDetailJson, FaultsJson, to_json};
 use super::{clean, format_age, format_clock, format_time};
 
 /// Failing probes listed per fault in `vigil faults`; `vigil fault ID` shows all.
@@ -35,17 +35,12 @@ pub(crate) enum Depth {
 
 /// The faults as pretty JSON (see [`FaultsJson`]), in display order.
 pub fn faults_json(resp: &ListFaultsResponse) -> String {
-    to_json(&FaultsJson::new(resp, &ordered(&resp.faults)), true)
+    to_json(&FaultsJson::new(resp), true)
 }
 
 /// One fault as pretty JSON (see [`FaultDetailJson`]).
 pub fn fault_json(resp: &GetFaultResponse) -> String {
-    to_json(
-        &FaultDetailJson {
-            fault: resp.fault.as_ref().map(FaultJson::from),
-        },
-        true,
-    )
+    to_json(&FaultDetailJson::from(resp), true)
 }
 
 /// The faults as text: a headline, one block per fault (open first, platform

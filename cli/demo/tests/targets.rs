@@ -15,7 +15,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
-use vigil::demo::targets::{
+use vigil_demo::targets::{
     DnsZoneServer, EchoService, GrpcHealthTarget, HttpWorkload, TcpService, WorkloadMode,
 };
 

@@ -1,9 +1,11 @@
-//! The connection to the aggregator's gRPC `QueryService` and `FaultService`:
+//! vigil-client: the connection to the aggregator's gRPC `QueryService` and `FaultService`:
 //! parses the server URL, connects with a deadline, and maps transport and status failures to
 //! errors an on-call engineer can act on.
 //!
 //! Owns connecting, deadlines and error mapping. It must not render anything
 //! or exit the process: the binary decides what to print and the exit code.
+//! It depends on the contract (`vigil-proto`) alone.
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

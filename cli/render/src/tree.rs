@@ -192,7 +192,7 @@ fn owner_text(side: Side) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::strip_ansi;
+    use crate::strip_ansi;
     use vigil_proto::v1::{HealthState, RollUp};
 
     fn node(
@@ -292,7 +292,7 @@ root             unhealthy     40  -                     -
 
     #[test]
     fn no_color_environment_gives_plain_text() {
-        use crate::render::ColorChoice;
+        use crate::ColorChoice;
         let style = Style::resolve(ColorChoice::Auto, true, Some("1"));
         assert!(!tree_text(&sample(), &style).contains('\x1b'));
     }

@@ -140,7 +140,7 @@ mod tests {
             "ID      STATE    N\na       healthy  x\nlonger  unknown  y\n"
         );
         let coloured = table("", &["ID", "STATE", "N"], &rows, &Style::coloured());
-        let stripped = crate::render::strip_ansi(&coloured);
+        let stripped = crate::strip_ansi(&coloured);
         assert_eq!(stripped, plain);
     }
 

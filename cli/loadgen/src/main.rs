@@ -1,6 +1,6 @@
 //! `vigil-loadgen`: measures the aggregator at fleet scale (see
 //! docs/performance.md). Owns arguments and output only; the work is in
-//! `vigil::loadgen`.
+//! `vigil_loadgen`.
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use vigil::loadgen::{
-    self, AggregatorProcess, EvaluationShape, FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace,
+use vigil_loadgen::{
+    AggregatorProcess, EvaluationShape, FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace,
 };
 
 #[derive(Debug, Parser)]
@@ -174,7 +174,7 @@ fn main() -> anyhow::Result<()> {
         Command::Model(args) => {
             std::fs::create_dir_all(&args.out)
                 .with_context(|| format!("creating {}", args.out.display()))?;
-            let config = loadgen::target::write_files(
+            let config = vigil_loadgen::target::write_files(
                 &args.out,
                 &fleet_model(&args.shape),
                 &eval_shape(&args.eval),
@@ -271,7 +271,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let report = runtime.block_on(loadgen::run(&plan))?;
+    let report = runtime.block_on(vigil_loadgen::run(&plan))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -292,7 +292,7 @@ fn floor(args: FloorArgs) -> anyhow::Result<()> {
         window: Duration::from_secs(60),
         recent_signals: args.recent_signals,
     };
-    let report = loadgen::floor::run(&plan)?;
+    let report = vigil_loadgen::floor::run(&plan)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use vigil_proto::ShortName;
 use vigil_proto::v1::{
-    Fault, FaultEvidence, GetNodeResponse, GetTreeResponse, HealthNode, LayerScore,
-    ListFaultsResponse, NodeChange, ObservabilityGap, SignalDetail, SignalView, VantageHealth,
-    WatchChangesResponse, signal_detail,
+    Fault, FaultEvidence, GetFaultResponse, GetNodeResponse, GetTreeResponse, HealthNode,
+    LayerScore, ListFaultsResponse, NodeChange, ObservabilityGap, SignalDetail, SignalView,
+    VantageHealth, WatchChangesResponse, signal_detail,
 };
 
 use super::state_name;
@@ -126,6 +126,68 @@ pub enum DetailJson {
     Grpc {
         serving_status: String,
     },
+}
+
+/// One message of the change stream, whole: the HTTP API's server-sent
+/// `snapshot` and `changes` events carry it as their data.
+#[derive(Debug, Serialize)]
+pub struct ChangesJson {
+    pub generation: u64,
+    pub evaluated_at_unix_ms: i64,
+    /// True for the first message of a stream, which lists every node.
+    pub snapshot: bool,
+    pub layers: Vec<LayerJson>,
+    pub changes: Vec<NodeChangeJson>,
+    pub faults: Vec<FaultChangeJson>,
+}
+
+/// One node whose state changed (or, in a snapshot message, every node).
+#[derive(Debug, Serialize)]
+pub struct NodeChangeJson {
+    pub id: String,
+    pub previous_state: String,
+    pub state: String,
+    pub score: u32,
+    pub reason: String,
+}
+
+/// A fault opened, updated or resolved.
+#[derive(Debug, Serialize)]
+pub struct FaultChangeJson {
+    /// `opened`, `updated`, `resolved`.
+    pub event: String,
+    /// `null` if the aggregator sent the event without its fault.
+    pub fault: Option<FaultJson>,
+}
+
+impl From<&WatchChangesResponse> for ChangesJson {
+    fn from(m: &WatchChangesResponse) -> Self {
+        Self {
+            generation: m.generation,
+            evaluated_at_unix_ms: m.evaluated_at_unix_ms,
+            snapshot: m.snapshot,
+            layers: m.layers.iter().map(LayerJson::from).collect(),
+            changes: m
+                .changes
+                .iter()
+                .map(|c| NodeChangeJson {
+                    id: c.id.clone(),
+                    previous_state: state_name(c.previous_state()),
+                    state: state_name(c.state()),
+                    score: c.score,
+                    reason: c.reason.clone(),
+                })
+                .collect(),
+            faults: m
+                .faults
+                .iter()
+                .map(|c| FaultChangeJson {
+                    event: c.event().short_name(),
+                    fault: c.fault.as_ref().map(FaultJson::from),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One line of `vigil watch --output json` (newline-delimited JSON).
@@ -420,12 +482,23 @@ impl From<&ObservabilityGap> for GapJson {
 }
 
 impl FaultsJson {
-    /// `ordered` is the response's faults in display order.
-    pub(crate) fn new(resp: &ListFaultsResponse, ordered: &[&Fault]) -> Self {
+    /// The response's faults in display order ([`crate::faults::ordered`]).
+    pub fn new(resp: &ListFaultsResponse) -> Self {
         Self {
             evaluated_at_unix_ms: resp.evaluated_at_unix_ms,
-            faults: ordered.iter().map(|f| FaultJson::from(*f)).collect(),
+            faults: crate::faults::ordered(&resp.faults)
+                .into_iter()
+                .map(FaultJson::from)
+                .collect(),
             gaps: resp.gaps.iter().map(GapJson::from).collect(),
+        }
+    }
+}
+
+impl From<&GetFaultResponse> for FaultDetailJson {
+    fn from(resp: &GetFaultResponse) -> Self {
+        Self {
+            fault: resp.fault.as_ref().map(FaultJson::from),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `vigil-loadgen`: simulated agents against a real aggregator over loopback
-//! gRPC, and the measurements issue 7 asks for — sustained signals/s applied
+//! gRPC, and the measurements docs/performance.md reports — sustained signals/s applied
 //! (from Acks), the aggregator's CPU and RSS, observation → visible latency,
 //! GetTree/GetNode latency under load, rejections — plus the in-process floor.
 //!
 //! Owns load generation and measurement. It speaks only the public wire
 //! contract to the aggregator under test (the floor alone links the
 //! aggregator library) and must not change the aggregator's behaviour.
+#![forbid(unsafe_code)]
 
 pub mod fleet;
 pub mod floor;

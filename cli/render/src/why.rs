@@ -75,20 +75,23 @@ impl Verdict {
 
 /// The answer as pretty JSON (see [`WhyJson`]).
 pub fn why_json(resp: &WhyNodeResponse) -> String {
-    to_json(
-        &WhyJson {
-            verdict: Verdict::of(resp).short_name().to_owned(),
-            answer: answer(resp, &Style::plain()),
-            node: resp.node.as_ref().map(NodeJson::from),
-            path: resp.path.clone(),
-            faults: ordered(&resp.faults)
-                .into_iter()
-                .map(FaultJson::from)
-                .collect(),
-            gaps: resp.gaps.iter().map(GapJson::from).collect(),
-        },
-        true,
-    )
+    to_json(&why_view(resp), true)
+}
+
+/// The answer as its JSON view: the verdict, the sentence in plain text, the
+/// node and the faults in display order.
+pub fn why_view(resp: &WhyNodeResponse) -> WhyJson {
+    WhyJson {
+        verdict: Verdict::of(resp).short_name().to_owned(),
+        answer: answer(resp, &Style::plain()),
+        node: resp.node.as_ref().map(NodeJson::from),
+        path: resp.path.clone(),
+        faults: ordered(&resp.faults)
+            .into_iter()
+            .map(FaultJson::from)
+            .collect(),
+        gaps: resp.gaps.iter().map(GapJson::from).collect(),
+    }
 }
 
 /// The answer first, then the node, then the faults that explain it and the
@@ -226,7 +229,7 @@ fn silent_suffix(resp: &WhyNodeResponse) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::strip_ansi;
+    use crate::strip_ansi;
     use vigil_proto::v1::{
         Certainty, FaultEvidence, FaultKind, HealthNode, Layer, ObservabilityGap,
     };

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use vigil::loadgen::{self, FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace};
 use vigil_aggregator::{Aggregator, AggregatorConfig};
+use vigil_loadgen::{FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace};
 use vigil_model::Model;
 
 fn small_model() -> FleetModel {
@@ -53,7 +53,7 @@ async fn a_small_fleet_is_applied_without_rejections() {
         )),
         rss_every: Duration::from_millis(500),
     };
-    let report = loadgen::run(&plan).await.expect("load run completes");
+    let report = vigil_loadgen::run(&plan).await.expect("load run completes");
 
     assert_eq!(report.streams_welcomed, 20, "{}", report.render());
     assert!(report.applied_per_sec > 0.0, "{}", report.render());
@@ -85,7 +85,7 @@ async fn a_small_fleet_is_applied_without_rejections() {
 
 #[test]
 fn the_floor_applies_every_batch_it_decodes() {
-    let report = loadgen::floor::run(&FloorPlan {
+    let report = vigil_loadgen::floor::run(&FloorPlan {
         model: small_model(),
         agents: 10,
         probes: 4,

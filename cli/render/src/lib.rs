@@ -1,9 +1,12 @@
-//! Turns query responses into what the on-call engineer reads: text for a
-//! terminal, JSON for scripts.
+//! vigil-render: turns query responses into what the on-call engineer reads:
+//! text for a terminal, and the one JSON shape ([`view`]) that both
+//! `vigil --output json` and the aggregator's HTTP API serve.
 //!
 //! Every function here is pure (data in, `String` out) so layout, colour and
-//! JSON shape are unit-tested without a server. This module must not do I/O,
-//! read the environment or the clock: the caller passes the [`Style`] and "now".
+//! JSON shape are unit-tested without a server. It depends on the contract
+//! (`vigil-proto`) alone and must not do I/O, read the environment or the
+//! clock: the caller passes the [`Style`] and "now".
+#![forbid(unsafe_code)]
 
 pub mod faults;
 pub mod node;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::render::strip_ansi;
+use crate::strip_ansi;
 use vigil_proto::v1::{Fault, FaultEvidence, ObservabilityGap};
 
 /// 3 minutes after the faults below opened.

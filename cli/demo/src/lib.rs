@@ -1,4 +1,4 @@
-//! `vigil demo`: the embedded default a newcomer runs with one command, without
+//! vigil-demo (`vigil demo`): the embedded default a newcomer runs with one command, without
 //! root and without installing anything. One process starts real servers on
 //! loopback standing in for a hub and two spokes ([`topology`]), a real
 //! aggregator with the embedded model, and real agents for the hub, spoke-a
@@ -11,6 +11,7 @@
 //! It must not fake probe results or health: agents observe every fault over
 //! real sockets and the aggregator judges it. It never prints; `main.rs` shows
 //! [`DemoHandle::banner`].
+#![forbid(unsafe_code)]
 
 pub mod config;
 pub mod control;

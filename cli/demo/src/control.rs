@@ -246,7 +246,7 @@ impl ControlClient {
     fn unreachable(&self, e: &reqwest::Error) -> ControlError {
         ControlError::Unreachable {
             addr: self.addr.clone(),
-            reason: crate::client::error_chain(e),
+            reason: vigil_client::error_chain(e),
         }
     }
 }
