@@ -1,4 +1,4 @@
-//! The `vigil.v1.QueryService` over gRPC.
+//! `vigil.v1.QueryService` and `vigil.v1.FaultService` over gRPC.
 //!
 //! Owns request handling and status codes for the query contract. It reads
 //! the latest published snapshot (and the recent-signal rings for evidence);
@@ -13,12 +13,15 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+use vigil_proto::v1::fault_service_server::FaultService;
 use vigil_proto::v1::query_service_server::QueryService;
 use vigil_proto::v1::{
-    GetNodeRequest, GetNodeResponse, GetTreeRequest, GetTreeResponse, WatchChangesRequest,
-    WatchChangesResponse,
+    GetFaultRequest, GetFaultResponse, GetNodeRequest, GetNodeResponse, GetTreeRequest,
+    GetTreeResponse, ListFaultsRequest, ListFaultsResponse, WatchChangesRequest,
+    WatchChangesResponse, WhyNodeRequest, WhyNodeResponse,
 };
 
+use super::fault_view::{self, FaultLookup};
 use super::{view, watch as changes};
 use vigil_health::snapshot::Snapshot;
 use vigil_health::store::Store;
@@ -76,5 +79,43 @@ impl QueryService for QueryEndpoint {
         let rx = changes::spawn(self.snapshots.clone(), self.shutdown.clone());
         let stream = ReceiverStream::new(rx).map(Ok);
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+#[tonic::async_trait]
+impl FaultService for QueryEndpoint {
+    async fn list_faults(
+        &self,
+        request: Request<ListFaultsRequest>,
+    ) -> Result<Response<ListFaultsResponse>, Status> {
+        Ok(Response::new(fault_view::list(
+            &self.latest(),
+            request.into_inner().include_resolved,
+        )))
+    }
+
+    async fn get_fault(
+        &self,
+        request: Request<GetFaultRequest>,
+    ) -> Result<Response<GetFaultResponse>, Status> {
+        match fault_view::get(&self.latest(), &request.into_inner().id) {
+            Ok(r) => Ok(Response::new(r)),
+            Err(FaultLookup::BadId(m)) => Err(Status::invalid_argument(m)),
+            Err(FaultLookup::NotFound(m)) => Err(Status::not_found(m)),
+        }
+    }
+
+    async fn why_node(
+        &self,
+        request: Request<WhyNodeRequest>,
+    ) -> Result<Response<WhyNodeResponse>, Status> {
+        let id = request.into_inner().id;
+        fault_view::why(&self.latest(), &id)
+            .map(Response::new)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no node `{id}` in the model; GetTree lists the node ids"
+                ))
+            })
     }
 }

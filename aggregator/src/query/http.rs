@@ -27,7 +27,7 @@ use vigil_render::view::{
     ChangesJson, FaultDetailJson, FaultsJson, NodeDetailJson, TreeJson, WhyJson,
 };
 
-use super::{faults, view, watch as changes};
+use super::{fault_view, view, watch as changes};
 use vigil_health::snapshot::Snapshot;
 use vigil_health::store::Store;
 
@@ -123,22 +123,22 @@ struct FaultsQuery {
 }
 
 async fn faults_list(State(s): State<HttpState>, Query(q): Query<FaultsQuery>) -> Json<FaultsJson> {
-    Json(FaultsJson::new(&faults::list(
+    Json(FaultsJson::new(&fault_view::list(
         &s.latest(),
         q.include_resolved,
     )))
 }
 
 async fn fault_one(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
-    match faults::get(&s.latest(), &id) {
+    match fault_view::get(&s.latest(), &id) {
         Ok(r) => Json(FaultDetailJson::from(&r)).into_response(),
-        Err(faults::FaultLookup::BadId(m)) => error(StatusCode::BAD_REQUEST, &m),
-        Err(faults::FaultLookup::NotFound(m)) => error(StatusCode::NOT_FOUND, &m),
+        Err(fault_view::FaultLookup::BadId(m)) => error(StatusCode::BAD_REQUEST, &m),
+        Err(fault_view::FaultLookup::NotFound(m)) => error(StatusCode::NOT_FOUND, &m),
     }
 }
 
 async fn why(State(s): State<HttpState>, Path(id): Path<String>) -> Response {
-    match faults::why(&s.latest(), &id) {
+    match fault_view::why(&s.latest(), &id) {
         Some(w) => Json::<WhyJson>(vigil_render::why::why_view(&w)).into_response(),
         None => error(
             StatusCode::NOT_FOUND,

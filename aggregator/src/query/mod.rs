@@ -4,7 +4,7 @@
 //! Owns nothing but the mapping from snapshots to answers; readers never lock
 //! ingest beyond a brief per-series lock to copy recent signals as evidence.
 
-pub mod faults;
+pub mod fault_view;
 pub(crate) mod framed;
 pub(crate) mod grpc;
 pub(crate) mod http;

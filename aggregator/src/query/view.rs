@@ -244,9 +244,13 @@ impl WatcherView {
         let mut out = Vec::new();
         for f in &board.open {
             match self.told_faults.insert(f.id, f.updated_at_ms) {
-                None => out.push(super::faults::fault_change(&FaultEvent::Opened(f.clone()))),
+                None => out.push(super::fault_view::fault_change(&FaultEvent::Opened(
+                    f.clone(),
+                ))),
                 Some(t) if t != f.updated_at_ms => {
-                    out.push(super::faults::fault_change(&FaultEvent::Updated(f.clone())));
+                    out.push(super::fault_view::fault_change(&FaultEvent::Updated(
+                        f.clone(),
+                    )));
                 }
                 Some(_) => {}
             }
@@ -261,7 +265,7 @@ impl WatcherView {
         for id in gone {
             self.told_faults.remove(&id);
             if let Some(f) = board.resolved.iter().find(|f| f.id == id) {
-                out.push(super::faults::fault_change(&FaultEvent::Resolved(
+                out.push(super::fault_view::fault_change(&FaultEvent::Resolved(
                     f.clone(),
                 )));
             }

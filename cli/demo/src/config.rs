@@ -14,7 +14,7 @@ use vigil_aggregator::AggregatorConfig;
 use vigil_aggregator::config::{EvaluationConfig, ListenConfig};
 use vigil_model::Model;
 
-use super::fault::Spoke;
+use super::network::Spoke;
 use super::topology::{SlowDelay, Targets};
 
 const MODEL: &str = include_str!("templates/model.yaml");

@@ -7,30 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A spoke network of the demo topology.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Spoke {
-    A,
-    B,
-}
-
-impl Spoke {
-    pub const ALL: [Spoke; 2] = [Spoke::A, Spoke::B];
-
-    /// The network name agents report (`spoke-a`).
-    pub fn network(self) -> &'static str {
-        match self {
-            Spoke::A => "spoke-a",
-            Spoke::B => "spoke-b",
-        }
-    }
-}
-
-impl fmt::Display for Spoke {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.network())
-    }
-}
+use super::network::{PRIVATE_ENDPOINT_NAME, Spoke};
 
 /// One injectable fault. Each has a matching restore that undoes exactly it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,11 +63,11 @@ impl DemoFault {
             DemoFault::DnsDown => "hub DNS resolver stops answering (platform: hub-dns)".to_owned(),
             DemoFault::DnsPublic => format!(
                 "{} resolves to its public address (platform: private-dns-zone)",
-                super::topology::PRIVATE_ENDPOINT_NAME
+                PRIVATE_ENDPOINT_NAME
             ),
             DemoFault::DnsDeleted => format!(
                 "{} is deleted from the private zone (platform: private-dns-zone)",
-                super::topology::PRIVATE_ENDPOINT_NAME
+                PRIVATE_ENDPOINT_NAME
             ),
             DemoFault::HubServiceDown => {
                 "hub shared service refuses connections (platform: hub-service)".to_owned()

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod control;
 pub mod fault;
+pub mod network;
 pub mod targets;
 pub mod topology;
 
@@ -31,7 +32,8 @@ use vigil_aggregator::{Aggregator, AggregatorHandle, StartError};
 
 pub use config::{Pace, Vantage};
 pub use control::{ControlClient, ControlError, DEFAULT_CONTROL};
-pub use fault::{DemoFault, FaultKeyError, Spoke};
+pub use fault::{DemoFault, FaultKeyError};
+pub use network::Spoke;
 pub use topology::Addressing;
 
 use control::{ControlServer, FaultSwitch};

@@ -12,13 +12,12 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use super::fault::{DemoFault, Spoke};
+use super::fault::DemoFault;
+use super::network::{PRIVATE_ENDPOINT_NAME, Spoke};
 use super::targets::{
     DnsZoneServer, EchoService, GrpcHealthTarget, HttpWorkload, TcpService, WorkloadMode, ZoneSpec,
 };
 
-/// The private endpoint of the workload's data store, in the private zone.
-pub const PRIVATE_ENDPOINT_NAME: &str = "orders-db.privatelink.database.windows.net";
 /// The private zone linked to the hub.
 pub const PRIVATE_ZONE: &str = "privatelink.database.windows.net";
 /// The public-looking parent zone, which answers the data store's public address.

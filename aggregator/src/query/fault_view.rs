@@ -1,18 +1,14 @@
-//! Faults as the contract shows them: `vigil.v1.FaultService` (ListFaults,
-//! GetFault, WhyNode) and the mapping from the published [`FaultBoard`].
+//! Faults as the contract shows them: the answers of `vigil.v1.FaultService`
+//! (ListFaults, GetFault, WhyNode) and fault change events, built from a
+//! published snapshot's [`FaultBoard`].
 //!
-//! Reads only the latest snapshot; it must not reach the tracker or ingest.
+//! Pure: snapshot in, contract message out. It must not reach the tracker or
+//! ingest, and it serves no protocol: `grpc` and `http` call it.
 
 use std::collections::BTreeSet;
 
-use tonic::{Request, Response, Status};
-use vigil_proto::v1::fault_service_server::FaultService;
-use vigil_proto::v1::{
-    self, GetFaultRequest, GetFaultResponse, ListFaultsRequest, ListFaultsResponse, WhyNodeRequest,
-    WhyNodeResponse,
-};
+use vigil_proto::v1::{self, GetFaultResponse, ListFaultsResponse, WhyNodeResponse};
 
-use super::grpc::QueryEndpoint;
 use super::view;
 use vigil_health::attribution::{self as attr, FaultBoard, FaultEvent, FaultId};
 use vigil_health::snapshot::Snapshot;
@@ -139,40 +135,4 @@ pub fn why(snap: &Snapshot, id: &str) -> Option<WhyNodeResponse> {
         faults,
         gaps,
     })
-}
-
-#[tonic::async_trait]
-impl FaultService for QueryEndpoint {
-    async fn list_faults(
-        &self,
-        request: Request<ListFaultsRequest>,
-    ) -> Result<Response<ListFaultsResponse>, Status> {
-        Ok(Response::new(list(
-            &self.latest(),
-            request.into_inner().include_resolved,
-        )))
-    }
-
-    async fn get_fault(
-        &self,
-        request: Request<GetFaultRequest>,
-    ) -> Result<Response<GetFaultResponse>, Status> {
-        match get(&self.latest(), &request.into_inner().id) {
-            Ok(r) => Ok(Response::new(r)),
-            Err(FaultLookup::BadId(m)) => Err(Status::invalid_argument(m)),
-            Err(FaultLookup::NotFound(m)) => Err(Status::not_found(m)),
-        }
-    }
-
-    async fn why_node(
-        &self,
-        request: Request<WhyNodeRequest>,
-    ) -> Result<Response<WhyNodeResponse>, Status> {
-        let id = request.into_inner().id;
-        why(&self.latest(), &id).map(Response::new).ok_or_else(|| {
-            Status::not_found(format!(
-                "no node `{id}` in the model; GetTree lists the node ids"
-            ))
-        })
-    }
 }
