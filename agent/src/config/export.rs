@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::error::{Complaint, ConfigError};
+use super::fields;
 use super::raw::{RawExport, RawOtlp};
-use super::validate;
 
 /// Turns OTLP export on (`1`) or off (`0`) regardless of the file.
 pub const OTLP_SWITCH: &str = "VIGIL_AGENT_OTLP";
@@ -169,11 +169,11 @@ fn parse_file(c: &Complaint<'_>, raw: RawOtlp) -> Result<FileOtlp, ConfigError> 
         .transpose()?;
     let interval = raw
         .interval
-        .map(|t| validate::duration(c, "export.otlp.interval", &t))
+        .map(|t| fields::duration(c, "export.otlp.interval", &t))
         .transpose()?;
     let timeout = raw
         .timeout
-        .map(|t| validate::duration(c, "export.otlp.timeout", &t))
+        .map(|t| fields::duration(c, "export.otlp.timeout", &t))
         .transpose()?;
     for (key, value) in &raw.headers {
         check_header(c, "export.otlp.headers", key, value)?;
