@@ -162,17 +162,18 @@ pub fn resolve(
         },
     };
 
-    let endpoint_field = || profile.field("endpoint");
+    // The signal-specific variable is a complete URL, used as written.
+    let signal_url = if profile.traces {
+        None
+    } else {
+        first_env(&env, &["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"])
+    };
     let endpoint = if let Some(base) = &file.endpoint {
         metrics_url(protocol, base.trim())
-    } else if let Some((var, url)) = (!profile.traces)
-        .then(|| first_env(&env, &["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]))
-        .flatten()
-    {
-        // The signal-specific variable is a complete URL, used as written.
-        check_endpoint(endpoint_field(), Some(var), &url)?
+    } else if let Some((var, url)) = signal_url {
+        check_endpoint(profile.field("endpoint"), Some(var), &url)?
     } else if let Some((var, base)) = first_env(&env, &["OTEL_EXPORTER_OTLP_ENDPOINT"]) {
-        let base = check_endpoint(endpoint_field(), Some(var), &base)?;
+        let base = check_endpoint(profile.field("endpoint"), Some(var), &base)?;
         metrics_url(protocol, &base)
     } else {
         metrics_url(protocol, protocol.default_endpoint())
