@@ -1,9 +1,14 @@
 //! The agent's configuration: typed, validated values built from a YAML file
 //! plus identity overrides from the environment (Kubernetes downward API).
 //! Owns parsing at the edge; it must not start anything or touch the network.
+//!
+//! Inside, imports run one way: `validate` (the whole file) uses `probes` and
+//! `export` (its sections), which use `kinds` and `fields` (single values),
+//! which use `error`. No sub-config imports the module that imports it.
 
 mod error;
 mod export;
+mod fields;
 mod kinds;
 mod probes;
 mod raw;

@@ -7,12 +7,13 @@ use vigil_proto::ShortName;
 use vigil_proto::v1;
 
 use super::error::{Complaint, ConfigError};
+use super::fields::{check_jitter, check_name, duration, opt_duration};
 use super::kinds;
 use super::raw::RawProbe;
-use super::validate::{LAYERS, check_jitter, check_name, duration, opt_duration};
 use super::{ProbeConfig, ProbeSpec, Schedule};
 
 const KINDS_HERE: &str = "http, tcp, dns, tls, firewall, reachability, egress or grpc";
+const LAYERS: &str = "platform_hub, platform_spoke_connectivity, workload_application, workload_data or workload_user_flow";
 
 /// Which kinds use each kind-specific field, so a field under the wrong kind
 /// is refused by name instead of silently ignored.

@@ -1,7 +1,8 @@
 //! Turns the raw YAML shape into a typed `AgentConfig`, one field at a time,
 //! and applies environment overrides. Owns the agent-wide rules (probe
-//! entries are checked in `probes.rs`); it must not do I/O beyond reading the
-//! host name for the default agent id.
+//! entries are checked in `probes.rs`, the export section in `export.rs`,
+//! single fields in `fields.rs`); it must not do I/O beyond reading the host
+//! name for the default agent id.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use super::error::{Complaint, ConfigError, Location};
 use super::export;
+use super::fields::{check_jitter, check_name, opt_duration};
 use super::probes;
 use super::raw::RawConfig;
 use super::{
@@ -20,8 +22,6 @@ const DEFAULT_ADMIN: &str = "0.0.0.0:7402";
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 const DEFAULT_JITTER: f64 = 0.1;
-const MAX_JITTER: f64 = 0.5;
-pub(super) const LAYERS: &str = "platform_hub, platform_spoke_connectivity, workload_application, workload_data or workload_user_flow";
 
 pub(super) fn parse(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
     serde_saphyr::from_str::<RawConfig>(text).map_err(|err| ConfigError::Syntax {
@@ -271,25 +271,6 @@ pub(super) fn build(
     })
 }
 
-pub(super) fn check_name(
-    c: &Complaint<'_>,
-    field: &str,
-    text: &str,
-) -> Result<String, ConfigError> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(c.at(field, "is empty", "give it a non-empty name"));
-    }
-    if t.chars().any(|ch| ch.is_control()) {
-        return Err(c.at(
-            field,
-            format!("{t:?} contains control characters"),
-            "use letters, digits, '-', '_' and '.'",
-        ));
-    }
-    Ok(t.to_owned())
-}
-
 fn parse_role(c: &Complaint<'_>, field: &str, text: &str) -> Result<AgentRole, ConfigError> {
     AgentRole::parse(text.trim()).ok_or_else(|| {
         c.at(
@@ -328,37 +309,6 @@ fn parse_listen(c: &Complaint<'_>, text: &str) -> Result<Option<SocketAddr>, Con
     })
 }
 
-pub(super) fn duration(
-    c: &Complaint<'_>,
-    field: &str,
-    text: &str,
-) -> Result<Duration, ConfigError> {
-    let d = humantime::parse_duration(text.trim()).map_err(|_| {
-        c.at(
-            field,
-            format!("\"{text}\" is not a duration"),
-            "write e.g. \"500ms\" or \"3s\"",
-        )
-    })?;
-    if d.is_zero() {
-        return Err(c.at(
-            field,
-            "is zero",
-            "write a positive duration, e.g. \"500ms\" or \"3s\"",
-        ));
-    }
-    Ok(d)
-}
-
-pub(super) fn opt_duration(
-    c: &Complaint<'_>,
-    field: &str,
-    text: Option<&str>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
-    text.map_or(Ok(default), |t| duration(c, field, t))
-}
-
 fn positive_count(
     c: &Complaint<'_>,
     field: &str,
@@ -371,25 +321,6 @@ fn positive_count(
         Some(n) => usize::try_from(n)
             .map_err(|_| c.at(field, format!("{n} is too large"), "use a smaller number")),
     }
-}
-
-pub(super) fn check_jitter(c: &Complaint<'_>, field: &str, value: f64) -> Result<f64, ConfigError> {
-    if (0.0..=MAX_JITTER).contains(&value) {
-        Ok(value)
-    } else {
-        Err(c.at(
-            field,
-            format!("{value} is outside 0..=0.5"),
-            "give a fraction of the interval between 0 and 0.5, e.g. 0.1",
-        ))
-    }
-}
-
-pub(super) fn first_line(text: &str) -> &str {
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(text)
-        .trim()
 }
 
 /// The kernel's host name: the pod name in Kubernetes, a stable default id.

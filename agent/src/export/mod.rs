@@ -2,30 +2,25 @@
 //! OpenTelemetry SDK: the same runs, failures, durations and up/down state
 //! as the `/metrics` page, under OpenTelemetry names.
 //!
-//! Owns the meter provider, its instruments and the resource naming this
-//! agent. Counters and gauges are read from the probe cells at collection
-//! time; only the duration histogram is recorded per run, through a handle
-//! built once per probe. It must not define what is counted (`metrics`
-//! does) or decide whether export is on (`config` does).
-
-mod http_client;
+//! Owns the agent's instruments and the resource naming this agent; the
+//! pipeline under them (exporter, reader, provider, shutdown) is
+//! `vigil-telemetry`'s. Counters and gauges are read from the probe cells at
+//! collection time; only the duration histogram is recorded per run, through
+//! a handle built once per probe. It must not define what is counted
+//! (`metrics` does) or decide whether export is on (`config` does).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{AsyncInstrument, Histogram, MeterProvider as _};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry::metrics::{AsyncInstrument, Histogram, Meter};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader;
-use opentelemetry_sdk::runtime::Tokio;
 use vigil_proto::ShortName;
+pub use vigil_telemetry::ExportError;
+use vigil_telemetry::MetricsPipeline;
 
-use crate::config::{AgentIdentity, OtlpProtocol, OtlpSettings};
+use crate::config::{AgentIdentity, OtlpSettings};
 use crate::metrics::{DURATION_BUCKETS, ProbeLabels, ProbeTable};
-
-use http_client::ReqwestClient;
 
 /// OpenTelemetry instrument names (dotted, no `_total`; a collector's
 /// Prometheus exporter turns them back into the `/metrics` names).
@@ -34,18 +29,9 @@ pub const OTEL_PROBE_FAILURES: &str = "vigil.agent.probe.failures";
 pub const OTEL_PROBE_DURATION: &str = "vigil.agent.probe.duration";
 pub const OTEL_PROBE_UP: &str = "vigil.agent.probe.up";
 
-/// Why OTLP export could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ExportError {
-    #[error(
-        "cannot build the OTLP metrics exporter for {endpoint}: {message}; fix export.otlp or the OTEL_EXPORTER_OTLP_* variables"
-    )]
-    Build { endpoint: String, message: String },
-}
-
 /// A running OTLP metrics pipeline; [`OtlpExport::shutdown`] flushes it.
 pub struct OtlpExport {
-    provider: Option<SdkMeterProvider>,
+    pipeline: MetricsPipeline,
     duration: Histogram<f64>,
 }
 
@@ -71,47 +57,13 @@ impl OtlpExport {
         agent: &AgentIdentity,
         probes: Arc<ProbeTable>,
     ) -> Result<Self, ExportError> {
-        let endpoint = settings.endpoint.clone();
-        let build_err = |e: &dyn std::fmt::Display| ExportError::Build {
-            endpoint: endpoint.clone(),
-            message: e.to_string(),
-        };
-        let exporter = match settings.protocol {
-            OtlpProtocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(endpoint.clone())
-                .with_timeout(settings.timeout)
-                .with_metadata(metadata(settings).map_err(|e| build_err(&e))?)
-                .build(),
-            OtlpProtocol::HttpProtobuf => opentelemetry_otlp::MetricExporter::builder()
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(endpoint.clone())
-                .with_timeout(settings.timeout)
-                .with_headers(settings.headers.clone().into_iter().collect())
-                .with_http_client(ReqwestClient::new(settings.timeout).map_err(|e| build_err(&e))?)
-                .build(),
-        }
-        .map_err(|e| build_err(&e))?;
-        let reader = PeriodicReader::builder(exporter, Tokio)
-            .with_interval(settings.interval)
-            .with_timeout(settings.timeout)
-            .build();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(reader)
-            .with_resource(resource(settings, agent))
-            .build();
-        let duration = register(&provider, probes);
-        tracing::info!(
-            %endpoint,
-            protocol = settings.protocol.as_str(),
-            interval = ?settings.interval,
-            "OTLP export of probe results started"
-        );
-        Ok(Self {
-            provider: Some(provider),
-            duration,
-        })
+        let (pipeline, duration) = MetricsPipeline::start(
+            settings,
+            resource(settings, agent),
+            "vigil-agent",
+            |meter| register(meter, probes),
+        )?;
+        Ok(Self { pipeline, duration })
     }
 
     /// The duration recorder for one probe.
@@ -122,31 +74,9 @@ impl OtlpExport {
         }
     }
 
-    /// Exports once more and stops. The SDK's shutdown blocks on its own
-    /// export task, so it runs off the async threads.
-    pub async fn shutdown(mut self) {
-        let Some(provider) = self.provider.take() else {
-            return;
-        };
-        match tokio::task::spawn_blocking(move || provider.shutdown()).await {
-            Ok(Ok(())) => tracing::debug!("OTLP export stopped"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "OTLP export did not flush cleanly"),
-            Err(e) => tracing::warn!(error = %e, "OTLP shutdown task failed"),
-        }
-    }
-}
-
-impl Drop for OtlpExport {
-    /// Dropped without `shutdown`: stop without blocking the async thread
-    /// that drops it (the SDK would otherwise wait for its export task there).
-    fn drop(&mut self) {
-        if let Some(provider) = self.provider.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            runtime.spawn_blocking(move || {
-                let _ = provider.shutdown();
-            });
-        }
+    /// Exports once more and stops.
+    pub async fn shutdown(self) {
+        self.pipeline.shutdown().await;
     }
 }
 
@@ -171,21 +101,7 @@ fn resource(settings: &OtlpSettings, agent: &AgentIdentity) -> Resource {
         "vigil.agent.role".to_owned(),
         agent.role.to_proto().short_name(),
     );
-    Resource::builder_empty()
-        .with_service_name(settings.service_name.clone())
-        .with_attributes(attrs.into_iter().map(|(k, v)| KeyValue::new(k, v)))
-        .build()
-}
-
-fn metadata(settings: &OtlpSettings) -> Result<tonic::metadata::MetadataMap, String> {
-    let mut map = tonic::metadata::MetadataMap::new();
-    for (k, v) in &settings.headers {
-        let key = tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes())
-            .map_err(|e| format!("header `{k}`: {e}"))?;
-        let value = v.parse().map_err(|e| format!("header `{k}` value: {e}"))?;
-        map.insert(key, value);
-    }
-    Ok(map)
+    vigil_telemetry::resource(settings, attrs)
 }
 
 fn attributes(labels: &ProbeLabels, extra: &[(&'static str, &str)]) -> Vec<KeyValue> {
@@ -199,8 +115,7 @@ fn attributes(labels: &ProbeLabels, extra: &[(&'static str, &str)]) -> Vec<KeyVa
 
 /// Registers the instruments; returns the duration histogram, the only one
 /// recorded per run (OpenTelemetry has no asynchronous histogram).
-fn register(provider: &SdkMeterProvider, probes: Arc<ProbeTable>) -> Histogram<f64> {
-    let meter = provider.meter("vigil-agent");
+fn register(meter: &Meter, probes: Arc<ProbeTable>) -> Histogram<f64> {
     let table = Arc::clone(&probes);
     meter
         .u64_observable_counter(OTEL_PROBE_RUNS)

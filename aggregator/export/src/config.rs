@@ -1,9 +1,11 @@
 //! The `export:` section of the aggregator config (Prometheus page, OTLP
-//! push) and how the standard `OTEL_*` environment variables fill it in.
+//! push) and when its OTLP part is on.
 //!
-//! Owns parsing and validation of that section. It must not start exporters.
-//! Precedence: a value written in the file wins; `OTEL_*` variables fill in
-//! what the file leaves out; built-in defaults come last.
+//! Owns the section's YAML shape and its on/off rule. It must not start
+//! exporters; how the file and the standard `OTEL_*` environment variables
+//! merge into settings is `vigil-telemetry`'s: a value written in the file
+//! wins, `OTEL_*` variables fill in what the file leaves out, built-in
+//! defaults come last.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,6 +14,18 @@ use serde::Deserialize;
 
 use vigil_model::FieldError;
 use vigil_model::duration;
+use vigil_telemetry::{OtlpFile, Profile, SettingsError};
+pub use vigil_telemetry::{OtlpProtocol, OtlpSettings};
+
+/// The aggregator exports metrics and spans from one set of settings, so
+/// only the generic `OTEL_EXPORTER_OTLP_*` variables count.
+const PROFILE: Profile = Profile {
+    section: "export.otlp",
+    service_name: "vigil-aggregator",
+    interval: Duration::from_secs(10),
+    traces: true,
+    kubernetes_resource: true,
+};
 
 /// `export:`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -55,32 +69,6 @@ impl Default for PrometheusConfig {
     }
 }
 
-/// OTLP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum OtlpProtocol {
-    #[serde(rename = "grpc")]
-    Grpc,
-    #[serde(rename = "http/protobuf")]
-    HttpProtobuf,
-}
-
-impl OtlpProtocol {
-    fn parse(text: &str) -> Option<Self> {
-        match text.trim() {
-            "grpc" => Some(Self::Grpc),
-            "http/protobuf" => Some(Self::HttpProtobuf),
-            _ => None,
-        }
-    }
-
-    fn default_endpoint(self) -> &'static str {
-        match self {
-            Self::Grpc => "http://127.0.0.1:4317",
-            Self::HttpProtobuf => "http://127.0.0.1:4318",
-        }
-    }
-}
-
 /// `export.otlp`: every field optional, `OTEL_*` fill the gaps.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -90,7 +78,8 @@ pub struct OtlpConfig {
     pub enabled: Option<bool>,
     /// Base URL of the collector, with scheme (`http://collector:4317`).
     /// For `http/protobuf` the signal paths `/v1/metrics` and `/v1/traces`
-    /// are appended.
+    /// are appended (a URL already ending in `/v1/metrics` stands for its
+    /// base).
     #[serde(default)]
     pub endpoint: Option<String>,
     #[serde(default)]
@@ -116,46 +105,28 @@ fn yes() -> bool {
     true
 }
 
-/// OTLP settings after file, environment and defaults are merged.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OtlpSettings {
-    pub endpoint: String,
-    pub protocol: OtlpProtocol,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub headers: BTreeMap<String, String>,
-    pub traces: bool,
-    /// `service.name` unless the resource names it.
-    pub service_name: String,
-    /// Resource attributes from `OTEL_RESOURCE_ATTRIBUTES` then the file.
-    pub resource: BTreeMap<String, String>,
-}
-
-impl OtlpSettings {
-    /// The URL metrics are sent to.
-    pub fn metrics_endpoint(&self) -> String {
-        self.signal_endpoint("metrics")
-    }
-
-    /// The URL traces are sent to.
-    pub fn traces_endpoint(&self) -> String {
-        self.signal_endpoint("traces")
-    }
-
-    fn signal_endpoint(&self, signal: &str) -> String {
-        match self.protocol {
-            OtlpProtocol::Grpc => self.endpoint.clone(),
-            OtlpProtocol::HttpProtobuf => {
-                format!("{}/v1/{signal}", self.endpoint.trim_end_matches('/'))
-            }
-        }
-    }
-}
-
+/// A bad value as (field, problem, fix); the field is the `OTEL_*`
+/// variable when the value came from one.
 type Invalid = (String, String, String);
 
-fn invalid(field: &str, problem: impl Into<String>, fix: impl Into<String>) -> Invalid {
-    (field.to_string(), problem.into(), fix.into())
+fn invalid(e: SettingsError) -> Invalid {
+    let field = e.var.map_or(e.field, str::to_owned);
+    (field, e.problem, e.fix)
+}
+
+impl OtlpConfig {
+    /// The file's values as the shared resolver takes them.
+    fn to_file(&self) -> OtlpFile {
+        OtlpFile {
+            endpoint: self.endpoint.clone(),
+            protocol: self.protocol,
+            interval: self.interval,
+            timeout: self.timeout,
+            headers: self.headers.clone(),
+            traces: self.traces,
+            resource: self.resource.clone(),
+        }
+    }
 }
 
 impl ExportConfig {
@@ -166,140 +137,21 @@ impl ExportConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<OtlpSettings>, Invalid> {
         let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-        if env("OTEL_SDK_DISABLED").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")) {
+        if vigil_telemetry::sdk_disabled(&env) {
             return Ok(None);
         }
-        let file = self.otlp.clone().unwrap_or_default();
-        let env_endpoint = env("OTEL_EXPORTER_OTLP_ENDPOINT");
-        let wanted = match file.enabled {
+        let section = self.otlp.as_ref();
+        let wanted = match section.and_then(|o| o.enabled) {
             Some(on) => on,
-            None => self.otlp.is_some() || env_endpoint.is_some(),
+            None => section.is_some() || env("OTEL_EXPORTER_OTLP_ENDPOINT").is_some(),
         };
         if !wanted {
             return Ok(None);
         }
-        let protocol = match (file.protocol, env("OTEL_EXPORTER_OTLP_PROTOCOL")) {
-            (Some(p), _) => p,
-            (None, Some(text)) => OtlpProtocol::parse(&text).ok_or_else(|| {
-                invalid(
-                    "OTEL_EXPORTER_OTLP_PROTOCOL",
-                    format!("`{text}` is not supported"),
-                    "use `grpc` or `http/protobuf`",
-                )
-            })?,
-            (None, None) => OtlpProtocol::Grpc,
-        };
-        let endpoint = file
-            .endpoint
-            .clone()
-            .or(env_endpoint)
-            .unwrap_or_else(|| protocol.default_endpoint().to_string());
-        let endpoint = endpoint.trim().to_string();
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(invalid(
-                "export.otlp.endpoint",
-                format!("`{endpoint}` has no http:// or https:// scheme"),
-                "write the scheme, e.g. `http://otel-collector:4317` for plaintext",
-            ));
-        }
-        let env_ms = |key: &str| -> Result<Option<Duration>, Invalid> {
-            env(key)
-                .map(|v| {
-                    v.trim()
-                        .parse::<u64>()
-                        .map(Duration::from_millis)
-                        .map_err(|_| {
-                            invalid(
-                                key,
-                                format!("`{v}` is not a whole number of milliseconds"),
-                                "write e.g. `10000` for ten seconds",
-                            )
-                        })
-                })
-                .transpose()
-        };
-        let interval = match file.interval {
-            Some(d) => d,
-            None => env_ms("OTEL_METRIC_EXPORT_INTERVAL")?.unwrap_or(Duration::from_secs(10)),
-        };
-        let timeout = match file.timeout {
-            Some(d) => d,
-            None => env_ms("OTEL_EXPORTER_OTLP_TIMEOUT")?.unwrap_or(Duration::from_secs(10)),
-        };
-        if interval < Duration::from_millis(100) || interval > Duration::from_secs(3600) {
-            return Err(invalid(
-                "export.otlp.interval",
-                format!("{} is outside 100ms..1h", duration::format(interval)),
-                "use a value such as `10s`",
-            ));
-        }
-        if timeout.is_zero() || timeout > Duration::from_secs(300) {
-            return Err(invalid(
-                "export.otlp.timeout",
-                format!("{} is outside 1ms..5m", duration::format(timeout)),
-                "use a value such as `10s`",
-            ));
-        }
-        let mut headers = BTreeMap::new();
-        if let Some(text) = env("OTEL_EXPORTER_OTLP_HEADERS") {
-            headers.extend(parse_pairs("OTEL_EXPORTER_OTLP_HEADERS", &text)?);
-        }
-        headers.extend(file.headers.clone());
-        for key in headers.keys() {
-            let ok = !key.is_empty()
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-            if !ok {
-                return Err(invalid(
-                    "export.otlp.headers",
-                    format!("`{key}` is not a valid header name"),
-                    "use letters, digits, `-` and `_` only",
-                ));
-            }
-        }
-        let mut resource = BTreeMap::new();
-        if let Some(text) = env("OTEL_RESOURCE_ATTRIBUTES") {
-            resource.extend(parse_pairs("OTEL_RESOURCE_ATTRIBUTES", &text)?);
-        }
-        if env("KUBERNETES_SERVICE_HOST").is_some() {
-            // Downward-API variables, under the names the k8s examples use.
-            for (var, key) in [
-                ("POD_NAME", "k8s.pod.name"),
-                ("HOSTNAME", "k8s.pod.name"),
-                ("POD_NAMESPACE", "k8s.namespace.name"),
-                ("POD_UID", "k8s.pod.uid"),
-                ("NODE_NAME", "k8s.node.name"),
-            ] {
-                if let Some(v) = env(var) {
-                    resource.entry(key.to_string()).or_insert(v);
-                }
-            }
-        }
-        resource.extend(file.resource.clone());
-        let service_name = file
-            .resource
-            .get("service.name")
-            .cloned()
-            .or_else(|| env("OTEL_SERVICE_NAME"))
-            .or_else(|| resource.get("service.name").cloned())
-            .unwrap_or_else(|| "vigil-aggregator".to_string());
-        // Kept in its own field: the resource map holds the other attributes.
-        resource.remove("service.name");
-        let traces = match file.traces {
-            Some(t) => t,
-            None => env("OTEL_TRACES_EXPORTER").is_none_or(|v| v.trim() != "none"),
-        };
-        Ok(Some(OtlpSettings {
-            endpoint,
-            protocol,
-            interval,
-            timeout,
-            headers,
-            traces,
-            service_name,
-            resource,
-        }))
+        let file = section.map(OtlpConfig::to_file).unwrap_or_default();
+        vigil_telemetry::resolve(&file, &PROFILE, &env)
+            .map(Some)
+            .map_err(invalid)
     }
 
     /// The same section with every value the environment supplies written
@@ -315,6 +167,7 @@ impl ExportConfig {
                 resource.insert("service.name".into(), s.service_name);
                 Some(OtlpConfig {
                     enabled: Some(true),
+                    // The metrics URL: it resolves to itself and its base.
                     endpoint: Some(s.endpoint),
                     protocol: Some(s.protocol),
                     interval: Some(s.interval),
@@ -342,44 +195,6 @@ impl ExportConfig {
                 fix,
             })
     }
-}
-
-/// `k1=v1,k2=v2` as the OpenTelemetry spec writes headers and resources.
-fn parse_pairs(var: &str, text: &str) -> Result<Vec<(String, String)>, Invalid> {
-    text.split(',')
-        .filter(|p| !p.trim().is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').ok_or_else(|| {
-                invalid(
-                    var,
-                    format!("`{pair}` is not `key=value`"),
-                    "write comma-separated pairs such as `key1=value1,key2=value2`",
-                )
-            })?;
-            Ok((k.trim().to_string(), percent_decode(v.trim())))
-        })
-        .collect()
-}
-
-/// The spec allows percent-encoded values (`%20`); other text is kept.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(hex) = std::str::from_utf8(&bytes[i + 1..i + 3])
-            && let Ok(b) = u8::from_str_radix(hex, 16)
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

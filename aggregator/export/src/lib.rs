@@ -8,7 +8,6 @@
 
 pub mod catalog;
 pub mod config;
-mod http_client;
 pub mod otlp;
 pub mod prometheus;
 mod source;

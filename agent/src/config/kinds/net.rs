@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use super::super::error::ConfigError;
+use super::super::fields::duration;
 use super::super::spec::{
     FirewallProtocol, FirewallSpec, GrpcSpec, PolicyExpectation, ReachabilityMethod,
     ReachabilitySpec, TcpSpec,
 };
-use super::super::validate::duration;
 use super::Fields;
 
 const DEFAULT_COUNT: u32 = 5;

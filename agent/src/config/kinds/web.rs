@@ -2,8 +2,8 @@
 //! `egress`. It must not validate common fields.
 
 use super::super::error::ConfigError;
+use super::super::fields::first_line;
 use super::super::spec::{EgressSpec, HttpSpec, StatusExpectation};
-use super::super::validate::first_line;
 use super::Fields;
 
 pub(in crate::config) fn http(f: &Fields<'_>) -> Result<HttpSpec, ConfigError> {

@@ -1,7 +1,8 @@
-//! The HTTP client the OTLP/HTTP exporter sends with: the agent's async
+//! The HTTP client the OTLP/HTTP exporters send with: the workspace's async
 //! `reqwest`, so OTLP brings no second HTTP stack and no blocking client.
 //!
-//! Owns only the translation between `http` requests and `reqwest`.
+//! Owns only the translation between `http` requests and `reqwest`; it must
+//! not retry, log or look at what it sends.
 
 use std::time::Duration;
 
@@ -9,10 +10,10 @@ use async_trait::async_trait;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 
 #[derive(Debug, Clone)]
-pub(super) struct ReqwestClient(reqwest::Client);
+pub(crate) struct ReqwestClient(reqwest::Client);
 
 impl ReqwestClient {
-    pub(super) fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
+    pub(crate) fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
         reqwest::Client::builder()
             .timeout(timeout)
             .build()
