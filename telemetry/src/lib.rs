@@ -19,10 +19,12 @@ mod http_client;
 mod metrics;
 mod resolve;
 mod settings;
+#[cfg(feature = "traces")]
 mod traces;
 
 pub use exporter::{ExportError, resource};
 pub use metrics::MetricsPipeline;
 pub use resolve::{OtlpFile, Profile, SettingsError, resolve, sdk_disabled};
 pub use settings::{OtlpProtocol, OtlpSettings};
+#[cfg(feature = "traces")]
 pub use traces::{QUIET_TARGETS, TracePipeline};
