@@ -11,7 +11,6 @@ use vigil_proto::Label;
 use vigil_proto::ShortName;
 use vigil_proto::v1::{HealthState, Layer, Side};
 
-use vigil_health::attribution::observe::nodes_for;
 use vigil_health::attribution::{Certainty, Fault, FaultKind, Suspect};
 use vigil_health::snapshot::NodeHealth;
 use vigil_model::{Model, NodeIx, NodeRole};
@@ -96,8 +95,9 @@ pub fn fault_alert(model: &Model, f: &Fault, link: Option<&str>) -> Alert {
     put(&mut labels, "fault_id", f.id.to_string());
     put(&mut labels, "kind", f.kind.name());
     put(&mut labels, "severity", fault_severity(f));
-    let suspects = nodes_for(model, &f.suspect, &[]);
-    let node = suspects
+    // The suspect's first model node, or its path when the model has none.
+    let node = f
+        .suspect_nodes
         .first()
         .cloned()
         .unwrap_or_else(|| f.suspect.path());

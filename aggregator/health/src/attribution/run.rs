@@ -9,7 +9,7 @@ use vigil_model::Model;
 
 use super::config::AttributionConfig;
 use super::observe::{LeafIndex, observations, topology};
-use super::{FaultBoard, FaultEvent, FaultTracker, Params, Topology, attribute};
+use super::{FaultBoard, FaultTracker, Params, Topology, attribute};
 
 pub struct Attributor {
     leaves: LeafIndex,
@@ -41,13 +41,10 @@ impl Attributor {
         let verdict = attribute(&obs, &self.topology, &self.params);
         let mut events = self.tracker.observe(&verdict, now_ms);
         for e in &mut events {
-            let f = match e {
-                FaultEvent::Opened(f) | FaultEvent::Updated(f) | FaultEvent::Resolved(f) => f,
-            };
-            f.nodes = self.leaves.nodes_for(&f.suspect, &f.impact);
+            self.leaves.name_nodes(e.fault_mut());
         }
         let with_nodes = |mut f: super::Fault| {
-            f.nodes = self.leaves.nodes_for(&f.suspect, &f.impact);
+            self.leaves.name_nodes(&mut f);
             f
         };
         Arc::new(FaultBoard {
