@@ -22,6 +22,9 @@ pub struct AgentView {
     pub vantage: Arc<Vantage>,
     pub connected: bool,
     pub last_seen_ms: i64,
+    /// Signals the agent's incarnation reports having dropped on a full
+    /// buffer, as of its latest applied batch.
+    pub dropped_signals_total: u64,
 }
 
 impl Default for AgentView {
@@ -31,6 +34,7 @@ impl Default for AgentView {
             vantage: Arc::new(Vantage::default()),
             connected: false,
             last_seen_ms: 0,
+            dropped_signals_total: 0,
         }
     }
 }
