@@ -31,7 +31,7 @@ use vigil_model::{Model, NodeIx, ProbeFacts};
 pub use counters::{IngestCounters, IngestStats, RejectReason, RejectedCounts};
 pub use news::News;
 pub use reading::{
-    AgentView, Evidence, LeafReadings, Reading, SeriesCounts, SeriesReading, SeriesView,
+    AgentView, Evidence, LeafReadings, SeriesCounts, SeriesReading, SeriesView, StoreReading,
     VantageReading, agent_of,
 };
 pub use series::{Binding, ProbeInfo, Series};
@@ -319,12 +319,12 @@ impl Store {
     /// the evaluator, and one view per series for attribution, whose failure
     /// classes look back `evidence_window`. Keeps every leaf's readings; the
     /// evaluation tick uses [`Store::read_with`], which does not.
-    pub fn read(&self, now_ms: i64, evidence_window: Duration) -> Reading {
+    pub fn read(&self, now_ms: i64, evidence_window: Duration) -> StoreReading {
         let mut per_node = vec![Vec::new(); self.by_leaf.len()];
         let series = self.read_with(now_ms, evidence_window, |leaf, list, _| {
             per_node[leaf.get()] = list.to_vec();
         });
-        Reading {
+        StoreReading {
             leaves: LeafReadings {
                 agents: Arc::clone(&series.agents),
                 per_node,

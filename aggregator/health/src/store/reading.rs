@@ -168,9 +168,10 @@ impl SeriesReading {
     }
 }
 
-/// Everything one evaluation tick reads.
+/// The whole store read at one instant: every leaf's readings for the
+/// evaluator and every series for attribution, what one evaluation needs.
 #[derive(Debug, Clone, Default)]
-pub struct Reading {
+pub struct StoreReading {
     pub leaves: LeafReadings,
     pub series: SeriesReading,
 }
