@@ -1,5 +1,5 @@
 //! Turns the aggregator's state into attribution's inputs and back: series
-//! views into observations, the model's `depends_on` edges into component
+//! views into sightings, the model's `depends_on` edges into component
 //! dependencies, and a fault's suspect and impact into model node ids.
 //!
 //! Reads only what the evaluator already read; must not lock ingest beyond
@@ -11,17 +11,13 @@ use std::time::Duration;
 use crate::store::SeriesReading;
 use vigil_model::{Model, NodeIx, NodeRole};
 
-use super::{Fault, Observation, Suspect, Topology, WindowView};
+use super::{Fault, Sighting, Suspect, Topology, WindowView};
 
 /// The probe label that names the network a target lives in.
 pub const TARGET_NETWORK_LABEL: &str = "target_network";
 
-/// One observation per (agent, probe) series.
-pub fn observations(
-    reading: &SeriesReading,
-    now_ms: i64,
-    staleness: Duration,
-) -> Vec<Observation<'_>> {
+/// One sighting per (agent, probe) series.
+pub fn sightings(reading: &SeriesReading, now_ms: i64, staleness: Duration) -> Vec<Sighting<'_>> {
     let stale_ms = i64::try_from(staleness.as_millis()).unwrap_or(i64::MAX);
     reading
         .series
@@ -36,7 +32,7 @@ pub fn observations(
                 .last_signal_ms
                 .is_some_and(|t| now_ms - t <= stale_ms)
                 && v.window.signals > 0;
-            Some(Observation {
+            Some(Sighting {
                 agent: &agent.id,
                 network: &agent.vantage.network,
                 // A dropped stream is silence now, whatever the window

@@ -1,4 +1,4 @@
-//! One attribution step per evaluation: observations in, an immutable
+//! One attribution step per evaluation: sightings in, an immutable
 //! [`FaultBoard`] out. Owns the tracker between evaluations.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use crate::store::SeriesReading;
 use vigil_model::Model;
 
 use super::config::AttributionConfig;
-use super::observe::{LeafIndex, observations, topology};
+use super::observe::{LeafIndex, sightings, topology};
 use super::{FaultBoard, FaultTracker, Params, Topology, attribute};
 
 pub struct Attributor {
@@ -37,8 +37,8 @@ impl Attributor {
 
     /// Attributes the current window and folds the result into the faults.
     pub fn step(&mut self, now_ms: i64, reading: &SeriesReading) -> Arc<FaultBoard> {
-        let obs = observations(reading, now_ms, self.staleness);
-        let verdict = attribute(&obs, &self.topology, &self.params);
+        let seen = sightings(reading, now_ms, self.staleness);
+        let verdict = attribute(&seen, &self.topology, &self.params);
         let mut events = self.tracker.observe(&verdict, now_ms);
         for e in &mut events {
             self.leaves.name_nodes(e.fault_mut());

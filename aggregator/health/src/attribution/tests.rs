@@ -1,6 +1,6 @@
 //! The domain table (shared/domain.md) as unit tests of the pure pass: each
-//! fault pattern, built as the observations agents would report, must land on
-//! the right side and component.
+//! fault pattern, built as the sightings of what agents would report, must
+//! land on the right side and component.
 
 use vigil_proto::v1::{ErrorClass, Layer, ProbeKind, Side};
 
@@ -81,22 +81,22 @@ fn spoke_probes() -> Vec<P> {
     ]
 }
 
-/// Observations borrow their strings; test data simply lives as long as the
+/// Sightings borrow their strings; test data simply lives as long as the
 /// test binary.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
 struct World {
-    obs: Vec<Observation<'static>>,
+    sightings: Vec<Sighting<'static>>,
 }
 
 impl World {
     fn healthy() -> Self {
-        let mut obs = Vec::new();
+        let mut sightings = Vec::new();
         for net in SPOKES {
             for p in spoke_probes() {
-                obs.push(Observation {
+                sightings.push(Sighting {
                     agent: leak(format!("agent-{net}")),
                     network: net,
                     agent_live: true,
@@ -119,16 +119,16 @@ impl World {
                 });
             }
         }
-        World { obs }
+        World { sightings }
     }
 
     fn fail(
         &mut self,
-        pred: impl Fn(&Observation<'_>) -> bool,
+        pred: impl Fn(&Sighting<'_>) -> bool,
         class: ErrorClass,
         failures: u32,
     ) -> &mut Self {
-        for o in self.obs.iter_mut().filter(|o| pred(o)) {
+        for o in self.sightings.iter_mut().filter(|o| pred(o)) {
             o.window.failures = failures;
             o.window.last_failed = true;
             o.window.success_streak = 0;
@@ -139,7 +139,7 @@ impl World {
     }
 
     fn silence(&mut self, network: &str) -> &mut Self {
-        for o in self.obs.iter_mut().filter(|o| o.network == network) {
+        for o in self.sightings.iter_mut().filter(|o| o.network == network) {
             o.agent_live = false;
             o.window = WindowView::default();
         }
@@ -151,7 +151,7 @@ impl World {
             hub_network: "hub".into(),
             depends_on: [("checkout-api".to_string(), vec!["hub-dns".to_string()])].into(),
         };
-        attribute(&self.obs, &topology, &Params::default())
+        attribute(&self.sightings, &topology, &Params::default())
     }
 }
 
@@ -375,7 +375,7 @@ fn two_independent_faults_on_two_sides_come_out_as_two() {
 #[test]
 fn a_single_vantage_is_insufficient_data() {
     let mut w = World::healthy();
-    w.obs.retain(|o| o.network == "spoke-a");
+    w.sightings.retain(|o| o.network == "spoke-a");
     w.fail(|o| o.component == "hub-dns", ErrorClass::DnsServfail, 30);
     let f = only(&w.verdict()).clone();
     assert_eq!(f.certainty, Certainty::InsufficientData);

@@ -32,7 +32,7 @@ pub(super) fn eliminate<'a>(
     params: &Params,
 ) -> Chosen<'a> {
     let Candidates { mut pool, owner } = candidates;
-    let mut remaining: BTreeSet<usize> = (0..p.obs.len()).filter(|&i| p.failing[i]).collect();
+    let mut remaining: BTreeSet<usize> = (0..p.sightings.len()).filter(|&i| p.failing[i]).collect();
     // A candidate's score depends on `remaining` only through its own pairs,
     // so it is computed once and again only when a finding takes some of
     // them: with many simultaneous faults, re-scoring every candidate after

@@ -76,7 +76,7 @@ fn dependency_stirring(p: &Prepared<'_>, suspect: &Suspect) -> bool {
     };
     // Two pairs at once: one alone is what noise looks like.
     p.topology.depends_on.get(component).is_some_and(|deps| {
-        p.obs
+        p.sightings
             .iter()
             .filter(|o| {
                 deps.iter().any(|d| d == o.component)
@@ -103,7 +103,7 @@ pub(super) fn unexplained(
     for &i in remaining {
         let suspect = match p.pointer(i) {
             Pointer::Connectivity(network) => Suspect::Connectivity { network },
-            _ => p.component_suspect(&p.obs[i]),
+            _ => p.component_suspect(&p.sightings[i]),
         };
         by_suspect.entry(suspect).or_default().push(i);
     }
@@ -146,13 +146,13 @@ fn kind_of(p: &Prepared<'_>, idx: &[usize], params: &Params) -> FaultKind {
     if !idx.is_empty()
         && idx
             .iter()
-            .all(|&i| p.obs[i].window.dominant_class == ErrorClass::PolicyDrift)
+            .all(|&i| p.sightings[i].window.dominant_class == ErrorClass::PolicyDrift)
     {
         return FaultKind::SecurityDrift;
     }
     let mut ratios: Vec<f64> = idx
         .iter()
-        .map(|&i| p.obs[i].window.failure_ratio())
+        .map(|&i| p.sightings[i].window.failure_ratio())
         .collect();
     if ratios.is_empty() {
         return FaultKind::Outage;
@@ -167,6 +167,6 @@ fn kind_of(p: &Prepared<'_>, idx: &[usize], params: &Params) -> FaultKind {
 
 fn evidence_of(p: &Prepared<'_>, idx: &[usize]) -> Vec<EvidenceItem> {
     idx.iter()
-        .map(|&i| EvidenceItem::from_observation(&p.obs[i]))
+        .map(|&i| EvidenceItem::from_sighting(&p.sightings[i]))
         .collect()
 }

@@ -57,10 +57,10 @@ pub(super) struct Candidates {
 
 /// Groups the failing pairs of `p` by the suspect they point at.
 pub(super) fn candidates(p: &Prepared<'_>) -> Candidates {
-    let obs = p.obs;
+    let sightings = p.sightings;
     let mut by_suspect: BTreeMap<(Suspect, bool), BTreeSet<usize>> = BTreeMap::new();
-    for i in (0..obs.len()).filter(|&i| p.failing[i]) {
-        let o = &obs[i];
+    for i in (0..sightings.len()).filter(|&i| p.failing[i]) {
+        let o = &sightings[i];
         let drift = o.window.dominant_class == ErrorClass::PolicyDrift;
         let suspect = match p.pointer(i) {
             Pointer::Component => p.component_suspect(o),
@@ -95,7 +95,7 @@ pub(super) fn candidates(p: &Prepared<'_>) -> Candidates {
         })
         .collect();
     // Every failing pair points at exactly one candidate.
-    let mut owner: Vec<Option<usize>> = vec![None; obs.len()];
+    let mut owner: Vec<Option<usize>> = vec![None; sightings.len()];
     for (ci, c) in pool.iter().enumerate() {
         for &i in c.iter().flat_map(|c| &c.explains) {
             owner[i] = Some(ci);

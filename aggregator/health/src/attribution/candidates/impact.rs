@@ -34,7 +34,9 @@ pub(super) fn take_impact(
     {
         for (dependent, deps) in &p.topology.depends_on {
             if deps.iter().any(|d| d == component) {
-                let hit = take(remaining, removed, |i| p.obs[i].component == dependent);
+                let hit = take(remaining, removed, |i| {
+                    p.sightings[i].component == dependent
+                });
                 if !hit.is_empty() {
                     components.insert(dependent.clone());
                 }
@@ -51,10 +53,10 @@ pub(super) fn take_impact(
             .map(|(a, _)| (*a).to_string())
             .collect();
         let hit = take(remaining, removed, |i| {
-            p.obs[i].target_network == Some(network.as_str())
+            p.sightings[i].target_network == Some(network.as_str())
         });
         for i in hit {
-            components.insert(p.obs[i].component.to_string());
+            components.insert(p.sightings[i].component.to_string());
         }
     }
     Impact {

@@ -1,4 +1,4 @@
-//! The attribution pass: from one evaluation's observations to findings.
+//! The attribution pass: from one evaluation's sightings to findings.
 //!
 //! Every failing (agent, probe) pair first gets a *pointer*: does the way its
 //! target fails across vantage points point at the target's component, at one
@@ -22,12 +22,12 @@ mod pointer;
 mod prepare;
 mod score;
 
-use super::{Certainty, FaultKind, Gap, Observation, Params, Topology, Verdict};
+use super::{Certainty, FaultKind, Gap, Params, Sighting, Topology, Verdict};
 use prepare::Prepared;
 
-/// Runs one attribution pass over the current observations.
-pub fn attribute(obs: &[Observation<'_>], topology: &Topology, params: &Params) -> Verdict {
-    let p = Prepared::new(obs, topology, params);
+/// Runs one attribution pass over the current sightings.
+pub fn attribute(sightings: &[Sighting<'_>], topology: &Topology, params: &Params) -> Verdict {
+    let p = Prepared::new(sightings, topology, params);
     let chosen = eliminate::eliminate(&p, group::candidates(&p), params);
     let mut verdict = Verdict {
         findings: chosen.findings,

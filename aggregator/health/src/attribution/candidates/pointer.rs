@@ -10,7 +10,7 @@
 use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
 
 use super::prepare::{GroupNets, Prepared, target_key};
-use crate::attribution::{Observation, Suspect};
+use crate::attribution::{Sighting, Suspect};
 
 /// Which way a failing pair points.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub(super) enum PathClass {
 }
 
 impl Prepared<'_> {
-    pub fn path_class(&self, o: &Observation<'_>) -> PathClass {
+    pub fn path_class(&self, o: &Sighting<'_>) -> PathClass {
         if let Some(t) = &o.target_network
             && t != &o.network
         {
@@ -50,13 +50,13 @@ impl Prepared<'_> {
         }
     }
 
-    pub fn crosses_hub(&self, o: &Observation<'_>) -> bool {
+    pub fn crosses_hub(&self, o: &Sighting<'_>) -> bool {
         self.path_class(o) != PathClass::Local
     }
 
     /// Where failing pair `i` points.
     pub fn pointer(&self, i: usize) -> Pointer {
-        let o = &self.obs[i];
+        let o = &self.sightings[i];
         match o.window.dominant_class {
             ErrorClass::PolicyDrift => return Pointer::Component,
             ErrorClass::EgressIpMismatch | ErrorClass::NetworkUnreachable
@@ -125,7 +125,7 @@ impl Prepared<'_> {
     }
 
     /// The suspect a pair pointing at its own component names.
-    pub fn component_suspect(&self, o: &Observation<'_>) -> Suspect {
+    pub fn component_suspect(&self, o: &Sighting<'_>) -> Suspect {
         match o.layer {
             Layer::PlatformHub => Suspect::Hub {
                 component: o.component.to_string(),

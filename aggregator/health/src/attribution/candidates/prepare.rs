@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use vigil_proto::v1::ErrorClass;
 
-use crate::attribution::{Observation, Params, Topology};
+use crate::attribution::{Params, Sighting, Topology};
 
 /// The same target seen from several vantage points: (kind, component,
 /// target).
 pub(super) type TargetKey<'a> = (i32, &'a str, &'a str);
 
-pub(super) fn target_key<'a>(o: &Observation<'a>) -> TargetKey<'a> {
+pub(super) fn target_key<'a>(o: &Sighting<'a>) -> TargetKey<'a> {
     (o.kind as i32, o.component, o.target)
 }
 
@@ -29,7 +29,7 @@ pub(super) struct GroupNets<'a> {
 }
 
 pub(super) struct Prepared<'a> {
-    pub obs: &'a [Observation<'a>],
+    pub sightings: &'a [Sighting<'a>],
     pub topology: &'a Topology,
     pub failing: Vec<bool>,
     pub healthy: Vec<bool>,
@@ -50,13 +50,13 @@ pub(super) struct Prepared<'a> {
     /// Networks with at least one fresh pair.
     pub live_networks: BTreeSet<&'a str>,
     pub silent_agents: BTreeMap<&'a str, &'a str>,
-    /// How many agents the observations come from.
+    /// How many agents the sightings come from.
     pub agent_count: usize,
 }
 
 impl<'a> Prepared<'a> {
-    pub fn new(obs: &'a [Observation<'a>], topology: &'a Topology, params: &Params) -> Self {
-        let mut failing: Vec<bool> = obs
+    pub fn new(sightings: &'a [Sighting<'a>], topology: &'a Topology, params: &Params) -> Self {
+        let mut failing: Vec<bool> = sightings
             .iter()
             .map(|o| {
                 // Evidence that names its cause (a deny probe that got
@@ -72,8 +72,8 @@ impl<'a> Prepared<'a> {
                     && !o.window.recovering()
             })
             .collect();
-        mark_gray_failures(obs, params, &mut failing);
-        let healthy: Vec<bool> = obs
+        mark_gray_failures(sightings, params, &mut failing);
+        let healthy: Vec<bool> = sightings
             .iter()
             .zip(&failing)
             .map(|(o, f)| {
@@ -86,14 +86,14 @@ impl<'a> Prepared<'a> {
             })
             .collect();
         let mut groups: HashMap<TargetKey<'a>, Vec<usize>> = HashMap::new();
-        for (i, o) in obs.iter().enumerate() {
+        for (i, o) in sightings.iter().enumerate() {
             groups.entry(target_key(o)).or_default().push(i);
         }
         // An agent is silent when none of its pairs is fresh and its stream is
         // gone; a network is silent when all of its agents are.
         // Hashed: one lookup per pair, over as many agents as the fleet has.
         let mut agent_live: HashMap<&str, (bool, &str)> = HashMap::new();
-        for o in obs {
+        for o in sightings {
             let e = agent_live.entry(o.agent).or_insert((false, o.network));
             // Live: its stream is open and it has spoken lately.
             e.0 |= o.agent_live
@@ -127,7 +127,7 @@ impl<'a> Prepared<'a> {
                     members
                         .iter()
                         .filter(|&&j| mark[j])
-                        .map(|&j| obs[j].network)
+                        .map(|&j| sightings[j].network)
                         .collect()
                 };
                 let value = GroupNets {
@@ -138,7 +138,7 @@ impl<'a> Prepared<'a> {
             })
             .collect();
         let mut p = Prepared {
-            obs,
+            sightings,
             topology,
             failing,
             healthy,
@@ -151,7 +151,7 @@ impl<'a> Prepared<'a> {
             silent_agents,
             agent_count,
         };
-        for (j, o) in obs.iter().enumerate() {
+        for (j, o) in sightings.iter().enumerate() {
             let decided = p.failing[j] || p.healthy[j];
             if !decided || !p.crosses_hub(o) {
                 continue;
@@ -174,7 +174,7 @@ impl<'a> Prepared<'a> {
 
     /// The networks `idx` are seen from, each once.
     pub fn networks_of(&self, idx: &[usize]) -> Vec<String> {
-        let set: BTreeSet<&str> = idx.iter().map(|&i| self.obs[i].network).collect();
+        let set: BTreeSet<&str> = idx.iter().map(|&i| self.sightings[i].network).collect();
         set.into_iter().map(str::to_string).collect()
     }
 
@@ -183,7 +183,7 @@ impl<'a> Prepared<'a> {
         !idx.is_empty()
             && idx
                 .iter()
-                .all(|&i| DECISIVE.contains(&self.obs[i].window.dominant_class))
+                .all(|&i| DECISIVE.contains(&self.sightings[i].window.dominant_class))
     }
 }
 
@@ -204,9 +204,9 @@ type Pooled<'a> = (u32, u32, BTreeSet<&'a str>, Vec<usize>);
 /// failures across vantage points clear twice the per-pair minimum and the
 /// failing ratio, from at least two networks, its pairs that failed at all
 /// count as failing.
-fn mark_gray_failures(obs: &[Observation<'_>], params: &Params, failing: &mut [bool]) {
+fn mark_gray_failures(sightings: &[Sighting<'_>], params: &Params, failing: &mut [bool]) {
     let mut pooled: HashMap<TargetKey<'_>, Pooled<'_>> = HashMap::new();
-    for (i, o) in obs.iter().enumerate() {
+    for (i, o) in sightings.iter().enumerate() {
         if !o.window.fresh
             || o.window.total == 0
             || o.window.dominant_class == ErrorClass::PolicyDrift

@@ -77,7 +77,7 @@ fn into_failing(p: &Prepared<'_>, c: &Candidate) -> bool {
     let Suspect::Connectivity { network } = &c.suspect else {
         return false;
     };
-    p.obs.iter().enumerate().any(|(i, o)| {
+    p.sightings.iter().enumerate().any(|(i, o)| {
         p.failing[i] && o.target_network == Some(network.as_str()) && o.network != network
     })
 }
@@ -94,7 +94,7 @@ fn confidence(p: &Prepared<'_>, c: &Candidate, explains: &[usize], silent: usize
     // Breadth: distinct networks for a component, distinct targets for a path.
     let breadth = match &c.suspect {
         Suspect::Connectivity { .. } => {
-            let targets: BTreeSet<&str> = explains.iter().map(|&i| p.obs[i].target).collect();
+            let targets: BTreeSet<&str> = explains.iter().map(|&i| p.sightings[i].target).collect();
             targets.len() + usize::from(silent > 0)
         }
         _ => p.networks_of(explains).len(),
@@ -125,9 +125,11 @@ pub(super) fn counter_evidence(p: &Prepared<'_>, c: &Candidate, explains: &[usiz
     let mut out = BTreeSet::new();
     match &c.suspect {
         Suspect::Connectivity { network } => {
-            let classes: BTreeSet<PathClass> =
-                explains.iter().map(|&i| p.path_class(&p.obs[i])).collect();
-            for (j, o) in p.obs.iter().enumerate() {
+            let classes: BTreeSet<PathClass> = explains
+                .iter()
+                .map(|&i| p.path_class(&p.sightings[i]))
+                .collect();
+            for (j, o) in p.sightings.iter().enumerate() {
                 if p.healthy[j] && o.network == network && classes.contains(&p.path_class(o)) {
                     out.insert(j);
                 }
@@ -136,8 +138,10 @@ pub(super) fn counter_evidence(p: &Prepared<'_>, c: &Candidate, explains: &[usiz
         _ => {
             // Other vantage points that see the same targets healthy; each
             // target once, however many of its pairs fail.
-            let targets: BTreeSet<TargetKey<'_>> =
-                explains.iter().map(|&i| target_key(&p.obs[i])).collect();
+            let targets: BTreeSet<TargetKey<'_>> = explains
+                .iter()
+                .map(|&i| target_key(&p.sightings[i]))
+                .collect();
             for key in targets {
                 for &j in p.groups.get(&key).map_or(&[][..], Vec::as_slice) {
                     if p.healthy[j] {
