@@ -1,5 +1,5 @@
-//! What an alert says: its labels and annotations, built from an open fault
-//! or a node's state.
+//! Composes alerts: what an alert says, its labels and annotations, built
+//! from an open fault or a node's state.
 //!
 //! Owns the label vocabulary (`side`, `component`, `node`, `network`,
 //! `layer`, `severity`, `kind`, `fault_id`) and the wording. It must not
