@@ -165,6 +165,14 @@ fn only(v: &Verdict) -> &Finding {
     &v.findings[0]
 }
 
+/// The verdict's only finding, which must be on the suspect at `path`
+/// (`platform/hub/hub-dns`, `platform/spoke-b/connectivity`, …).
+fn only_on<'v>(v: &'v Verdict, path: &str) -> &'v Finding {
+    let f = only(v);
+    assert_eq!(f.suspect.path(), path, "{f:#?}");
+    f
+}
+
 #[test]
 fn no_failures_no_findings() {
     let v = World::healthy().verdict();
@@ -181,13 +189,7 @@ fn hub_dns_down_is_the_hub_with_the_workload_as_impact() {
             30,
         );
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-dns".into()
-        }
-    );
+    let f = only_on(&v, "platform/hub/hub-dns");
     assert_eq!(f.suspect.side(), Side::Platform);
     assert_eq!(f.certainty, Certainty::Attributed);
     assert!(f.confidence > 0.9, "{}", f.confidence);
@@ -199,13 +201,8 @@ fn hub_dns_down_is_the_hub_with_the_workload_as_impact() {
 fn one_missing_record_is_still_hub_dns() {
     let mut w = World::healthy();
     w.fail(|o| o.probe_id == "kv-dns", ErrorClass::DnsNxdomain, 30);
-    let f = only(&w.verdict()).clone();
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-dns".into()
-        }
-    );
+    let v = w.verdict();
+    let f = only_on(&v, "platform/hub/hub-dns");
     assert!(f.confidence >= 0.9, "{}", f.confidence);
 }
 
@@ -214,13 +211,7 @@ fn a_missing_firewall_rule_is_the_hub_firewall() {
     let mut w = World::healthy();
     w.fail(|o| o.probe_id == "egress-a", ErrorClass::Timeout, 30);
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-firewall".into()
-        }
-    );
+    let f = only_on(&v, "platform/hub/hub-firewall");
     assert_eq!(f.kind, FaultKind::Outage);
 }
 
@@ -229,13 +220,7 @@ fn a_deny_probe_that_succeeds_is_security_drift() {
     let mut w = World::healthy();
     w.fail(|o| o.probe_id == "deny", ErrorClass::PolicyDrift, 30);
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-firewall".into()
-        }
-    );
+    let f = only_on(&v, "platform/hub/hub-firewall");
     assert_eq!(f.kind, FaultKind::SecurityDrift);
 }
 
@@ -247,13 +232,8 @@ fn intermittent_loss_from_everywhere_is_a_gray_firewall_failure() {
         ErrorClass::Timeout,
         6,
     );
-    let f = only(&w.verdict()).clone();
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-firewall".into()
-        }
-    );
+    let v = w.verdict();
+    let f = only_on(&v, "platform/hub/hub-firewall");
     assert_eq!(f.kind, FaultKind::Intermittent);
 }
 
@@ -267,13 +247,7 @@ fn peering_down_with_replayed_evidence_is_that_spokes_connectivity() {
         30,
     );
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Connectivity {
-            network: "spoke-b".into()
-        }
-    );
+    let f = only_on(&v, "platform/spoke-b/connectivity");
     assert!(f.confidence > 0.8, "{}", f.confidence);
 }
 
@@ -288,13 +262,7 @@ fn a_cut_off_spoke_whose_agents_are_silent_is_its_connectivity_not_a_gap() {
         30,
     );
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Connectivity {
-            network: "spoke-a".into()
-        }
-    );
+    let f = only_on(&v, "platform/spoke-a/connectivity");
     assert_eq!(f.silent_agents, ["agent-spoke-a"]);
     assert!(v.gaps.is_empty(), "{:?}", v.gaps);
 }
@@ -322,13 +290,7 @@ fn a_wrong_route_in_one_spoke_is_its_connectivity() {
         ErrorClass::EgressIpMismatch,
         30,
     );
-    let f = only(&w.verdict()).clone();
-    assert_eq!(
-        f.suspect,
-        Suspect::Connectivity {
-            network: "spoke-c".into()
-        }
-    );
+    only_on(&w.verdict(), "platform/spoke-c/connectivity");
 }
 
 #[test]
@@ -340,13 +302,7 @@ fn a_workload_crash_seen_from_everywhere_is_the_workload() {
         30,
     );
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Workload {
-            component: "checkout-api".into()
-        }
-    );
+    let f = only_on(&v, "workload/checkout-api");
     assert_eq!(f.suspect.side(), Side::Workload);
 }
 
