@@ -163,19 +163,14 @@ pub fn fault_alert(model: &Model, f: &Fault, link: Option<&str>) -> Alert {
     };
     put(&mut ann, "owner", owner);
     put(&mut ann, "confidence", format!("{:.2}", f.confidence));
-    let link = link.map(|base| format!("{}/api/v1/faults/{}", base.trim_end_matches('/'), f.id));
-    if let Some(l) = &link {
-        put(&mut ann, "vigil_url", l.clone());
-    }
-    Alert {
-        key: format!("fault/{}", f.id),
-        status: AlertStatus::Firing,
+    firing(
+        format!("fault/{}", f.id),
+        &format!("faults/{}", f.id),
         labels,
-        annotations: ann,
-        starts_at_ms: f.opened_at_ms,
-        ends_at_ms: None,
+        ann,
+        f.opened_at_ms,
         link,
-    }
+    )
 }
 
 /// The alert for a node at or above the configured state.
@@ -212,16 +207,37 @@ pub fn node_alert(model: &Model, ix: NodeIx, health: &NodeHealth, link: Option<&
         ),
     );
     put(&mut ann, "state", state);
-    let link = link.map(|base| format!("{}/api/v1/nodes/{}", base.trim_end_matches('/'), node.id));
+    firing(
+        format!("node/{}", node.id),
+        &format!("nodes/{}", node.id),
+        labels,
+        ann,
+        health.state_since_ms,
+        link,
+    )
+}
+
+/// A firing alert with identity `key`, linked to `api_path` under Vigil's
+/// API (`{link}/api/v1/{api_path}`, also the `vigil_url` annotation) when
+/// `alerts.link` is set.
+fn firing(
+    key: String,
+    api_path: &str,
+    labels: BTreeMap<String, String>,
+    mut annotations: BTreeMap<String, String>,
+    starts_at_ms: i64,
+    link: Option<&str>,
+) -> Alert {
+    let link = link.map(|base| format!("{}/api/v1/{api_path}", base.trim_end_matches('/')));
     if let Some(l) = &link {
-        put(&mut ann, "vigil_url", l.clone());
+        put(&mut annotations, "vigil_url", l.clone());
     }
     Alert {
-        key: format!("node/{}", node.id),
+        key,
         status: AlertStatus::Firing,
         labels,
-        annotations: ann,
-        starts_at_ms: health.state_since_ms,
+        annotations,
+        starts_at_ms,
         ends_at_ms: None,
         link,
     }
