@@ -1,5 +1,6 @@
 //! The immutable result of one evaluation: every node's state and score, the
-//! per-layer scores and what changed since the previous evaluation.
+//! per-layer scores, what changed since the previous evaluation, and the
+//! agents it read.
 //!
 //! Owns only data. Snapshots are published as `Arc<Snapshot>` and shared by
 //! every reader; nothing here may reach back into ingest state.
@@ -93,9 +94,9 @@ pub struct Snapshot {
     pub changes: Vec<NodeChange>,
     /// Attributed faults and observability gaps as of this evaluation.
     pub faults: Arc<FaultBoard>,
-    /// Every agent as this evaluation read it, by the index vantages refer
-    /// to: its vantage, whether it is connected, and the drops it reports.
-    /// The list the tick read, shared, not a copy of it.
+    /// Every agent as this evaluation read it, by the index the tick's
+    /// readings refer to: its vantage, whether it is connected, and the
+    /// drops it reports. The list the tick read, shared, not a copy of it.
     pub agents: Arc<Vec<AgentView>>,
 }
 
