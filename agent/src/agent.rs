@@ -24,8 +24,9 @@ use crate::shipper::{Backoff, Batcher, Counters, Outbox, Shipper};
 /// How long `shutdown` keeps trying to deliver buffered batches.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Readings waiting for the batcher; probes wait (never drop) when it lags.
-const READINGS_CAPACITY: usize = 1024;
+/// Finished probe runs waiting for the batcher; probes wait (never drop)
+/// when it lags.
+const PENDING_RUNS: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -136,7 +137,7 @@ impl Agent {
         };
         let shipper_task = tokio::spawn(shipper.run(stop_shipper.clone()));
 
-        let (tx, rx) = mpsc::channel(READINGS_CAPACITY);
+        let (tx, rx) = mpsc::channel(PENDING_RUNS);
         let batcher = Batcher {
             max_signals: config.delivery.batch_max_signals,
             max_delay: config.delivery.batch_max_delay,

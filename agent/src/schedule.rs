@@ -18,7 +18,7 @@ use crate::config::{ProbeConfig, Schedule};
 use crate::export::DurationRecorder;
 use crate::metrics::ProbeCell;
 use crate::probe::{self, Probe};
-use crate::shipper::Reading;
+use crate::shipper::ProbeRun;
 
 /// Where one probe's runs are counted besides the shipper.
 pub struct Tally {
@@ -31,7 +31,7 @@ pub fn spawn(
     index: u32,
     probe: Box<dyn Probe>,
     config: &ProbeConfig,
-    readings: mpsc::Sender<Reading>,
+    runs: mpsc::Sender<ProbeRun>,
     tally: Tally,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
@@ -56,12 +56,12 @@ pub fn spawn(
             if let Some(otlp) = &tally.otlp {
                 otlp.record(observation.latency.as_secs_f64());
             }
-            let reading = Reading {
+            let run = ProbeRun {
                 probe_index: index,
                 observed_at_unix_ms,
                 observation,
             };
-            if readings.send(reading).await.is_err() {
+            if runs.send(run).await.is_err() {
                 return;
             }
             next = next_run(next, schedule, Instant::now());

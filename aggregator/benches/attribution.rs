@@ -5,17 +5,17 @@
 use std::collections::BTreeMap;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use vigil_health::attribution::{Observation, Params, Topology, WindowView, attribute};
+use vigil_health::attribution::{Params, Sighting, Topology, WindowView, attribute};
 use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
 
 /// `agents` agents over four spokes and the hub, each probing the hub DNS,
 /// the hub firewall and `workload` workload components; the hub DNS fails.
-/// Observations borrow their strings; the bench's live as long as it runs.
+/// Sightings borrow their strings; the bench's live as long as it runs.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
-fn fleet(agents: usize, workload: usize) -> Vec<Observation<'static>> {
+fn fleet(agents: usize, workload: usize) -> Vec<Sighting<'static>> {
     let mut out = Vec::new();
     let apps: Vec<&'static str> = (0..workload).map(|w| leak(format!("app-{w}"))).collect();
     for a in 0..agents {
@@ -27,7 +27,7 @@ fn fleet(agents: usize, workload: usize) -> Vec<Observation<'static>> {
         let agent = leak(format!("agent-{a}"));
         let mut push =
             |probe: &'static str, component: &'static str, layer, kind, failing: bool| {
-                out.push(Observation {
+                out.push(Sighting {
                     agent,
                     network,
                     agent_live: true,
@@ -84,10 +84,10 @@ fn attribution(c: &mut Criterion) {
     let mut group = c.benchmark_group("attribution");
     group.sample_size(10);
     for agents in [100usize, 1_000, 10_000] {
-        let obs = fleet(agents, 8);
-        group.throughput(Throughput::Elements(obs.len() as u64));
-        group.bench_function(format!("attribute/{}_pairs", obs.len()), |b| {
-            b.iter(|| attribute(&obs, &topology, &params));
+        let sightings = fleet(agents, 8);
+        group.throughput(Throughput::Elements(sightings.len() as u64));
+        group.bench_function(format!("attribute/{}_pairs", sightings.len()), |b| {
+            b.iter(|| attribute(&sightings, &topology, &params));
         });
     }
     group.finish();

@@ -99,7 +99,10 @@ fn evaluation(c: &mut Criterion) {
             let series = store.read_with(now, window, |leaf, readings, agents| {
                 pass.leaf(leaf, readings, agents);
             });
-            (pass.finish(Arc::default()), series)
+            (
+                pass.finish(Arc::clone(&series.agents), Arc::default()),
+                series,
+            )
         });
     });
     // An early tick: one leaf whose series turned, the rest carried over.
@@ -107,10 +110,10 @@ fn evaluation(c: &mut Criterion) {
     group.bench_function("early_tick/1_leaf", |b| {
         b.iter(|| {
             let mut pass = evaluator.pass(now, Occasion::Early);
-            store.read_leaves(now, &[leaf], |leaf, readings, agents| {
+            let agents = store.read_leaves(now, &[leaf], |leaf, readings, agents| {
                 pass.leaf(leaf, readings, agents);
             });
-            pass.finish(Arc::default())
+            pass.finish(agents, Arc::default())
         });
     });
     group.finish();
@@ -132,7 +135,6 @@ fn export(c: &mut Criterion) {
     let inputs = Inputs {
         snapshot: evaluator.evaluate(now, &reading.leaves),
         ingest: IngestStats::default(),
-        agents: Vec::new(),
         receivers: Vec::new(),
         vantage_series: true,
     };

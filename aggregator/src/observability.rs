@@ -17,7 +17,6 @@ use crate::ingest::IngestCounters;
 use vigil_alert::{AlertError, AlertService};
 use vigil_export::{ExportError, MetricSource, MetricsExport};
 use vigil_health::snapshot::Snapshot;
-use vigil_health::store::Store;
 
 /// Why exporters or alerts could not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +39,6 @@ pub(crate) fn start(
     config: &AggregatorConfig,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     counters: Arc<IngestCounters>,
-    store: Arc<Store>,
     stop: CancellationToken,
 ) -> Result<Observability, ObservabilityError> {
     let mut tasks = Vec::new();
@@ -57,7 +55,6 @@ pub(crate) fn start(
     let source = MetricSource::new(
         snapshots,
         counters,
-        store,
         alert_stats,
         config.export.vantage_series,
     );

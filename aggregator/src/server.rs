@@ -86,7 +86,6 @@ impl Aggregator {
             &config,
             snap_rx.clone(),
             Arc::clone(&counters),
-            Arc::clone(&store),
             shutdown.clone(),
         )?;
 

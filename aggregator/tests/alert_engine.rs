@@ -94,6 +94,9 @@ fn node_states_alert_at_or_above_the_configured_level_never_on_unknown() {
     assert_eq!(a.label("node"), Some("hub-dns"));
     assert_eq!(a.label("severity"), Some("critical"));
     assert_eq!(a.label("side"), Some("platform"));
+    let url = "http://vigil.test:7401/api/v1/nodes/hub-dns";
+    assert_eq!(a.link.as_deref(), Some(url));
+    assert_eq!(a.annotations["vigil_url"], url);
     assert!(
         a.annotations["summary"].contains("unhealthy"),
         "{:?}",

@@ -74,6 +74,7 @@ impl Rig {
                     }),
                     connected: true,
                     last_seen_ms: 0,
+                    dropped_signals_total: 0,
                 })
             });
             r.add(self.model.find(leaf).unwrap(), ix, window);
@@ -273,7 +274,7 @@ fn early_evaluations_start_a_streak_but_only_scheduled_ones_extend_it() {
         for &ix in rig.model.order() {
             pass.leaf(ix, r.leaf(ix), &r.agents);
         }
-        pass.finish(Arc::default())
+        pass.finish(Arc::clone(&r.agents), Arc::default())
     };
     rig.eval(1_000, &good(1_000));
     assert_eq!(
@@ -318,7 +319,7 @@ fn an_early_evaluation_carries_over_the_leaves_it_is_not_fed() {
     let dns = rig.model.find("dns").unwrap();
     let mut pass = rig.evaluator.pass(1_100, Occasion::Early);
     pass.leaf(dns, r.leaf(dns), &r.agents);
-    let early = pass.finish(Arc::default());
+    let early = pass.finish(Arc::clone(&r.agents), Arc::default());
     assert_eq!(state(&early, "dns"), HealthState::Unhealthy);
     assert_eq!(
         state(&early, "platform"),
@@ -356,6 +357,7 @@ fn news_interjected_in_a_long_pass_is_published_and_kept() {
     pass.leaf(dns, stale.leaf(dns), &stale.agents);
     let between = pass.interject(2_010, Arc::default(), |judge| {
         judge(dns, fresh.leaf(dns), &fresh.agents);
+        Arc::clone(&fresh.agents)
     });
     assert_eq!(state(&between, "dns"), HealthState::Unhealthy);
     assert_eq!(
@@ -364,8 +366,12 @@ fn news_interjected_in_a_long_pass_is_published_and_kept() {
         "as published"
     );
     assert_eq!(between.generation, 2);
+    assert!(
+        Arc::ptr_eq(&between.agents, &fresh.agents),
+        "the agents the interjection read"
+    );
     // The pass ends with the fresher judgement, not the one it made first.
-    let end = pass.finish(Arc::default());
+    let end = pass.finish(Arc::clone(&stale.agents), Arc::default());
     assert_eq!(end.generation, 3);
     assert_eq!(state(&end, "dns"), HealthState::Unhealthy);
     assert!(
@@ -373,6 +379,16 @@ fn news_interjected_in_a_long_pass_is_published_and_kept() {
         "no change since the interjection: {:?}",
         end.changes
     );
+}
+
+#[test]
+fn a_snapshot_publishes_the_agents_its_readings_index_without_copying_them() {
+    let mut rig = Rig::new(MODEL, 1);
+    let r = rig.readings(&[("dns", "a", window(10, 0, 5, 1_000))]);
+    let s = rig.evaluator.evaluate(1_000, &r);
+    assert!(Arc::ptr_eq(&s.agents, &r.agents), "shared, not copied");
+    let known: Vec<&str> = s.known_agents().map(|a| &*a.id).collect();
+    assert_eq!(known, ["a"]);
 }
 
 #[test]

@@ -57,7 +57,9 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
     dns.dropped = 7;
     dns.batch(10, 0).await;
 
-    let text = eventually("hub-dns healthy on /metrics", || async {
+    // Drops are published with the agents of a snapshot: the evaluation that
+    // first sees the batch's signals may have read its agents just before.
+    let text = eventually("hub-dns healthy and the drops on /metrics", || async {
         let (_, text) = scrape(agg.http_addr()).await;
         let s = parse(&text);
         let healthy = find(
@@ -66,10 +68,18 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
             &[("node", "hub-dns"), ("state", "healthy")],
         )
         .map(value);
-        if healthy == Some(1.0) {
+        let dropped = find(
+            &s,
+            "vigil_agent_dropped_signals_total",
+            &[("agent", "agent-a")],
+        )
+        .map(value);
+        if healthy == Some(1.0) && dropped == Some(7.0) {
             Ok(text)
         } else {
-            Err(format!("hub-dns healthy = {healthy:?}"))
+            Err(format!(
+                "hub-dns healthy = {healthy:?}, dropped = {dropped:?}"
+            ))
         }
     })
     .await;

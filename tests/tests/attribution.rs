@@ -120,6 +120,23 @@ async fn hub_dns_down_is_a_platform_fault_and_a_workload_crash_a_workload_fault(
         f.evidence
     );
     assert!(f.nodes.contains(&"hub-dns".to_string()));
+    // The suspect's nodes apart from the impact's; `nodes` is their union.
+    assert!(f.suspect_nodes.contains(&"hub-dns".to_string()));
+    assert!(
+        f.impact_nodes.iter().all(|n| !f.suspect_nodes.contains(n)),
+        "suspect {:?}, impact {:?}",
+        f.suspect_nodes,
+        f.impact_nodes
+    );
+    let mut union: Vec<String> = f
+        .suspect_nodes
+        .iter()
+        .chain(&f.impact_nodes)
+        .cloned()
+        .collect();
+    union.sort();
+    union.dedup();
+    assert_eq!(f.nodes, union);
     assert!(
         faults(addr, false)
             .await

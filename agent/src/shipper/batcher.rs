@@ -1,5 +1,5 @@
-//! Turns probe readings into numbered `SignalBatch`es: a batch closes at
-//! `batch_max_signals` or when its first reading is `batch_max_delay` old.
+//! Turns finished probe runs into numbered `SignalBatch`es: a batch closes at
+//! `batch_max_signals` or when its first run is `batch_max_delay` old.
 //! Owns sequence numbers and the compact signal encoding; it must not talk
 //! to the network (finished batches go to the `Outbox`).
 
@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use vigil_proto::v1::{Signal, SignalBatch, SignalDetail};
 
-use super::{Counters, Outbox, Reading};
+use super::{Counters, Outbox, ProbeRun};
 
 pub struct Batcher {
     pub max_signals: usize,
@@ -22,13 +22,13 @@ pub struct Batcher {
 
 impl Batcher {
     /// Runs until every sender is gone, then flushes what it holds.
-    pub async fn run(self, mut readings: mpsc::Receiver<Reading>) {
+    pub async fn run(self, mut runs: mpsc::Receiver<ProbeRun>) {
         let mut sequence = 0u64;
-        let mut pending: Vec<Reading> = Vec::with_capacity(self.max_signals);
+        let mut pending: Vec<ProbeRun> = Vec::with_capacity(self.max_signals);
         let mut deadline: Option<Instant> = None;
         loop {
             tokio::select! {
-                reading = readings.recv() => match reading {
+                next = runs.recv() => match next {
                     Some(r) => {
                         self.counters.signals_produced.fetch_add(1, Ordering::Relaxed);
                         if pending.is_empty() {
@@ -53,7 +53,7 @@ impl Batcher {
         }
     }
 
-    fn flush(&self, sequence: &mut u64, pending: &mut Vec<Reading>) {
+    fn flush(&self, sequence: &mut u64, pending: &mut Vec<ProbeRun>) {
         if pending.is_empty() {
             return;
         }
@@ -80,15 +80,15 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-/// Encodes readings compactly: times as deltas from the earliest reading.
-pub fn encode(sequence: u64, readings: impl ExactSizeIterator<Item = Reading>) -> SignalBatch {
-    let readings: Vec<Reading> = readings.collect();
-    let base = readings
+/// Encodes probe runs compactly: times as deltas from the earliest run.
+pub fn encode(sequence: u64, runs: impl ExactSizeIterator<Item = ProbeRun>) -> SignalBatch {
+    let runs: Vec<ProbeRun> = runs.collect();
+    let base = runs
         .iter()
         .map(|r| r.observed_at_unix_ms)
         .min()
         .unwrap_or_default();
-    let signals = readings
+    let signals = runs
         .into_iter()
         .map(|r| {
             let o = r.observation;

@@ -16,9 +16,10 @@ pub use stream::Shipper;
 
 use crate::probe::Observation;
 
-/// One finished probe run on its way to a batch.
+/// One finished probe run on its way to a batch: what the probe observed,
+/// when, and the index it was declared under.
 #[derive(Debug, Clone)]
-pub struct Reading {
+pub struct ProbeRun {
     pub probe_index: u32,
     pub observed_at_unix_ms: i64,
     pub observation: Observation,

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use vigil_proto::v1::HealthState;
 
+use super::compose::{Alert, AlertStatus, fault_alert, node_alert};
 use super::config::{AlertsConfig, MinState};
-use super::model::{Alert, AlertStatus, fault_alert, node_alert};
 use super::route::Router;
 use vigil_health::snapshot::Snapshot;
 use vigil_model::NodeRole;

@@ -9,9 +9,9 @@
 //! what the snapshot says.
 #![forbid(unsafe_code)]
 
+pub mod compose;
 pub mod config;
 pub mod engine;
-pub mod model;
 pub mod payload;
 mod receiver;
 mod route;
@@ -23,9 +23,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use compose::{Alert, AlertStatus};
 pub use config::{AlertsConfig, MinState, ReceiverConfig, ReceiverKind, RouteConfig, RouteMatch};
 pub use engine::{AlertEngine, Delivery};
-pub use model::{Alert, AlertStatus};
 pub use receiver::ReceiverCounters;
 
 use vigil_health::clock::now_unix_ms;

@@ -13,8 +13,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::compose::Alert;
 use super::config::{ReceiverConfig, ReceiverKind};
-use super::model::Alert;
 use super::payload;
 
 /// Delivery counters of one receiver.

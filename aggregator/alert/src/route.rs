@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use super::compose::Alert;
 use super::config::{AlertsConfig, RouteMatch};
-use super::model::Alert;
 
 struct Rule {
     matches: RouteMatch,

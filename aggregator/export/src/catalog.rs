@@ -196,20 +196,11 @@ impl SampleSink for Frame {
     }
 }
 
-/// One agent's self-reported drop counter.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentDrops {
-    pub agent: Arc<str>,
-    pub network: String,
-    pub dropped: u64,
-}
-
 /// Everything a frame is built from, copied out of the live state.
 #[derive(Debug, Clone)]
 pub struct Inputs {
     pub snapshot: Arc<Snapshot>,
     pub ingest: IngestStats,
-    pub agents: Vec<AgentDrops>,
     pub receivers: Vec<ReceiverTotals>,
     /// Whether the per-agent vantage families carry samples
     /// (`export.vantage_series`).
@@ -299,12 +290,12 @@ fn samples(ix: Ix, inputs: &Inputs, sink: &mut impl SampleSink) {
         }
         Ix::STREAMS => sink.sample(&Labels::none(), inputs.ingest.streams_open as f64),
         Ix::AGENT_DROPPED => {
-            for a in &inputs.agents {
-                let mut labels = Labels::none().with("agent", &a.agent);
-                if !a.network.is_empty() {
-                    labels = labels.with("network", &a.network);
+            for a in snap.known_agents() {
+                let mut labels = Labels::none().with("agent", &a.id);
+                if !a.vantage.network.is_empty() {
+                    labels = labels.with("network", &a.vantage.network);
                 }
-                sink.sample(&labels, a.dropped as f64);
+                sink.sample(&labels, a.dropped_signals_total as f64);
             }
         }
         Ix::ALERT_SENT => {

@@ -1,5 +1,6 @@
 //! The immutable result of one evaluation: every node's state and score, the
-//! per-layer scores and what changed since the previous evaluation.
+//! per-layer scores, what changed since the previous evaluation, and the
+//! agents it read.
 //!
 //! Owns only data. Snapshots are published as `Arc<Snapshot>` and shared by
 //! every reader; nothing here may reach back into ingest state.
@@ -10,6 +11,7 @@ use std::time::Duration;
 use vigil_proto::v1::{HealthState, Vantage};
 
 use crate::attribution::FaultBoard;
+use crate::store::AgentView;
 use vigil_model::{Model, NodeIx};
 
 /// One agent's view of one leaf.
@@ -92,6 +94,10 @@ pub struct Snapshot {
     pub changes: Vec<NodeChange>,
     /// Attributed faults and observability gaps as of this evaluation.
     pub faults: Arc<FaultBoard>,
+    /// Every agent as this evaluation read it, by the index the tick's
+    /// readings refer to: its vantage, whether it is connected, and the
+    /// drops it reports. The list the tick read, shared, not a copy of it.
+    pub agents: Arc<Vec<AgentView>>,
 }
 
 impl Snapshot {
@@ -115,11 +121,18 @@ impl Snapshot {
             layers,
             changes: Vec::new(),
             faults: Arc::default(),
+            agents: Arc::default(),
         }
     }
 
     pub fn node(&self, ix: NodeIx) -> &NodeHealth {
         &self.nodes[ix.get()]
+    }
+
+    /// The agents known at this evaluation, in index order; an index lost
+    /// to a registration race (a placeholder without an id) is left out.
+    pub fn known_agents(&self) -> impl Iterator<Item = &AgentView> {
+        self.agents.iter().filter(|a| !a.id.is_empty())
     }
 
     /// The health of the node with `id`.

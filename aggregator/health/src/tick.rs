@@ -305,16 +305,17 @@ impl Evaluation {
             news.take(leaves);
             let at = now_unix_ms();
             let snapshot = pass.interject(at, board.load_full(), |judge| {
-                store.read_leaves(at, leaves, judge);
+                store.read_leaves(at, leaves, judge)
             });
             snapshots.send_replace(snapshot);
             *earliest = spaced(began, Instant::now());
         });
+        let agents = Arc::clone(&series.agents);
         handoff.put(Job {
             now_ms: now,
             series,
         });
-        pass.finish(board.load_full())
+        pass.finish(agents, board.load_full())
     }
 
     /// Only the leaves the news is about; the rest of the tree is carried
@@ -322,11 +323,12 @@ impl Evaluation {
     fn early(&mut self) -> Arc<Snapshot> {
         let now = now_unix_ms();
         let mut pass = self.evaluator.pass(now, Occasion::Early);
-        self.store
+        let agents = self
+            .store
             .read_leaves(now, &self.leaves, |leaf, readings, agents| {
                 pass.leaf(leaf, readings, agents);
             });
-        pass.finish(self.board.load_full())
+        pass.finish(agents, self.board.load_full())
     }
 }
 

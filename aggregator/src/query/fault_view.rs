@@ -42,7 +42,9 @@ pub fn fault(f: &attr::Fault) -> v1::Fault {
         networks: f.networks.clone(),
         impact: f.impact.clone(),
         silent_agents: f.silent_agents.clone(),
-        nodes: f.nodes.clone(),
+        nodes: f.nodes(),
+        suspect_nodes: f.suspect_nodes.clone(),
+        impact_nodes: f.impact_nodes.clone(),
         opened_at_unix_ms: f.opened_at_ms,
         updated_at_unix_ms: f.updated_at_ms,
         closed_at_unix_ms: f.closed_at_ms.unwrap_or(0),
@@ -116,7 +118,7 @@ pub fn why(snap: &Snapshot, id: &str) -> Option<WhyNodeResponse> {
         .faults
         .open
         .iter()
-        .filter(|f| f.nodes.iter().any(|n| below.contains(n.as_str())))
+        .filter(|f| f.nodes().iter().any(|n| below.contains(n.as_str())))
         .map(fault)
         .collect();
     // Silent agents that feed this node are blind spots worth naming here.

@@ -15,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 use vigil_alert::{AlertsConfig, ReceiverConfig, ReceiverKind, RouteConfig, RouteMatch};
 use vigil_health::Snapshot;
+use vigil_health::attribution::observe::LeafIndex;
 use vigil_health::attribution::{
     Certainty, EvidenceItem, Fault, FaultBoard, FaultId, FaultKind, Suspect,
 };
@@ -22,9 +23,11 @@ use vigil_proto::v1::ErrorClass;
 
 use crate::feed::{eventually, model, now_ms};
 
+/// An open fault on `suspect`, its model nodes named as attribution names
+/// them.
 pub fn fault(id: u64, suspect: Suspect, kind: FaultKind) -> Fault {
     let now = now_ms();
-    Fault {
+    let mut f = Fault {
         id: FaultId(id),
         suspect,
         kind,
@@ -44,12 +47,15 @@ pub fn fault(id: u64, suspect: Suspect, kind: FaultKind) -> Fault {
         networks: vec!["spoke-a".into(), "spoke-b".into()],
         impact: vec!["api".into()],
         silent_agents: Vec::new(),
-        nodes: vec!["hub-dns".into()],
+        suspect_nodes: Vec::new(),
+        impact_nodes: Vec::new(),
         opened_at_ms: now - 5_000,
         updated_at_ms: now,
         closed_at_ms: None,
         reopened: 0,
-    }
+    };
+    LeafIndex::new(&model()).name_nodes(&mut f);
+    f
 }
 
 pub fn hub(component: &str) -> Suspect {

@@ -47,8 +47,10 @@ pub struct Fault {
     pub networks: Vec<String>,
     pub impact: Vec<String>,
     pub silent_agents: Vec<String>,
-    /// Model nodes the suspect and the impact stand for.
-    pub nodes: Vec<String>,
+    /// Model nodes the suspect stands for, sorted: where the fault is.
+    pub suspect_nodes: Vec<String>,
+    /// Model nodes the impact stands for, sorted: what fails because of it.
+    pub impact_nodes: Vec<String>,
     pub opened_at_ms: i64,
     pub updated_at_ms: i64,
     pub closed_at_ms: Option<i64>,
@@ -63,6 +65,17 @@ impl Fault {
 
     pub fn is_open(&self) -> bool {
         self.closed_at_ms.is_none()
+    }
+
+    /// Every model node the fault touches, suspect and impact, sorted and
+    /// each once.
+    pub fn nodes(&self) -> Vec<String> {
+        let all: BTreeSet<&String> = self
+            .suspect_nodes
+            .iter()
+            .chain(&self.impact_nodes)
+            .collect();
+        all.into_iter().cloned().collect()
     }
 
     /// One line a person can hand to the other team.
@@ -142,6 +155,12 @@ impl FaultEvent {
     }
 
     pub fn fault(&self) -> &Fault {
+        match self {
+            FaultEvent::Opened(f) | FaultEvent::Updated(f) | FaultEvent::Resolved(f) => f,
+        }
+    }
+
+    pub fn fault_mut(&mut self) -> &mut Fault {
         match self {
             FaultEvent::Opened(f) | FaultEvent::Updated(f) | FaultEvent::Resolved(f) => f,
         }
@@ -351,7 +370,8 @@ fn new_fault(next_id: &mut u64, finding: &Finding, now_ms: i64) -> Fault {
         networks: Vec::new(),
         impact: Vec::new(),
         silent_agents: Vec::new(),
-        nodes: Vec::new(),
+        suspect_nodes: Vec::new(),
+        impact_nodes: Vec::new(),
         opened_at_ms: now_ms,
         updated_at_ms: now_ms,
         closed_at_ms: None,

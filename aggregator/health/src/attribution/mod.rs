@@ -32,9 +32,12 @@ use std::collections::BTreeMap;
 use vigil_proto::Label;
 use vigil_proto::v1::{ErrorClass, Layer, ProbeKind, Side};
 
-/// What one (agent, probe) pair shows over the current window.
+/// One (agent, probe) series as attribution sees it over the current
+/// window: the observing agent and its network, the probe's target, and the
+/// window's counts. (The agent's own result of one probe run is its
+/// `Observation`; a sighting sums up many of them.)
 #[derive(Clone, Debug)]
-pub struct Observation<'a> {
+pub struct Sighting<'a> {
     pub agent: &'a str,
     /// The observing agent's network (`hub`, `spoke-a`).
     pub network: &'a str,
@@ -223,7 +226,7 @@ pub struct EvidenceItem {
 }
 
 impl EvidenceItem {
-    fn from_observation(o: &Observation<'_>) -> Self {
+    fn from_sighting(o: &Sighting<'_>) -> Self {
         EvidenceItem {
             agent: o.agent.to_string(),
             network: o.network.to_string(),

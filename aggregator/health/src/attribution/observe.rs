@@ -1,5 +1,5 @@
 //! Turns the aggregator's state into attribution's inputs and back: series
-//! views into observations, the model's `depends_on` edges into component
+//! views into sightings, the model's `depends_on` edges into component
 //! dependencies, and a fault's suspect and impact into model node ids.
 //!
 //! Reads only what the evaluator already read; must not lock ingest beyond
@@ -11,17 +11,13 @@ use std::time::Duration;
 use crate::store::SeriesReading;
 use vigil_model::{Model, NodeIx, NodeRole};
 
-use super::{Observation, Suspect, Topology, WindowView};
+use super::{Fault, Sighting, Suspect, Topology, WindowView};
 
 /// The probe label that names the network a target lives in.
 pub const TARGET_NETWORK_LABEL: &str = "target_network";
 
-/// One observation per (agent, probe) series.
-pub fn observations(
-    reading: &SeriesReading,
-    now_ms: i64,
-    staleness: Duration,
-) -> Vec<Observation<'_>> {
+/// One sighting per (agent, probe) series.
+pub fn sightings(reading: &SeriesReading, now_ms: i64, staleness: Duration) -> Vec<Sighting<'_>> {
     let stale_ms = i64::try_from(staleness.as_millis()).unwrap_or(i64::MAX);
     reading
         .series
@@ -36,7 +32,7 @@ pub fn observations(
                 .last_signal_ms
                 .is_some_and(|t| now_ms - t <= stale_ms)
                 && v.window.signals > 0;
-            Some(Observation {
+            Some(Sighting {
                 agent: &agent.id,
                 network: &agent.vantage.network,
                 // A dropped stream is silence now, whatever the window
@@ -144,41 +140,38 @@ impl LeafIndex {
         index
     }
 
-    /// The same answer as [`nodes_for`], from the index.
-    pub fn nodes_for(&self, suspect: &Suspect, impact: &[String]) -> Vec<String> {
+    /// The model leaves `suspect` stands for, sorted.
+    pub fn suspect_nodes(&self, suspect: &Suspect) -> Vec<String> {
         let own = match suspect {
             Suspect::Hub { component } | Suspect::Workload { component } => {
                 self.by_component.get(component)
             }
             Suspect::Connectivity { network } => self.connectivity_by_network.get(network),
         };
-        let impacted = impact.iter().filter_map(|c| self.by_component.get(c));
-        let out: BTreeSet<&String> = own.into_iter().chain(impacted).flatten().collect();
-        out.into_iter().cloned().collect()
+        sorted(own.into_iter().flatten())
+    }
+
+    /// The model leaves of the `impact` components, sorted.
+    pub fn impact_nodes(&self, impact: &[String]) -> Vec<String> {
+        sorted(
+            impact
+                .iter()
+                .filter_map(|c| self.by_component.get(c))
+                .flatten(),
+        )
+    }
+
+    /// Names the model nodes of `fault`'s suspect and impact.
+    pub fn name_nodes(&self, fault: &mut Fault) {
+        fault.suspect_nodes = self.suspect_nodes(&fault.suspect);
+        fault.impact_nodes = self.impact_nodes(&fault.impact);
     }
 }
 
-/// The model leaves a fault's suspect and impact stand for.
-pub fn nodes_for(model: &Model, suspect: &Suspect, impact: &[String]) -> Vec<String> {
-    let mut out = BTreeSet::new();
-    for node in model.nodes() {
-        let NodeRole::Leaf(sel) = &node.role else {
-            continue;
-        };
-        let hit = match suspect {
-            Suspect::Hub { component } | Suspect::Workload { component } => {
-                sel.component.as_deref() == Some(component.as_str())
-            }
-            Suspect::Connectivity { network } => {
-                sel.network.as_deref() == Some(network.as_str())
-                    && node.layer == Some(vigil_proto::v1::Layer::PlatformSpokeConnectivity)
-            }
-        } || sel.component.as_ref().is_some_and(|c| impact.contains(c));
-        if hit {
-            out.insert(node.id.clone());
-        }
-    }
-    out.into_iter().collect()
+/// Node ids sorted, each once.
+fn sorted<'a>(ids: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let set: BTreeSet<&String> = ids.collect();
+    set.into_iter().cloned().collect()
 }
 
 #[cfg(test)]
@@ -208,6 +201,33 @@ mod tests {
         )
         .unwrap();
         let index = LeafIndex::new(&model);
+        // A pass over every leaf: what the index must agree with.
+        let scan = |suspect: &Suspect, impact: &[String]| {
+            let (mut own, mut impacted) = (BTreeSet::new(), BTreeSet::new());
+            for node in model.nodes() {
+                let NodeRole::Leaf(sel) = &node.role else {
+                    continue;
+                };
+                let stands_for_suspect = match suspect {
+                    Suspect::Hub { component } | Suspect::Workload { component } => {
+                        sel.component.as_deref() == Some(component.as_str())
+                    }
+                    Suspect::Connectivity { network } => {
+                        sel.network.as_deref() == Some(network.as_str())
+                            && node.layer == Some(vigil_proto::v1::Layer::PlatformSpokeConnectivity)
+                    }
+                };
+                if stands_for_suspect {
+                    own.insert(node.id.clone());
+                }
+                if sel.component.as_ref().is_some_and(|c| impact.contains(c)) {
+                    impacted.insert(node.id.clone());
+                }
+            }
+            let own: Vec<String> = own.into_iter().collect();
+            let impacted: Vec<String> = impacted.into_iter().collect();
+            (own, impacted)
+        };
         let suspects = [
             Suspect::Hub {
                 component: "hub-dns".into(),
@@ -232,12 +252,13 @@ mod tests {
                 vec!["hub-dns".to_string()],
             ] {
                 assert_eq!(
-                    index.nodes_for(suspect, &impact),
-                    nodes_for(&model, suspect, &impact),
+                    (index.suspect_nodes(suspect), index.impact_nodes(&impact)),
+                    scan(suspect, &impact),
                     "{suspect:?} with impact {impact:?}"
                 );
             }
         }
-        assert_eq!(index.nodes_for(&suspects[0], &[]), ["dns", "dns-b"]);
+        assert_eq!(index.suspect_nodes(&suspects[0]), ["dns", "dns-b"]);
+        assert_eq!(index.impact_nodes(&["checkout".into()]), ["app"]);
     }
 }

@@ -1,4 +1,4 @@
-//! One attribution step per evaluation: observations in, an immutable
+//! One attribution step per evaluation: sightings in, an immutable
 //! [`FaultBoard`] out. Owns the tracker between evaluations.
 
 use std::sync::Arc;
@@ -8,8 +8,8 @@ use crate::store::SeriesReading;
 use vigil_model::Model;
 
 use super::config::AttributionConfig;
-use super::observe::{LeafIndex, observations, topology};
-use super::{FaultBoard, FaultEvent, FaultTracker, Params, Topology, attribute};
+use super::observe::{LeafIndex, sightings, topology};
+use super::{FaultBoard, FaultTracker, Params, Topology, attribute};
 
 pub struct Attributor {
     leaves: LeafIndex,
@@ -37,17 +37,14 @@ impl Attributor {
 
     /// Attributes the current window and folds the result into the faults.
     pub fn step(&mut self, now_ms: i64, reading: &SeriesReading) -> Arc<FaultBoard> {
-        let obs = observations(reading, now_ms, self.staleness);
-        let verdict = attribute(&obs, &self.topology, &self.params);
+        let seen = sightings(reading, now_ms, self.staleness);
+        let verdict = attribute(&seen, &self.topology, &self.params);
         let mut events = self.tracker.observe(&verdict, now_ms);
         for e in &mut events {
-            let f = match e {
-                FaultEvent::Opened(f) | FaultEvent::Updated(f) | FaultEvent::Resolved(f) => f,
-            };
-            f.nodes = self.leaves.nodes_for(&f.suspect, &f.impact);
+            self.leaves.name_nodes(e.fault_mut());
         }
         let with_nodes = |mut f: super::Fault| {
-            f.nodes = self.leaves.nodes_for(&f.suspect, &f.impact);
+            self.leaves.name_nodes(&mut f);
             f
         };
         Arc::new(FaultBoard {

@@ -1,6 +1,6 @@
 //! The domain table (shared/domain.md) as unit tests of the pure pass: each
-//! fault pattern, built as the observations agents would report, must land on
-//! the right side and component.
+//! fault pattern, built as the sightings of what agents would report, must
+//! land on the right side and component.
 
 use vigil_proto::v1::{ErrorClass, Layer, ProbeKind, Side};
 
@@ -81,22 +81,22 @@ fn spoke_probes() -> Vec<P> {
     ]
 }
 
-/// Observations borrow their strings; test data simply lives as long as the
+/// Sightings borrow their strings; test data simply lives as long as the
 /// test binary.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
 struct World {
-    obs: Vec<Observation<'static>>,
+    sightings: Vec<Sighting<'static>>,
 }
 
 impl World {
     fn healthy() -> Self {
-        let mut obs = Vec::new();
+        let mut sightings = Vec::new();
         for net in SPOKES {
             for p in spoke_probes() {
-                obs.push(Observation {
+                sightings.push(Sighting {
                     agent: leak(format!("agent-{net}")),
                     network: net,
                     agent_live: true,
@@ -119,16 +119,16 @@ impl World {
                 });
             }
         }
-        World { obs }
+        World { sightings }
     }
 
     fn fail(
         &mut self,
-        pred: impl Fn(&Observation<'_>) -> bool,
+        pred: impl Fn(&Sighting<'_>) -> bool,
         class: ErrorClass,
         failures: u32,
     ) -> &mut Self {
-        for o in self.obs.iter_mut().filter(|o| pred(o)) {
+        for o in self.sightings.iter_mut().filter(|o| pred(o)) {
             o.window.failures = failures;
             o.window.last_failed = true;
             o.window.success_streak = 0;
@@ -139,7 +139,7 @@ impl World {
     }
 
     fn silence(&mut self, network: &str) -> &mut Self {
-        for o in self.obs.iter_mut().filter(|o| o.network == network) {
+        for o in self.sightings.iter_mut().filter(|o| o.network == network) {
             o.agent_live = false;
             o.window = WindowView::default();
         }
@@ -151,7 +151,7 @@ impl World {
             hub_network: "hub".into(),
             depends_on: [("checkout-api".to_string(), vec!["hub-dns".to_string()])].into(),
         };
-        attribute(&self.obs, &topology, &Params::default())
+        attribute(&self.sightings, &topology, &Params::default())
     }
 }
 
@@ -163,6 +163,14 @@ fn only(v: &Verdict) -> &Finding {
         v.findings
     );
     &v.findings[0]
+}
+
+/// The verdict's only finding, which must be on the suspect at `path`
+/// (`platform/hub/hub-dns`, `platform/spoke-b/connectivity`, …).
+fn only_on<'v>(v: &'v Verdict, path: &str) -> &'v Finding {
+    let f = only(v);
+    assert_eq!(f.suspect.path(), path, "{f:#?}");
+    f
 }
 
 #[test]
@@ -181,13 +189,7 @@ fn hub_dns_down_is_the_hub_with_the_workload_as_impact() {
             30,
         );
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-dns".into()
-        }
-    );
+    let f = only_on(&v, "platform/hub/hub-dns");
     assert_eq!(f.suspect.side(), Side::Platform);
     assert_eq!(f.certainty, Certainty::Attributed);
     assert!(f.confidence > 0.9, "{}", f.confidence);
@@ -199,13 +201,8 @@ fn hub_dns_down_is_the_hub_with_the_workload_as_impact() {
 fn one_missing_record_is_still_hub_dns() {
     let mut w = World::healthy();
     w.fail(|o| o.probe_id == "kv-dns", ErrorClass::DnsNxdomain, 30);
-    let f = only(&w.verdict()).clone();
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-dns".into()
-        }
-    );
+    let v = w.verdict();
+    let f = only_on(&v, "platform/hub/hub-dns");
     assert!(f.confidence >= 0.9, "{}", f.confidence);
 }
 
@@ -214,13 +211,7 @@ fn a_missing_firewall_rule_is_the_hub_firewall() {
     let mut w = World::healthy();
     w.fail(|o| o.probe_id == "egress-a", ErrorClass::Timeout, 30);
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-firewall".into()
-        }
-    );
+    let f = only_on(&v, "platform/hub/hub-firewall");
     assert_eq!(f.kind, FaultKind::Outage);
 }
 
@@ -229,13 +220,7 @@ fn a_deny_probe_that_succeeds_is_security_drift() {
     let mut w = World::healthy();
     w.fail(|o| o.probe_id == "deny", ErrorClass::PolicyDrift, 30);
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-firewall".into()
-        }
-    );
+    let f = only_on(&v, "platform/hub/hub-firewall");
     assert_eq!(f.kind, FaultKind::SecurityDrift);
 }
 
@@ -247,13 +232,8 @@ fn intermittent_loss_from_everywhere_is_a_gray_firewall_failure() {
         ErrorClass::Timeout,
         6,
     );
-    let f = only(&w.verdict()).clone();
-    assert_eq!(
-        f.suspect,
-        Suspect::Hub {
-            component: "hub-firewall".into()
-        }
-    );
+    let v = w.verdict();
+    let f = only_on(&v, "platform/hub/hub-firewall");
     assert_eq!(f.kind, FaultKind::Intermittent);
 }
 
@@ -267,13 +247,7 @@ fn peering_down_with_replayed_evidence_is_that_spokes_connectivity() {
         30,
     );
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Connectivity {
-            network: "spoke-b".into()
-        }
-    );
+    let f = only_on(&v, "platform/spoke-b/connectivity");
     assert!(f.confidence > 0.8, "{}", f.confidence);
 }
 
@@ -288,13 +262,7 @@ fn a_cut_off_spoke_whose_agents_are_silent_is_its_connectivity_not_a_gap() {
         30,
     );
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Connectivity {
-            network: "spoke-a".into()
-        }
-    );
+    let f = only_on(&v, "platform/spoke-a/connectivity");
     assert_eq!(f.silent_agents, ["agent-spoke-a"]);
     assert!(v.gaps.is_empty(), "{:?}", v.gaps);
 }
@@ -322,13 +290,7 @@ fn a_wrong_route_in_one_spoke_is_its_connectivity() {
         ErrorClass::EgressIpMismatch,
         30,
     );
-    let f = only(&w.verdict()).clone();
-    assert_eq!(
-        f.suspect,
-        Suspect::Connectivity {
-            network: "spoke-c".into()
-        }
-    );
+    only_on(&w.verdict(), "platform/spoke-c/connectivity");
 }
 
 #[test]
@@ -340,13 +302,7 @@ fn a_workload_crash_seen_from_everywhere_is_the_workload() {
         30,
     );
     let v = w.verdict();
-    let f = only(&v);
-    assert_eq!(
-        f.suspect,
-        Suspect::Workload {
-            component: "checkout-api".into()
-        }
-    );
+    let f = only_on(&v, "workload/checkout-api");
     assert_eq!(f.suspect.side(), Side::Workload);
 }
 
@@ -375,7 +331,7 @@ fn two_independent_faults_on_two_sides_come_out_as_two() {
 #[test]
 fn a_single_vantage_is_insufficient_data() {
     let mut w = World::healthy();
-    w.obs.retain(|o| o.network == "spoke-a");
+    w.sightings.retain(|o| o.network == "spoke-a");
     w.fail(|o| o.component == "hub-dns", ErrorClass::DnsServfail, 30);
     let f = only(&w.verdict()).clone();
     assert_eq!(f.certainty, Certainty::InsufficientData);

@@ -99,7 +99,7 @@ impl Evaluator {
         for ix in (0..readings.per_node.len()).map(NodeIx) {
             pass.leaf(ix, readings.leaf(ix), &readings.agents);
         }
-        pass.finish(faults)
+        pass.finish(Arc::clone(&readings.agents), faults)
     }
 
     /// Starts an evaluation at `now_ms` fed leaf by leaf ([`Pass::leaf`],
@@ -278,18 +278,21 @@ impl Pass<'_> {
     /// should not wait for its end: the leaves `read` feeds are judged as an
     /// early evaluation would, every other node is as last published. A leaf
     /// this pass has already judged takes the fresher judgement, so the
-    /// pass's own snapshot does not step back.
+    /// pass's own snapshot does not step back. `read` returns the agents its
+    /// readings index, which the snapshot publishes.
     pub fn interject(
         &mut self,
         now_ms: i64,
         faults: Arc<FaultBoard>,
-        read: impl FnOnce(&mut dyn FnMut(NodeIx, &[VantageReading], &[AgentView])),
+        read: impl FnOnce(
+            &mut dyn FnMut(NodeIx, &[VantageReading], &[AgentView]),
+        ) -> Arc<Vec<AgentView>>,
     ) -> Arc<Snapshot> {
         let started = Instant::now();
         let evaluator = &mut *self.evaluator;
         let mut nodes = evaluator.previous.nodes.clone();
         let (judged, own) = (&self.judged, &mut self.nodes);
-        read(&mut |ix, readings, agents| {
+        let agents = read(&mut |ix, readings, agents| {
             if !evaluator.is_leaf(ix) {
                 return;
             }
@@ -299,12 +302,13 @@ impl Pass<'_> {
             }
             nodes[ix.get()] = health;
         });
-        evaluator.publish(now_ms, started, nodes, faults)
+        evaluator.publish(now_ms, started, nodes, agents, faults)
     }
 
     /// Judges the leaves nothing was read for (a scheduled pass), rolls
-    /// every group up, and publishes the snapshot with `faults`.
-    pub fn finish(self, faults: Arc<FaultBoard>) -> Arc<Snapshot> {
+    /// every group up, and publishes the snapshot with the `agents` its
+    /// readings index and `faults`.
+    pub fn finish(self, agents: Arc<Vec<AgentView>>, faults: Arc<FaultBoard>) -> Arc<Snapshot> {
         let Pass {
             evaluator,
             started,
@@ -320,7 +324,7 @@ impl Pass<'_> {
                 }
             }
         }
-        evaluator.publish(now_ms, started, nodes, faults)
+        evaluator.publish(now_ms, started, nodes, agents, faults)
     }
 }
 
@@ -340,6 +344,7 @@ impl Evaluator {
         now_ms: i64,
         started: Instant,
         mut nodes: Vec<NodeHealth>,
+        agents: Arc<Vec<AgentView>>,
         faults: Arc<FaultBoard>,
     ) -> Arc<Snapshot> {
         let model = Arc::clone(&self.model);
@@ -409,6 +414,7 @@ impl Evaluator {
             layers,
             changes,
             faults,
+            agents,
         });
         self.previous = Arc::clone(&snapshot);
         snapshot

@@ -31,7 +31,7 @@ use vigil_model::{Model, NodeIx, ProbeFacts};
 pub use counters::{IngestCounters, IngestStats, RejectReason, RejectedCounts};
 pub use news::News;
 pub use reading::{
-    AgentView, Evidence, LeafReadings, Reading, SeriesCounts, SeriesReading, SeriesView,
+    AgentView, Evidence, LeafReadings, SeriesCounts, SeriesReading, SeriesView, StoreReading,
     VantageReading, agent_of,
 };
 pub use series::{Binding, ProbeInfo, Series};
@@ -310,11 +310,6 @@ impl Store {
         }
     }
 
-    /// Every agent known since start.
-    pub fn agents(&self) -> Vec<Arc<AgentEntry>> {
-        self.agents.iter().map(|e| Arc::clone(e.value())).collect()
-    }
-
     /// How many (agent, probe) series are held.
     pub fn series_count(&self) -> usize {
         self.series.len()
@@ -324,12 +319,12 @@ impl Store {
     /// the evaluator, and one view per series for attribution, whose failure
     /// classes look back `evidence_window`. Keeps every leaf's readings; the
     /// evaluation tick uses [`Store::read_with`], which does not.
-    pub fn read(&self, now_ms: i64, evidence_window: Duration) -> Reading {
+    pub fn read(&self, now_ms: i64, evidence_window: Duration) -> StoreReading {
         let mut per_node = vec![Vec::new(); self.by_leaf.len()];
         let series = self.read_with(now_ms, evidence_window, |leaf, list, _| {
             per_node[leaf.get()] = list.to_vec();
         });
-        Reading {
+        StoreReading {
             leaves: LeafReadings {
                 agents: Arc::clone(&series.agents),
                 per_node,
@@ -363,17 +358,19 @@ impl Store {
     }
 
     /// Like [`Store::read_with`], for `leaves` only and without views for
-    /// attribution: what an early evaluation reads.
+    /// attribution: what an early evaluation reads. Returns the agents the
+    /// readings index.
     pub fn read_leaves(
         &self,
         now_ms: i64,
         leaves: &[NodeIx],
         mut each_leaf: impl FnMut(NodeIx, &[VantageReading], &[AgentView]),
-    ) {
+    ) -> Arc<Vec<AgentView>> {
         let mut pass = LeafPass::new(self, now_ms, Duration::ZERO);
         for &leaf in leaves {
             pass.leaf(leaf, None, &mut each_leaf);
         }
+        pass.agents
     }
 
     /// Every agent by index; an index lost to a registration race stays a
@@ -389,6 +386,7 @@ impl Store {
                     vantage: agent.vantage(),
                     connected: agent.connected(),
                     last_seen_ms: agent.last_seen_ms(),
+                    dropped_signals_total: agent.dropped_signals_total(),
                 };
             }
         }
@@ -567,7 +565,13 @@ mod tests {
             Err(1),
             "a sequence applies once"
         );
-        let views = store.read(3_000, Duration::from_secs(60)).series.series;
+        agent.set_dropped(4);
+        let reading = store.read(3_000, Duration::from_secs(60));
+        assert_eq!(
+            reading.series.agents[0].dropped_signals_total, 4,
+            "the agent's reported drops travel with the tick's agents"
+        );
+        let views = reading.series.series;
         assert_eq!(views.len(), 1);
         assert_eq!(views[0].window.failures, 3);
         assert_eq!(views[0].dominant_error_class, ErrorClass::DnsServfail);

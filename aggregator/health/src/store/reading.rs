@@ -22,6 +22,9 @@ pub struct AgentView {
     pub vantage: Arc<Vantage>,
     pub connected: bool,
     pub last_seen_ms: i64,
+    /// Signals the agent's incarnation reports having dropped on a full
+    /// buffer, as of its latest applied batch.
+    pub dropped_signals_total: u64,
 }
 
 impl Default for AgentView {
@@ -31,6 +34,7 @@ impl Default for AgentView {
             vantage: Arc::new(Vantage::default()),
             connected: false,
             last_seen_ms: 0,
+            dropped_signals_total: 0,
         }
     }
 }
@@ -164,9 +168,10 @@ impl SeriesReading {
     }
 }
 
-/// Everything one evaluation tick reads.
+/// The whole store read at one instant: every leaf's readings for the
+/// evaluator and every series for attribution, what one evaluation needs.
 #[derive(Debug, Clone, Default)]
-pub struct Reading {
+pub struct StoreReading {
     pub leaves: LeafReadings,
     pub series: SeriesReading,
 }

@@ -1,5 +1,5 @@
-//! What an alert says: its labels and annotations, built from an open fault
-//! or a node's state.
+//! Composes alerts: what an alert says, its labels and annotations, built
+//! from an open fault or a node's state.
 //!
 //! Owns the label vocabulary (`side`, `component`, `node`, `network`,
 //! `layer`, `severity`, `kind`, `fault_id`) and the wording. It must not
@@ -11,7 +11,6 @@ use vigil_proto::Label;
 use vigil_proto::ShortName;
 use vigil_proto::v1::{HealthState, Layer, Side};
 
-use vigil_health::attribution::observe::nodes_for;
 use vigil_health::attribution::{Certainty, Fault, FaultKind, Suspect};
 use vigil_health::snapshot::NodeHealth;
 use vigil_model::{Model, NodeIx, NodeRole};
@@ -96,8 +95,9 @@ pub fn fault_alert(model: &Model, f: &Fault, link: Option<&str>) -> Alert {
     put(&mut labels, "fault_id", f.id.to_string());
     put(&mut labels, "kind", f.kind.name());
     put(&mut labels, "severity", fault_severity(f));
-    let suspects = nodes_for(model, &f.suspect, &[]);
-    let node = suspects
+    // The suspect's first model node, or its path when the model has none.
+    let node = f
+        .suspect_nodes
         .first()
         .cloned()
         .unwrap_or_else(|| f.suspect.path());
@@ -163,19 +163,14 @@ pub fn fault_alert(model: &Model, f: &Fault, link: Option<&str>) -> Alert {
     };
     put(&mut ann, "owner", owner);
     put(&mut ann, "confidence", format!("{:.2}", f.confidence));
-    let link = link.map(|base| format!("{}/api/v1/faults/{}", base.trim_end_matches('/'), f.id));
-    if let Some(l) = &link {
-        put(&mut ann, "vigil_url", l.clone());
-    }
-    Alert {
-        key: format!("fault/{}", f.id),
-        status: AlertStatus::Firing,
+    firing(
+        format!("fault/{}", f.id),
+        &format!("faults/{}", f.id),
         labels,
-        annotations: ann,
-        starts_at_ms: f.opened_at_ms,
-        ends_at_ms: None,
+        ann,
+        f.opened_at_ms,
         link,
-    }
+    )
 }
 
 /// The alert for a node at or above the configured state.
@@ -212,16 +207,37 @@ pub fn node_alert(model: &Model, ix: NodeIx, health: &NodeHealth, link: Option<&
         ),
     );
     put(&mut ann, "state", state);
-    let link = link.map(|base| format!("{}/api/v1/nodes/{}", base.trim_end_matches('/'), node.id));
+    firing(
+        format!("node/{}", node.id),
+        &format!("nodes/{}", node.id),
+        labels,
+        ann,
+        health.state_since_ms,
+        link,
+    )
+}
+
+/// A firing alert with identity `key`, linked to `api_path` under Vigil's
+/// API (`{link}/api/v1/{api_path}`, also the `vigil_url` annotation) when
+/// `alerts.link` is set.
+fn firing(
+    key: String,
+    api_path: &str,
+    labels: BTreeMap<String, String>,
+    mut annotations: BTreeMap<String, String>,
+    starts_at_ms: i64,
+    link: Option<&str>,
+) -> Alert {
+    let link = link.map(|base| format!("{}/api/v1/{api_path}", base.trim_end_matches('/')));
     if let Some(l) = &link {
-        put(&mut ann, "vigil_url", l.clone());
+        put(&mut annotations, "vigil_url", l.clone());
     }
     Alert {
-        key: format!("node/{}", node.id),
+        key,
         status: AlertStatus::Firing,
         labels,
-        annotations: ann,
-        starts_at_ms: health.state_since_ms,
+        annotations,
+        starts_at_ms,
         ends_at_ms: None,
         link,
     }

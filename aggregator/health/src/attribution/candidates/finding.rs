@@ -1,0 +1,172 @@
+//! The last step: findings. A taken candidate becomes a finding with its
+//! kind, certainty, confidence, evidence and impact; failing pairs that no
+//! candidate explained are said to be unexplained, and become unsure
+//! findings of their own only when more than one pair agrees
+//! (docs/attribution.md, method step 5).
+//!
+//! Owns what a finding says. It must not choose candidates; it only words
+//! what elimination took and what it left.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use vigil_proto::v1::ErrorClass;
+
+use super::group::Candidate;
+use super::impact::take_impact;
+use super::pointer::Pointer;
+use super::prepare::Prepared;
+use super::score::counter_evidence;
+use crate::attribution::{Certainty, EvidenceItem, FaultKind, Finding, Params, Suspect, Verdict};
+
+/// The finding for candidate `c`, taken with `confidence`: what it explains
+/// and what it causes leave `remaining` and are noted in `removed`.
+pub(super) fn build_finding(
+    p: &Prepared<'_>,
+    c: &Candidate,
+    confidence: f64,
+    ambiguous: bool,
+    remaining: &mut BTreeSet<usize>,
+    removed: &mut Vec<usize>,
+    params: &Params,
+) -> Finding {
+    let explains: Vec<usize> = c.explains.intersection(remaining).copied().collect();
+    for i in &explains {
+        remaining.remove(i);
+    }
+    removed.extend(&explains);
+    let impact = take_impact(p, c, remaining, removed);
+    let counter = counter_evidence(p, c, &explains);
+    let certainty = if ambiguous || dependency_stirring(p, &c.suspect) {
+        Certainty::Ambiguous
+    } else {
+        Certainty::Attributed
+    };
+    let kind = if c.drift {
+        FaultKind::SecurityDrift
+    } else {
+        kind_of(p, &explains, params)
+    };
+    // Evidence that names its own cause needs no spread to be believed: a
+    // deny probe that got through, or an egress IP that proves the route.
+    let confidence = if c.drift || p.is_decisive(&explains) {
+        confidence.max((0.7 + 0.1 * explains.len() as f64).min(0.99))
+    } else {
+        confidence
+    };
+    Finding {
+        suspect: c.suspect.clone(),
+        kind,
+        certainty,
+        confidence,
+        evidence: evidence_of(p, &explains),
+        counter_evidence: evidence_of(p, &counter),
+        networks: p.networks_of(&explains),
+        impact: impact.components,
+        silent_agents: impact.silent_agents,
+    }
+}
+
+/// Whether a workload fails while a platform component it depends on is
+/// starting to fail too: the workload is unsure until that dependency is
+/// judged, as it may be the impact of a platform fault that has not crossed
+/// the bar yet.
+fn dependency_stirring(p: &Prepared<'_>, suspect: &Suspect) -> bool {
+    let Suspect::Workload { component } = suspect else {
+        return false;
+    };
+    // Two pairs at once: one alone is what noise looks like.
+    p.topology.depends_on.get(component).is_some_and(|deps| {
+        p.sightings
+            .iter()
+            .filter(|o| {
+                deps.iter().any(|d| d == o.component)
+                    && o.window.fresh
+                    && o.window.last_failed
+                    && o.window.failures > 0
+            })
+            .count()
+            >= 2
+    })
+}
+
+/// What nothing explained: said so rather than guessed. Every pair left in
+/// `remaining` is unexplained evidence; grouped by the suspect it would
+/// point at, it is more evidence of a finding on the same suspect, or an
+/// ambiguous finding of its own when at least two pairs agree.
+pub(super) fn unexplained(
+    p: &Prepared<'_>,
+    remaining: &BTreeSet<usize>,
+    verdict: &mut Verdict,
+    params: &Params,
+) {
+    let mut by_suspect: BTreeMap<Suspect, Vec<usize>> = BTreeMap::new();
+    for &i in remaining {
+        let suspect = match p.pointer(i) {
+            Pointer::Connectivity(network) => Suspect::Connectivity { network },
+            _ => p.component_suspect(&p.sightings[i]),
+        };
+        by_suspect.entry(suspect).or_default().push(i);
+    }
+    for (suspect, idx) in by_suspect {
+        verdict.unexplained.extend(evidence_of(p, &idx));
+        // What an attributed finding on the same suspect left over is
+        // more of its evidence, not a second, unsure fault.
+        let kind = kind_of(p, &idx, params);
+        if let Some(f) = verdict
+            .findings
+            .iter_mut()
+            .find(|f| f.suspect == suspect && f.kind == kind)
+        {
+            f.evidence.extend(evidence_of(p, &idx));
+            continue;
+        }
+        // One pair failing alone is what noise looks like: it shows in
+        // the tree, but is no fault until a second vantage or probe agrees.
+        if idx.len() < 2 {
+            continue;
+        }
+        verdict.findings.push(Finding {
+            suspect,
+            kind,
+            certainty: Certainty::Ambiguous,
+            confidence: 0.3,
+            evidence: evidence_of(p, &idx),
+            counter_evidence: Vec::new(),
+            networks: p.networks_of(&idx),
+            impact: Vec::new(),
+            silent_agents: Vec::new(),
+        });
+    }
+}
+
+/// Security drift when every pair is a deny probe that got through; else an
+/// outage when the median failure ratio reaches `outage_ratio`, and
+/// intermittent below it.
+fn kind_of(p: &Prepared<'_>, idx: &[usize], params: &Params) -> FaultKind {
+    if !idx.is_empty()
+        && idx
+            .iter()
+            .all(|&i| p.sightings[i].window.dominant_class == ErrorClass::PolicyDrift)
+    {
+        return FaultKind::SecurityDrift;
+    }
+    let mut ratios: Vec<f64> = idx
+        .iter()
+        .map(|&i| p.sightings[i].window.failure_ratio())
+        .collect();
+    if ratios.is_empty() {
+        return FaultKind::Outage;
+    }
+    ratios.sort_by(f64::total_cmp);
+    if ratios[ratios.len() / 2] >= params.outage_ratio {
+        FaultKind::Outage
+    } else {
+        FaultKind::Intermittent
+    }
+}
+
+fn evidence_of(p: &Prepared<'_>, idx: &[usize]) -> Vec<EvidenceItem> {
+    idx.iter()
+        .map(|&i| EvidenceItem::from_sighting(&p.sightings[i]))
+        .collect()
+}

@@ -1,0 +1,235 @@
+//! The first step of a pass: what is known of every (agent, probe) pair
+//! before anything is pointed at. Which pairs fail (gray failures pooled
+//! across vantage points included) and which are healthy, every target as
+//! seen from each network, each network's paths across the hub, and which
+//! agents and networks are silent.
+//!
+//! Owns those marks and tallies, computed once per pass so later steps ask
+//! them in constant time. It must not point, score or decide anything.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use vigil_proto::v1::ErrorClass;
+
+use crate::attribution::{Params, Sighting, Topology};
+
+/// The same target seen from several vantage points: (kind, component,
+/// target).
+pub(super) type TargetKey<'a> = (i32, &'a str, &'a str);
+
+pub(super) fn target_key<'a>(o: &Sighting<'a>) -> TargetKey<'a> {
+    (o.kind as i32, o.component, o.target)
+}
+
+/// The networks that see one target failing, and those that see it healthy.
+#[derive(Default)]
+pub(super) struct GroupNets<'a> {
+    pub failing: BTreeSet<&'a str>,
+    pub healthy: BTreeSet<&'a str>,
+}
+
+pub(super) struct Prepared<'a> {
+    pub sightings: &'a [Sighting<'a>],
+    pub topology: &'a Topology,
+    pub failing: Vec<bool>,
+    pub healthy: Vec<bool>,
+    /// Target → pair indices: the same target seen from several vantage
+    /// points.
+    pub groups: HashMap<TargetKey<'a>, Vec<usize>>,
+    /// Per group: the networks that see the target failing and those that
+    /// see it healthy. Computed once, because every failing pair of a target
+    /// asks the same question (a hub service failing from 10,000 agents
+    /// would otherwise cost 10,000²).
+    pub group_nets: HashMap<TargetKey<'a>, GroupNets<'a>>,
+    /// Per network: decided (failing or healthy) pairs that cross the hub,
+    /// and how many of them fail; the same per (network, component, target).
+    pub crossing: HashMap<&'a str, (usize, usize)>,
+    pub crossing_target: HashMap<(&'a str, &'a str, &'a str), (usize, usize)>,
+    /// Networks whose every agent is silent.
+    pub silent_networks: BTreeSet<&'a str>,
+    /// Networks with at least one fresh pair.
+    pub live_networks: BTreeSet<&'a str>,
+    pub silent_agents: BTreeMap<&'a str, &'a str>,
+    /// How many agents the sightings come from.
+    pub agent_count: usize,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(sightings: &'a [Sighting<'a>], topology: &'a Topology, params: &Params) -> Self {
+        let mut failing: Vec<bool> = sightings
+            .iter()
+            .map(|o| {
+                // Evidence that names its cause (a deny probe that got
+                // through, a wrong egress IP) is never noise: two suffice.
+                let needed = if DECISIVE.contains(&o.window.dominant_class) {
+                    params.min_failures.min(2)
+                } else {
+                    params.min_failures
+                };
+                o.window.fresh
+                    && o.window.failures >= needed
+                    && o.window.failure_ratio() >= params.failing_ratio
+                    && !o.window.recovering()
+            })
+            .collect();
+        mark_gray_failures(sightings, params, &mut failing);
+        let healthy: Vec<bool> = sightings
+            .iter()
+            .zip(&failing)
+            .map(|(o, f)| {
+                // Neither starting to fail nor draining old failures.
+                o.window.fresh
+                    && o.window.total > 0
+                    && !f
+                    && !o.window.last_failed
+                    && (o.window.failures < params.min_failures || !o.window.recovering())
+            })
+            .collect();
+        let mut groups: HashMap<TargetKey<'a>, Vec<usize>> = HashMap::new();
+        for (i, o) in sightings.iter().enumerate() {
+            groups.entry(target_key(o)).or_default().push(i);
+        }
+        // An agent is silent when none of its pairs is fresh and its stream is
+        // gone; a network is silent when all of its agents are.
+        // Hashed: one lookup per pair, over as many agents as the fleet has.
+        let mut agent_live: HashMap<&str, (bool, &str)> = HashMap::new();
+        for o in sightings {
+            let e = agent_live.entry(o.agent).or_insert((false, o.network));
+            // Live: its stream is open and it has spoken lately.
+            e.0 |= o.agent_live
+                && o.window
+                    .age_ms
+                    .is_some_and(|a| a <= params.silence_after_ms);
+        }
+        let mut net_any_live: BTreeMap<&str, bool> = BTreeMap::new();
+        for (live, net) in agent_live.values() {
+            *net_any_live.entry(net).or_insert(false) |= *live;
+        }
+        let networks_where = |live: bool| -> BTreeSet<&'a str> {
+            net_any_live
+                .iter()
+                .filter(|(_, l)| **l == live)
+                .map(|(n, _)| *n)
+                .collect()
+        };
+        let silent_networks = networks_where(false);
+        let live_networks = networks_where(true);
+        let silent_agents = agent_live
+            .iter()
+            .filter(|(_, (live, _))| !live)
+            .map(|(a, (_, n))| (*a, *n))
+            .collect();
+        let agent_count = agent_live.len();
+        let group_nets = groups
+            .iter()
+            .map(|(key, members)| {
+                let nets = |mark: &[bool]| -> BTreeSet<&'a str> {
+                    members
+                        .iter()
+                        .filter(|&&j| mark[j])
+                        .map(|&j| sightings[j].network)
+                        .collect()
+                };
+                let value = GroupNets {
+                    failing: nets(&failing),
+                    healthy: nets(&healthy),
+                };
+                (*key, value)
+            })
+            .collect();
+        let mut p = Prepared {
+            sightings,
+            topology,
+            failing,
+            healthy,
+            groups,
+            group_nets,
+            crossing: HashMap::new(),
+            crossing_target: HashMap::new(),
+            silent_networks,
+            live_networks,
+            silent_agents,
+            agent_count,
+        };
+        for (j, o) in sightings.iter().enumerate() {
+            let decided = p.failing[j] || p.healthy[j];
+            if !decided || !p.crosses_hub(o) {
+                continue;
+            }
+            let failing = usize::from(p.failing[j]);
+            let net = p.crossing.entry(o.network).or_default();
+            net.0 += 1;
+            net.1 += failing;
+            let key = (o.network, o.component, o.target);
+            let target = p.crossing_target.entry(key).or_default();
+            target.0 += 1;
+            target.1 += failing;
+        }
+        p
+    }
+
+    pub fn is_hub(&self, network: &str) -> bool {
+        network == self.topology.hub_network
+    }
+
+    /// The networks `idx` are seen from, each once.
+    pub fn networks_of(&self, idx: &[usize]) -> Vec<String> {
+        let set: BTreeSet<&str> = idx.iter().map(|&i| self.sightings[i].network).collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+
+    /// Whether every pair of `idx` fails with a class that names its cause.
+    pub fn is_decisive(&self, idx: &[usize]) -> bool {
+        !idx.is_empty()
+            && idx
+                .iter()
+                .all(|&i| DECISIVE.contains(&self.sightings[i].window.dominant_class))
+    }
+}
+
+/// Error classes that say where the fault is by themselves.
+const DECISIVE: [ErrorClass; 3] = [
+    ErrorClass::PolicyDrift,
+    ErrorClass::EgressIpMismatch,
+    ErrorClass::NetworkUnreachable,
+];
+
+/// A target's pooled window across vantage points: signals, failures, the
+/// networks that saw it fail, and its pairs that failed at all.
+type Pooled<'a> = (u32, u32, BTreeSet<&'a str>, Vec<usize>);
+
+/// A gray failure (a firewall dropping a share of packets) rarely pushes one
+/// pair over the failing bar within its window, but the same target failing
+/// now and then from several networks adds up. When a target's pooled
+/// failures across vantage points clear twice the per-pair minimum and the
+/// failing ratio, from at least two networks, its pairs that failed at all
+/// count as failing.
+fn mark_gray_failures(sightings: &[Sighting<'_>], params: &Params, failing: &mut [bool]) {
+    let mut pooled: HashMap<TargetKey<'_>, Pooled<'_>> = HashMap::new();
+    for (i, o) in sightings.iter().enumerate() {
+        if !o.window.fresh
+            || o.window.total == 0
+            || o.window.dominant_class == ErrorClass::PolicyDrift
+        {
+            continue;
+        }
+        let e = pooled.entry(target_key(o)).or_default();
+        e.0 += o.window.total;
+        e.1 += o.window.failures;
+        if o.window.failures > 0 && !o.window.recovering() {
+            e.2.insert(o.network);
+            e.3.push(i);
+        }
+    }
+    for (total, failures, networks, members) in pooled.values() {
+        let ratio = f64::from(*failures) / f64::from((*total).max(1));
+        if *failures >= params.min_failures * 2
+            && ratio >= params.failing_ratio
+            && networks.len() >= 2
+        {
+            for &i in members {
+                failing[i] = true;
+            }
+        }
+    }
+}
