@@ -1,0 +1,28 @@
+//! Dev-only test kit shared by every Vigil test suite (the agent's, the
+//! aggregator's, the cli's and the end-to-end suite in `tests/`); it is never
+//! a normal dependency and never ships. It holds the helpers those suites
+//! used to write again each: [`eventually`], which waits on a condition with
+//! a deadline instead of sleeping for luck ([`wait`]); a real OTLP collector
+//! that records what an exporter sent ([`otlp`]); `promtool check` of a
+//! `/metrics` page or a rules file, skipped loudly where promtool is missing
+//! ([`promtool`]); fast aggregator configs as config-file text ([`config`]);
+//! loopback addresses with a known behaviour ([`net`]); reading an
+//! aggregator's tree over the query API ([`query`]); and the clock as signal
+//! batches spell it ([`clock`]).
+//!
+//! It depends on no Vigil crate but the `vigil-proto` contract, so the
+//! agent, the aggregator and the cli can each take it as a dev-dependency
+//! without a cycle. A helper that needs a crate's own types stays in that
+//! crate's tests, once.
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod config;
+pub mod net;
+pub mod otlp;
+pub mod promtool;
+pub mod query;
+pub mod wait;
+
+pub use clock::now_ms;
+pub use wait::eventually;
