@@ -4,16 +4,13 @@
 //! per-probe series, labels and values, and given to `promtool check
 //! metrics` (required under CI).
 
-mod common;
-
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::eventually;
 use prometheus_parse::{Sample, Scrape, Value};
-use tokio::net::TcpListener;
 use vigil_agent::metrics::DURATION_BUCKETS;
 use vigil_agent::{Agent, AgentConfig};
+use vigil_testkit::net::{accepting_and_closing, closed_port};
+use vigil_testkit::{eventually, promtool};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// Runs each probe must have made before the page is checked.
@@ -63,25 +60,11 @@ async fn scrape(admin: std::net::SocketAddr) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_page_counts_probe_runs_failures_durations_and_up() {
-    let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let open_addr = open.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = open.accept().await {
-            drop(conn);
-        }
-    });
+    let open_addr = accepting_and_closing().await;
     // Bound then released: connecting there is refused.
-    let closed_addr = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed_addr = closed_port().await;
     // Nothing listens at the aggregator address; probes run regardless.
-    let aggregator = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let aggregator = closed_port().await;
     let text = format!(
         r#"
 agent: {{ id: m, network: spoke-a }}
@@ -106,7 +89,7 @@ probes:
     let agent = Agent::start(config).await.unwrap();
     let admin = agent.admin_addr().unwrap();
 
-    let (ctype, page) = eventually(WAIT, "both probes ran three times", || async {
+    let (ctype, page) = eventually("both probes ran three times", WAIT, || async {
         let (ctype, page) = scrape(admin).await;
         let s = parse(&page);
         let ran = |probe: &str| {
@@ -210,49 +193,6 @@ probes:
     assert_eq!(number(one(&s, "vigil_agent_connected", &[])), 0.0);
     assert!(number(one(&s, "vigil_agent_signals_produced_total", &[])) >= 2.0 * RUNS);
 
-    promtool_check_metrics(&page);
+    promtool::check_metrics(&page);
     agent.shutdown_within(Duration::from_millis(100)).await;
-}
-
-/// `promtool check metrics` from the Debian `prometheus` package: required
-/// under CI, skipped with a note elsewhere.
-fn promtool_check_metrics(text: &str) {
-    if Command::new("promtool").arg("--version").output().is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("promtool is missing under CI: install the Debian `prometheus` package");
-        }
-        eprintln!(
-            "SKIP promtool check metrics: promtool not installed (apt-get install prometheus)"
-        );
-        return;
-    }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{report}\n{text}"
-    );
-    // Lint findings (naming, units) can come with exit 0; there must be none.
-    assert!(
-        report.trim().is_empty(),
-        "promtool lint findings:\n{report}"
-    );
 }

@@ -1,7 +1,8 @@
-//! Test helpers shared by the agent's integration tests: waiting on a
-//! condition with a deadline instead of sleeping for luck, building one
-//! probe from YAML, and the real servers the probes are pointed at (one
-//! submodule per kind of server). Each test file uses the part it needs.
+//! Test helpers shared by the agent's integration tests: building one probe
+//! from YAML and running it, and the real servers the probes are pointed at
+//! (one submodule per kind of server). Each test file uses the part it
+//! needs. Waiting with a deadline, the OTLP collector and promtool come from
+//! `vigil-testkit`; what needs the agent's types stays here.
 #![allow(dead_code)]
 
 pub mod dns;
@@ -9,9 +10,6 @@ pub mod grpc;
 pub mod net;
 pub mod tls;
 pub mod web;
-
-use std::future::Future;
-use std::time::Duration;
 
 use vigil_agent::config::{AgentConfig, ProbeConfig};
 use vigil_agent::probe::{self, Observation};
@@ -36,23 +34,4 @@ pub async fn run(config: &ProbeConfig) -> Observation {
         config.latency_threshold,
     )
     .await
-}
-
-/// Polls `check` until it returns `Some`, failing the test with `what` after
-/// `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {within:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
