@@ -3,9 +3,10 @@
 //! metadata while a concurrent healthy stream keeps working. Also the query
 //! surfaces (gRPC, HTTP, SSE), health/readiness, and restart on the same port.
 
-use std::future::Future;
+mod feed;
+
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -16,10 +17,13 @@ use vigil_model::Model;
 use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{
-    ErrorClass, GetNodeRequest, GetTreeRequest, HealthState, Hello, Layer, Outcome,
-    ProbeDeclaration, ProbeDeclarations, ProbeKind, Signal, SignalBatch, StreamRequest,
-    StreamResponse, Vantage, WatchChangesRequest, stream_request, stream_response,
+    ErrorClass, GetNodeRequest, HealthState, Hello, Layer, Outcome, ProbeDeclaration,
+    ProbeDeclarations, ProbeKind, Signal, SignalBatch, StreamRequest, StreamResponse, Vantage,
+    WatchChangesRequest, stream_request, stream_response,
 };
+use vigil_testkit::config::Evaluation;
+use vigil_testkit::query::{node_state, wait_state};
+use vigil_testkit::{eventually, now_ms};
 
 const DEADLINE: Duration = Duration::from_secs(15);
 
@@ -38,45 +42,20 @@ nodes:
     select: { kind: tcp, component: hub-service }
 "#;
 
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let start = Instant::now();
-    let mut last = String::from("never checked");
-    while start.elapsed() < DEADLINE {
-        match check().await {
-            Ok(v) => return v,
-            Err(seen) => last = seen,
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}; last seen: {last}");
-}
-
+/// The suites' fast config, but stale after 2 s and turning a state only
+/// after two evaluations (the hysteresis these tests count on).
 fn fast_config() -> AggregatorConfig {
-    let mut c = AggregatorConfig::default();
-    c.listen.grpc = "127.0.0.1:0".parse().unwrap();
-    c.listen.http = "127.0.0.1:0".parse().unwrap();
-    c.evaluation.interval = Duration::from_millis(50);
-    c.evaluation.window = Duration::from_secs(5);
-    c.evaluation.staleness = Duration::from_secs(2);
-    c.evaluation.hysteresis = 2;
-    c
+    feed::config(&Evaluation {
+        staleness: Some(Duration::from_secs(2)),
+        hysteresis: Some(2),
+        ..Evaluation::FAST
+    })
 }
 
 async fn start(config: AggregatorConfig) -> AggregatorHandle {
     Aggregator::start(config, Model::from_yaml(MODEL, "test.yaml").unwrap())
         .await
         .expect("aggregator starts")
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 fn hello(agent: &str, network: &str) -> StreamRequest {
@@ -202,59 +181,30 @@ impl AgentStream {
     }
 }
 
-async fn state_of(addr: SocketAddr, id: &str) -> Result<HealthState, String> {
-    let mut q = QueryServiceClient::connect(format!("http://{addr}"))
-        .await
-        .map_err(|e| e.to_string())?;
-    let tree = q
-        .get_tree(GetTreeRequest {})
-        .await
-        .map_err(|e| e.to_string())?
-        .into_inner();
-    tree.nodes
-        .iter()
-        .find(|n| n.id == id)
-        .map(|n| n.state())
-        .ok_or_else(|| format!("no {id}"))
-}
-
-async fn wait_state(addr: SocketAddr, id: &str, want: HealthState) {
-    eventually(&format!("{id} {want:?}"), || async {
-        let got = state_of(addr, id).await?;
-        if got == want {
-            Ok(())
-        } else {
-            Err(format!("{got:?}"))
-        }
-    })
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_declare_batch_is_acked_and_reaches_the_tree() {
     let agg = start(fast_config()).await;
     let addr = agg.grpc_addr();
     let mut s = AgentStream::identify(addr, "agent-a", "spoke-a", "hub-dns", ProbeKind::Dns).await;
     s.acked(batch(1, now_ms(), vec![ok(); 5]), 1).await;
-    wait_state(addr, "hub-dns", HealthState::Healthy).await;
+    wait_state(addr, "hub-dns", HealthState::Healthy, DEADLINE).await;
     assert_eq!(
-        state_of(addr, "hub-service").await.unwrap(),
+        node_state(addr, "hub-service").await.unwrap(),
         HealthState::Unknown,
         "no data is Unknown"
     );
 
     // Failures turn it unhealthy (after hysteresis), with evidence.
     let mut seq = 1;
-    let start = Instant::now();
-    loop {
+    eventually("hub-dns to turn unhealthy", DEADLINE, async || {
         seq += 1;
         s.acked(batch(seq, now_ms(), vec![failed(); 20]), seq).await;
-        if state_of(addr, "hub-dns").await.unwrap() == HealthState::Unhealthy {
-            break;
+        match node_state(addr, "hub-dns").await.unwrap() {
+            HealthState::Unhealthy => Ok(()),
+            other => Err(format!("hub-dns is {other:?}")),
         }
-        assert!(start.elapsed() < DEADLINE, "hub-dns never turned unhealthy");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    })
+    .await;
     let mut q = QueryServiceClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
@@ -484,7 +434,7 @@ async fn each_bad_input_gets_its_code_and_metadata_and_spares_other_streams() {
         stats.streams_open >= 1,
         "the good stream is open: {stats:?}"
     );
-    wait_state(addr, "hub-service", HealthState::Healthy).await;
+    wait_state(addr, "hub-service", HealthState::Healthy, DEADLINE).await;
     agg.shutdown().await;
 }
 
@@ -537,7 +487,7 @@ async fn http_health_readiness_tree_node_and_changes() {
     let mut s =
         AgentStream::identify(agg.grpc_addr(), "a", "spoke-a", "hub-dns", ProbeKind::Dns).await;
     s.acked(batch(1, now_ms(), vec![failed(); 4]), 1).await;
-    let tree: serde_json::Value = eventually("hub-dns unhealthy over HTTP", || async {
+    let tree: serde_json::Value = eventually("hub-dns unhealthy over HTTP", DEADLINE, || async {
         let t: serde_json::Value = client
             .get(format!("{http}/api/v1/tree"))
             .send()
@@ -685,8 +635,8 @@ async fn grpc_health_reports_serving_and_restart_reuses_the_port() {
     config.listen.grpc = addr;
     let again = start(config).await;
     assert_eq!(again.grpc_addr(), addr);
-    eventually("the restarted server answers", || async {
-        state_of(addr, "root").await.map(|_| ())
+    eventually("the restarted server answers", DEADLINE, || async {
+        node_state(addr, "root").await.map(|_| ())
     })
     .await;
 

@@ -6,11 +6,11 @@
 mod feed;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 
-use feed::{Feeder, eventually, fast_config, model};
+use feed::{DEADLINE, Feeder, fast_config, model};
 use vigil_aggregator::Aggregator;
 use vigil_export::catalog::family_names;
+use vigil_testkit::{eventually, promtool};
 
 fn parse(text: &str) -> prometheus_parse::Scrape {
     let lines = text.lines().map(|l| Ok(l.to_string()));
@@ -57,7 +57,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
     dns.dropped = 7;
     dns.batch(10, 0).await;
 
-    let text = eventually("hub-dns healthy on /metrics", || async {
+    let text = eventually("hub-dns healthy on /metrics", DEADLINE, || async {
         let (_, text) = scrape(agg.http_addr()).await;
         let s = parse(&text);
         let healthy = find(
@@ -192,7 +192,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
             "{name} is a {ty}"
         );
     }
-    promtool_check_metrics(&text);
+    promtool::check_metrics(&text);
     agg.shutdown().await;
 }
 
@@ -203,7 +203,7 @@ async fn vantage_series_can_be_left_out_for_large_fleets() {
     let agg = Aggregator::start(config, model()).await.unwrap();
     let mut dns = Feeder::hub_dns(agg.grpc_addr()).await;
     dns.batch(10, 0).await;
-    let text = eventually("hub-dns scored on /metrics", || async {
+    let text = eventually("hub-dns scored on /metrics", DEADLINE, || async {
         let (_, text) = scrape(agg.http_addr()).await;
         let score = find(&parse(&text), "vigil_node_score", &[("node", "hub-dns")]).map(value);
         match score {
@@ -228,7 +228,7 @@ async fn vantage_series_can_be_left_out_for_large_fleets() {
         .find("hub-dns")
         .expect("hub-dns in the model");
     assert_eq!(snapshot.node(ix).vantages.len(), 1);
-    promtool_check_metrics(&text);
+    promtool::check_metrics(&text);
     agg.shutdown().await;
 }
 
@@ -242,50 +242,4 @@ async fn metrics_page_can_be_turned_off() {
         .unwrap();
     assert_eq!(r.status(), 404);
     agg.shutdown().await;
-}
-
-/// `promtool check metrics` from the Debian `prometheus` package: required
-/// under CI (tests/run installs it), skipped with a note elsewhere.
-fn promtool_check_metrics(text: &str) {
-    if Command::new("promtool").arg("--version").output().is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "promtool is missing under CI: tests/run must install the Debian `prometheus` package"
-            );
-        }
-        eprintln!(
-            "SKIP promtool check metrics: promtool not installed (apt-get install prometheus)"
-        );
-        return;
-    }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{report}"
-    );
-    // promtool prints lint findings (naming, units) and still exits 0 for
-    // some; there must be none.
-    assert!(
-        report.trim().is_empty(),
-        "promtool lint findings:\n{report}"
-    );
 }

@@ -1,11 +1,11 @@
-//! Shared by the observability suites: a real agent stream over gRPC that
-//! feeds signals, and an `eventually` helper that waits on a condition with
-//! a deadline instead of sleeping for luck.
+//! Shared by the aggregator's suites: a real agent stream over gRPC that
+//! feeds signals, the test model, and the one fast aggregator config (built
+//! from `vigil-testkit`'s config text). Waiting with a deadline comes from
+//! the kit: pass it [`DEADLINE`].
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -17,6 +17,8 @@ use vigil_proto::v1::{
     ErrorClass, Hello, Layer, Outcome, ProbeDeclaration, ProbeDeclarations, ProbeKind, Signal,
     SignalBatch, StreamRequest, StreamResponse, Vantage, stream_request, stream_response,
 };
+use vigil_testkit::config::{Evaluation, aggregator_yaml};
+pub use vigil_testkit::now_ms;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -43,40 +45,15 @@ pub fn model() -> Model {
     Model::from_yaml(MODEL, "observe-test.yaml").expect("test model is valid")
 }
 
-/// Loopback ports, fast evaluation, hysteresis 1.
+/// Loopback ports and `evaluation` timing.
+pub fn config(evaluation: &Evaluation) -> AggregatorConfig {
+    AggregatorConfig::from_yaml(&aggregator_yaml(evaluation), "fast-test.yaml")
+        .expect("the test config is valid")
+}
+
+/// Loopback ports, fast evaluation ([`Evaluation::FAST`]), hysteresis 1.
 pub fn fast_config() -> AggregatorConfig {
-    let mut c = AggregatorConfig::default();
-    c.listen.grpc = "127.0.0.1:0".parse().unwrap();
-    c.listen.http = "127.0.0.1:0".parse().unwrap();
-    c.evaluation.interval = Duration::from_millis(50);
-    c.evaluation.window = Duration::from_secs(5);
-    c.evaluation.staleness = Duration::from_secs(3);
-    c.evaluation.hysteresis = 1;
-    c
-}
-
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let start = Instant::now();
-    let mut last = String::from("never checked");
-    while start.elapsed() < DEADLINE {
-        match check().await {
-            Ok(v) => return v,
-            Err(seen) => last = seen,
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}; last seen: {last}");
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    config(&Evaluation::FAST)
 }
 
 /// One agent with one declared probe.
