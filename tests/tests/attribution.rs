@@ -8,9 +8,8 @@ use std::time::Duration;
 use vigil_demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
 use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::{Certainty, Fault, ListFaultsRequest, Side, WhyNodeRequest};
-use vigil_tests::{
-    agent_yaml, eventually, fast_aggregator_config, model, start_agent, start_aggregator,
-};
+use vigil_testkit::eventually;
+use vigil_tests::{agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator};
 
 const DEADLINE: Duration = Duration::from_secs(25);
 
@@ -89,7 +88,7 @@ async fn hub_dns_down_is_a_platform_fault_and_a_workload_crash_a_workload_fault(
     for net in ["spoke-a", "spoke-b", "spoke-c"] {
         agents.push(start_agent(&agent_yaml(&format!("agent-{net}"), net, addr, &probes)).await);
     }
-    vigil_tests::wait_state(
+    vigil_testkit::query::wait_state(
         addr,
         "estate",
         vigil_proto::v1::HealthState::Healthy,

@@ -1,7 +1,7 @@
 //! Bad input on one ingest stream gets a precise gRPC status and never
 //! disturbs a real agent streaming to the same aggregator.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use vigil_demo::targets::TcpService;
@@ -11,18 +11,11 @@ use vigil_proto::v1::{
     ErrorClass, Hello, Layer, Outcome, ProbeDeclaration, ProbeDeclarations, ProbeKind, Signal,
     SignalBatch, StreamRequest, Vantage, stream_request,
 };
-use vigil_tests::{
-    agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator, wait_state,
-};
+use vigil_testkit::now_ms;
+use vigil_testkit::query::wait_state;
+use vigil_tests::{agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn hello(agent: &str) -> StreamRequest {
     StreamRequest {
