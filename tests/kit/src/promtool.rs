@@ -93,3 +93,30 @@ pub fn check_rules(path: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "# HELP vigil_test_up Whether the test is up.\n# TYPE vigil_test_up gauge\nvigil_test_up 1\n";
+
+    #[test]
+    fn a_clean_page_passes() {
+        check_metrics(GOOD);
+    }
+
+    #[test]
+    fn lint_findings_fail_the_check_where_promtool_runs() {
+        // A counter without `_total` is a lint finding, with exit status 0.
+        let page =
+            "# HELP vigil_test_runs Runs.\n# TYPE vigil_test_runs counter\nvigil_test_runs 3\n";
+        let verdict = std::panic::catch_unwind(|| check_metrics(page));
+        if Command::new("promtool").arg("--version").output().is_ok() {
+            let message = *verdict
+                .expect_err("promtool must report the counter's name")
+                .downcast::<String>()
+                .unwrap();
+            assert!(message.contains("promtool"), "{message}");
+        }
+    }
+}
