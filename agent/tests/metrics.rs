@@ -4,12 +4,14 @@
 //! per-probe series, labels and values, and given to `promtool check
 //! metrics` (required under CI).
 
+mod common;
+
 use std::time::Duration;
 
+use common::Targets;
 use prometheus_parse::{Sample, Scrape, Value};
 use vigil_agent::metrics::DURATION_BUCKETS;
 use vigil_agent::{Agent, AgentConfig};
-use vigil_testkit::net::{accepting_and_closing, closed_port};
 use vigil_testkit::{eventually, promtool};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -60,31 +62,8 @@ async fn scrape(admin: std::net::SocketAddr) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_page_counts_probe_runs_failures_durations_and_up() {
-    let open_addr = accepting_and_closing().await;
-    // Bound then released: connecting there is refused.
-    let closed_addr = closed_port().await;
-    // Nothing listens at the aggregator address; probes run regardless.
-    let aggregator = closed_port().await;
-    let text = format!(
-        r#"
-agent: {{ id: m, network: spoke-a }}
-aggregator: {{ endpoint: "http://{aggregator}" }}
-delivery: {{ backoff_initial: 50ms, backoff_max: 100ms }}
-admin: {{ listen: "127.0.0.1:0" }}
-defaults: {{ interval: 50ms, timeout: 40ms, jitter: 0 }}
-probes:
-  - id: api-open
-    kind: tcp
-    address: "{open_addr}"
-    component: checkout-api
-    layer: workload_application
-  - id: api-closed
-    kind: tcp
-    address: "{closed_addr}"
-    component: orders-api
-    layer: workload_application
-"#
-    );
+    let t = Targets::start().await;
+    let text = t.agent_yaml("{ id: m, network: spoke-a }", "");
     let config = AgentConfig::from_yaml(&text, "metrics.yaml").unwrap();
     let agent = Agent::start(config).await.unwrap();
     let admin = agent.admin_addr().unwrap();
@@ -103,8 +82,8 @@ probes:
     .await;
     assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
     let s = parse(&page);
-    let open_target = open_addr.to_string();
-    let closed_target = closed_addr.to_string();
+    let open_target = t.open.to_string();
+    let closed_target = t.closed.to_string();
     let open_id = [
         ("probe", "api-open"),
         ("kind", "tcp"),

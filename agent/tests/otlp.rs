@@ -5,55 +5,26 @@
 //! without an `export` section nothing is sent, even when `OTEL_*` points at
 //! a collector.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::Duration;
 
+use common::Targets;
 use vigil_agent::metrics::DURATION_BUCKETS;
 use vigil_agent::{Agent, AgentConfig, AgentHandle};
 use vigil_testkit::eventually;
-use vigil_testkit::net::{accepting_and_closing, closed_port};
 use vigil_testkit::otlp::{Received, attr, grpc_receiver, http_receiver};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Two TCP targets on loopback: one accepting, one refusing.
-struct Targets {
-    open: SocketAddr,
-    closed: SocketAddr,
-    aggregator: SocketAddr,
-}
-
 async fn targets() -> Targets {
-    Targets {
-        open: accepting_and_closing().await,
-        closed: closed_port().await,
-        aggregator: closed_port().await,
-    }
+    Targets::start().await
 }
 
 fn agent_yaml(id: &str, t: &Targets, export: &str) -> String {
-    format!(
-        r#"
-agent: {{ id: {id}, network: spoke-a, cluster: aks-a, region: westeurope }}
-aggregator: {{ endpoint: "http://{aggregator}" }}
-delivery: {{ backoff_initial: 50ms, backoff_max: 100ms }}
-admin: {{ listen: "127.0.0.1:0" }}
-defaults: {{ interval: 50ms, timeout: 40ms, jitter: 0 }}
-probes:
-  - id: api-open
-    kind: tcp
-    address: "{open}"
-    component: checkout-api
-    layer: workload_application
-  - id: api-closed
-    kind: tcp
-    address: "{closed}"
-    component: orders-api
-    layer: workload_application
-{export}"#,
-        aggregator = t.aggregator,
-        open = t.open,
-        closed = t.closed,
+    t.agent_yaml(
+        &format!("{{ id: {id}, network: spoke-a, cluster: aks-a, region: westeurope }}"),
+        export,
     )
 }
 

@@ -11,8 +11,11 @@ pub mod net;
 pub mod tls;
 pub mod web;
 
+use std::net::SocketAddr;
+
 use vigil_agent::config::{AgentConfig, ProbeConfig};
 use vigil_agent::probe::{self, Observation};
+use vigil_testkit::net::{accepting_and_closing, closed_port};
 
 /// One probe from the YAML lines of its kind-specific fields (indented by
 /// four spaces), with a 5s interval and the given timeout.
@@ -34,4 +37,51 @@ pub async fn run(config: &ProbeConfig) -> Observation {
         config.latency_threshold,
     )
     .await
+}
+
+/// Two TCP targets on loopback, one accepting and one refusing, and an
+/// aggregator address where nothing listens (probes run regardless).
+pub struct Targets {
+    pub open: SocketAddr,
+    pub closed: SocketAddr,
+    pub aggregator: SocketAddr,
+}
+
+impl Targets {
+    pub async fn start() -> Self {
+        Self {
+            open: accepting_and_closing().await,
+            closed: closed_port().await,
+            aggregator: closed_port().await,
+        }
+    }
+
+    /// An agent probing both targets every 50 ms: `api-open`
+    /// (checkout-api) and `api-closed` (orders-api). `agent` is the value of
+    /// the `agent:` section; `extra` follows the probes (e.g. `export:`).
+    pub fn agent_yaml(&self, agent: &str, extra: &str) -> String {
+        format!(
+            r#"
+agent: {agent}
+aggregator: {{ endpoint: "http://{aggregator}" }}
+delivery: {{ backoff_initial: 50ms, backoff_max: 100ms }}
+admin: {{ listen: "127.0.0.1:0" }}
+defaults: {{ interval: 50ms, timeout: 40ms, jitter: 0 }}
+probes:
+  - id: api-open
+    kind: tcp
+    address: "{open}"
+    component: checkout-api
+    layer: workload_application
+  - id: api-closed
+    kind: tcp
+    address: "{closed}"
+    component: orders-api
+    layer: workload_application
+{extra}"#,
+            aggregator = self.aggregator,
+            open = self.open,
+            closed = self.closed,
+        )
+    }
 }
