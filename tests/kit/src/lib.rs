@@ -7,8 +7,9 @@
 //! `/metrics` page or a rules file, skipped loudly where promtool is missing
 //! ([`promtool`]); fast aggregator configs as config-file text ([`config`]);
 //! loopback addresses with a known behaviour ([`net`]); reading an
-//! aggregator's tree over the query API ([`query`]); and the clock as signal
-//! batches spell it ([`clock`]).
+//! aggregator's tree over the query API ([`query`]); ingest messages and
+//! streams driven by hand ([`ingest`]); and the clock as signal batches spell
+//! it ([`clock`]).
 //!
 //! It depends on no Vigil crate but the `vigil-proto` contract, so the
 //! agent, the aggregator and the cli can each take it as a dev-dependency
@@ -18,6 +19,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod ingest;
 pub mod net;
 pub mod otlp;
 pub mod promtool;
