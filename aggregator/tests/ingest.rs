@@ -8,20 +8,17 @@ mod feed;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle};
 use vigil_model::Model;
-use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{
-    ErrorClass, GetNodeRequest, HealthState, Hello, Layer, Outcome, ProbeDeclaration,
-    ProbeDeclarations, ProbeKind, Signal, SignalBatch, StreamRequest, StreamResponse, Vantage,
-    WatchChangesRequest, stream_request, stream_response,
+    ErrorClass, GetNodeRequest, HealthState, Layer, Outcome, ProbeDeclaration, ProbeKind, Signal,
+    StreamRequest, WatchChangesRequest, stream_response,
 };
 use vigil_testkit::config::Evaluation;
+use vigil_testkit::ingest::{self, IngestStream};
 use vigil_testkit::query::{node_state, wait_state};
 use vigil_testkit::{eventually, now_ms};
 
@@ -58,46 +55,28 @@ async fn start(config: AggregatorConfig) -> AggregatorHandle {
         .expect("aggregator starts")
 }
 
+/// This suite's agent: incarnation 7.
 fn hello(agent: &str, network: &str) -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Hello(Hello {
-            agent_id: agent.into(),
-            incarnation: 7,
-            vantage: Some(Vantage {
-                network: network.into(),
-                ..Default::default()
-            }),
-            agent_version: "test".into(),
-        })),
-    }
+    ingest::hello(agent, network, 7)
 }
 
+/// One probe of `component` against the hub resolver, every 100 ms.
 fn declare(component: &str, kind: ProbeKind) -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Declarations(ProbeDeclarations {
-            probes: vec![ProbeDeclaration {
-                index: 0,
-                probe_id: format!("{component}-probe"),
-                kind: kind as i32,
-                target: "10.0.0.4:53".into(),
-                component: component.into(),
-                layer: Layer::PlatformHub as i32,
-                labels: Default::default(),
-                interval_ms: 100,
-            }],
-        })),
-    }
+    ingest::declare(vec![ProbeDeclaration {
+        index: 0,
+        probe_id: format!("{component}-probe"),
+        kind: kind as i32,
+        target: "10.0.0.4:53".into(),
+        component: component.into(),
+        layer: Layer::PlatformHub as i32,
+        labels: Default::default(),
+        interval_ms: 100,
+    }])
 }
 
+/// A batch from an agent that has dropped 3 signals so far.
 fn batch(sequence: u64, base: i64, signals: Vec<Signal>) -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Batch(SignalBatch {
-            sequence,
-            base_time_unix_ms: base,
-            signals,
-            dropped_signals_total: 3,
-        })),
-    }
+    ingest::batch(sequence, base, signals, 3)
 }
 
 fn ok() -> Signal {
@@ -118,41 +97,10 @@ fn failed() -> Signal {
     }
 }
 
-/// An open ingest stream driven message by message.
-struct AgentStream {
-    tx: mpsc::Sender<StreamRequest>,
-    rx: tonic::Streaming<StreamResponse>,
-}
+/// An identified agent's stream: the kit's stream, welcomed and declared.
+struct AgentStream(IngestStream);
 
 impl AgentStream {
-    async fn open(addr: SocketAddr) -> Self {
-        let mut client = IngestServiceClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap();
-        let (tx, rx) = mpsc::channel(16);
-        let rx = client
-            .stream(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        Self { tx, rx }
-    }
-
-    async fn send(&mut self, m: StreamRequest) {
-        self.tx.send(m).await.expect("stream open");
-    }
-
-    async fn reply(&mut self) -> Result<stream_response::Message, tonic::Status> {
-        match tokio::time::timeout(DEADLINE, self.rx.next())
-            .await
-            .expect("reply in time")
-        {
-            Some(Ok(r)) => Ok(r.message.expect("reply has a message")),
-            Some(Err(status)) => Err(status),
-            None => Err(tonic::Status::ok("stream ended")),
-        }
-    }
-
     async fn identify(
         addr: SocketAddr,
         agent: &str,
@@ -160,21 +108,21 @@ impl AgentStream {
         component: &str,
         kind: ProbeKind,
     ) -> Self {
-        let mut s = Self::open(addr).await;
+        let mut s = IngestStream::open(addr).await;
         s.send(hello(agent, network)).await;
-        match s.reply().await {
+        match s.reply(DEADLINE).await {
             Ok(stream_response::Message::Welcome(w)) => {
                 assert_eq!(w.aggregator_id, "vigil-aggregator")
             }
             other => panic!("expected Welcome, got {other:?}"),
         }
         s.send(declare(component, kind)).await;
-        s
+        Self(s)
     }
 
     async fn acked(&mut self, m: StreamRequest, sequence: u64) {
-        self.send(m).await;
-        match self.reply().await {
+        self.0.send(m).await;
+        match self.0.reply(DEADLINE).await {
             Ok(stream_response::Message::Ack(a)) => assert_eq!(a.sequence, sequence),
             other => panic!("expected Ack {sequence}, got {other:?}"),
         }
@@ -235,9 +183,9 @@ async fn hello_declare_batch_is_acked_and_reaches_the_tree() {
 
     // Reconnecting with the same incarnation is told what was applied.
     drop(s);
-    let mut again = AgentStream::open(addr).await;
+    let mut again = IngestStream::open(addr).await;
     again.send(hello("agent-a", "spoke-a")).await;
-    match again.reply().await {
+    match again.reply(DEADLINE).await {
         Ok(stream_response::Message::Welcome(w)) => assert_eq!(w.last_applied_sequence, seq),
         other => panic!("expected Welcome, got {other:?}"),
     }
@@ -247,22 +195,6 @@ async fn hello_declare_batch_is_acked_and_reaches_the_tree() {
         "{stats:?}"
     );
     agg.shutdown().await;
-}
-
-/// Sends `messages`, returns the status that ends the stream.
-async fn rejection(addr: SocketAddr, messages: Vec<StreamRequest>) -> tonic::Status {
-    let mut s = AgentStream::open(addr).await;
-    for m in messages {
-        if s.tx.send(m).await.is_err() {
-            break;
-        }
-    }
-    loop {
-        match s.reply().await {
-            Ok(_) => continue,
-            Err(status) => return status,
-        }
-    }
 }
 
 fn rejected_sequence(status: &tonic::Status) -> Option<u64> {
@@ -409,7 +341,7 @@ async fn each_bad_input_gets_its_code_and_metadata_and_spares_other_streams() {
         ),
     ];
     for (what, messages, code, sequence) in cases {
-        let status = rejection(addr, messages).await;
+        let status = ingest::rejection(addr, messages, DEADLINE).await;
         assert_eq!(status.code(), code, "{what}: {status:?}");
         assert!(!status.message().is_empty(), "{what}: says what was wrong");
         assert_eq!(
