@@ -69,6 +69,22 @@ probes:
     )
 }
 
+/// The `hub-service` probe (TCP, platform hub) against `addr`, as a line of
+/// [`agent_yaml`]'s `probes`.
+pub fn tcp_probe(addr: SocketAddr) -> String {
+    format!(
+        "  - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {addr}\n"
+    )
+}
+
+/// The `kv-dns` probe (hub DNS resolving `kv.privatelink.test.`) against
+/// `server`, as a line of [`agent_yaml`]'s `probes`.
+pub fn dns_probe(server: SocketAddr) -> String {
+    format!(
+        "  - id: kv-dns\n    kind: dns\n    component: hub-dns\n    layer: platform_hub\n    name: kv.privatelink.test.\n    server: {server}\n"
+    )
+}
+
 /// Starts a real agent from YAML text.
 pub async fn start_agent(yaml: &str) -> vigil_agent::AgentHandle {
     let config =

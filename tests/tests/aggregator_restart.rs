@@ -8,7 +8,9 @@ use vigil_demo::targets::TcpService;
 use vigil_proto::v1::HealthState;
 use vigil_testkit::query::wait_state;
 use vigil_testkit::{eventually, now_ms};
-use vigil_tests::{agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator};
+use vigil_tests::{
+    agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator, tcp_probe,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -24,10 +26,7 @@ async fn buffered_signals_replay_after_an_aggregator_restart() {
     let hub = TcpService::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let probe = format!(
-        "  - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {}\n",
-        hub.addr()
-    );
+    let probe = tcp_probe(hub.addr());
     let agent = start_agent(&agent_yaml("agent-a", "spoke-a", addr, &probe)).await;
     wait_state(addr, "hub-service", HealthState::Healthy, DEADLINE).await;
 

@@ -9,7 +9,9 @@ use vigil_demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode}
 use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::{Certainty, Fault, ListFaultsRequest, Side, WhyNodeRequest};
 use vigil_testkit::eventually;
-use vigil_tests::{agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator};
+use vigil_tests::{
+    agent_yaml, dns_probe, fast_aggregator_config, model, start_agent, start_aggregator, tcp_probe,
+};
 
 const DEADLINE: Duration = Duration::from_secs(25);
 
@@ -77,11 +79,9 @@ async fn hub_dns_down_is_a_platform_fault_and_a_workload_crash_a_workload_fault(
         .await
         .unwrap();
     let probes = format!(
-        "  - id: kv-dns\n    kind: dns\n    component: hub-dns\n    layer: platform_hub\n    name: kv.privatelink.test.\n    server: {}\n\
-         \x20 - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {}\n\
-         \x20 - id: checkout\n    kind: http\n    component: checkout-api\n    layer: workload_application\n    url: http://{}/health\n    labels: {{ target_network: spoke-a }}\n",
-        dns.addr(),
-        hub.addr(),
+        "{}{}  - id: checkout\n    kind: http\n    component: checkout-api\n    layer: workload_application\n    url: http://{}/health\n    labels: {{ target_network: spoke-a }}\n",
+        dns_probe(dns.addr()),
+        tcp_probe(hub.addr()),
         checkout.addr()
     );
     let mut agents = Vec::new();

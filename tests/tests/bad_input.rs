@@ -10,7 +10,9 @@ use vigil_proto::v1::{
 };
 use vigil_testkit::query::wait_state;
 use vigil_testkit::{ingest, now_ms};
-use vigil_tests::{agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator};
+use vigil_tests::{
+    agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator, tcp_probe,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -52,10 +54,7 @@ async fn each_bad_input_gets_its_status_and_a_live_agent_is_untouched() {
     let hub = TcpService::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let probe = format!(
-        "  - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {}\n",
-        hub.addr()
-    );
+    let probe = tcp_probe(hub.addr());
     let agent = start_agent(&agent_yaml("good-agent", "spoke-a", addr, &probe)).await;
     wait_state(addr, "hub-service", HealthState::Healthy, DEADLINE).await;
     let reconnects_before = agent.stats().reconnects;

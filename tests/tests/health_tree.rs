@@ -7,25 +7,15 @@ use std::time::Duration;
 use vigil_demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
 use vigil_proto::v1::HealthState;
 use vigil_testkit::query::{tree, wait_state};
-use vigil_tests::{agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator};
+use vigil_tests::{
+    agent_yaml, dns_probe, fast_aggregator_config, model, start_agent, start_aggregator, tcp_probe,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn http_probe(url: &str) -> String {
     format!(
         "  - id: checkout-api\n    kind: http\n    component: checkout-api\n    layer: workload_application\n    url: {url}\n"
-    )
-}
-
-fn tcp_probe(addr: std::net::SocketAddr) -> String {
-    format!(
-        "  - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {addr}\n"
-    )
-}
-
-fn dns_probe(server: std::net::SocketAddr) -> String {
-    format!(
-        "  - id: kv-dns\n    kind: dns\n    component: hub-dns\n    layer: platform_hub\n    name: kv.privatelink.test.\n    server: {server}\n"
     )
 }
 
