@@ -3,13 +3,14 @@
 //! a normal dependency and never ships. It holds the helpers those suites
 //! used to write again each: [`eventually`], which waits on a condition with
 //! a deadline instead of sleeping for luck ([`wait`]); a real OTLP collector
-//! that records what an exporter sent ([`otlp`]); `promtool check` of a
-//! `/metrics` page or a rules file, skipped loudly where promtool is missing
+//! that records what an exporter sent ([`otlp`]); a `/metrics` page fetched,
+//! parsed and searched ([`exposition`]), and `promtool check` of such a page
+//! or of a rules file, skipped loudly where promtool is missing
 //! ([`promtool`]); fast aggregator configs as config-file text ([`config`]);
 //! loopback addresses with a known behaviour ([`net`]); reading an
 //! aggregator's tree over the query API ([`query`]); ingest messages and
-//! streams driven by hand ([`ingest`]); and the clock as signal batches spell
-//! it ([`clock`]).
+//! streams driven by hand ([`ingest`]); and the clock as signal batches
+//! spell it ([`clock`]).
 //!
 //! It depends on no Vigil crate but the `vigil-proto` contract, so the
 //! agent, the aggregator and the cli can each take it as a dev-dependency
@@ -19,6 +20,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod exposition;
 pub mod ingest;
 pub mod net;
 pub mod otlp;
