@@ -9,55 +9,21 @@ mod common;
 use std::time::Duration;
 
 use common::Targets;
-use prometheus_parse::{Sample, Scrape, Value};
+use prometheus_parse::Value;
 use vigil_agent::metrics::DURATION_BUCKETS;
 use vigil_agent::{Agent, AgentConfig};
+use vigil_testkit::exposition::{find_all, number, one, parse, scrape};
 use vigil_testkit::{eventually, promtool};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// Runs each probe must have made before the page is checked.
 const RUNS: f64 = 3.0;
 
-fn parse(text: &str) -> Scrape {
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("exposition parses")
-}
-
-fn number(s: &Sample) -> f64 {
-    match s.value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
-        ref other => panic!("{} is not a number: {other:?}", s.metric),
-    }
-}
-
-fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect()
-}
-
-fn one<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> &'a Sample {
-    match find(scrape, metric, labels).as_slice() {
-        [s] => s,
-        other => panic!("expected one {metric} {labels:?}, found {}", other.len()),
-    }
-}
-
 /// `id` plus one more label.
 fn with<'a>(id: &[(&'a str, &'a str)], extra: (&'a str, &'a str)) -> Vec<(&'a str, &'a str)> {
     let mut v = id.to_vec();
     v.push(extra);
     v
-}
-
-async fn scrape(admin: std::net::SocketAddr) -> (String, String) {
-    let r = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
-    (ctype, r.text().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,7 +38,7 @@ async fn metrics_page_counts_probe_runs_failures_durations_and_up() {
         let (ctype, page) = scrape(admin).await;
         let s = parse(&page);
         let ran = |probe: &str| {
-            find(&s, "vigil_agent_probe_runs_total", &[("probe", probe)])
+            find_all(&s, "vigil_agent_probe_runs_total", &[("probe", probe)])
                 .iter()
                 .map(|x| number(x))
                 .sum::<f64>()
@@ -115,7 +81,7 @@ async fn metrics_page_counts_probe_runs_failures_durations_and_up() {
     let closed_failed = number(one(&s, runs, &with(&closed_id, ("outcome", "failure"))));
     assert!(closed_failed >= RUNS, "{closed_failed}");
     assert!(
-        find(&s, runs, &[("probe", "api-open")])
+        find_all(&s, runs, &[("probe", "api-open")])
             .iter()
             .all(|x| matches!(x.value, Value::Counter(_))),
         "runs are counters"
@@ -129,7 +95,7 @@ async fn metrics_page_counts_probe_runs_failures_durations_and_up() {
         closed_failed,
         "every failure was a refusal"
     );
-    assert!(find(&s, failures, &[("probe", "api-open")]).is_empty());
+    assert!(find_all(&s, failures, &[("probe", "api-open")]).is_empty());
     assert!(
         s.docs.contains_key(failures),
         "failures family is announced"
@@ -157,7 +123,7 @@ async fn metrics_page_counts_probe_runs_failures_durations_and_up() {
         let count = number(one(&s, "vigil_agent_probe_duration_seconds_count", id));
         let sum = number(one(&s, "vigil_agent_probe_duration_seconds_sum", id));
         assert_eq!(buckets.last().unwrap().count, count);
-        let total_runs: f64 = find(&s, runs, id).iter().map(|x| number(x)).sum();
+        let total_runs: f64 = find_all(&s, runs, id).iter().map(|x| number(x)).sum();
         assert_eq!(count, total_runs, "one observation per run");
         // Loopback connects and refusals finish well inside the timeout.
         assert!(
