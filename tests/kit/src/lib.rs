@@ -5,12 +5,12 @@
 //! a deadline instead of sleeping for luck ([`wait`]); a real OTLP collector
 //! that records what an exporter sent ([`otlp`]); a `/metrics` page fetched,
 //! parsed and searched ([`exposition`]), and `promtool check` of such a page
-//! or of a rules file, skipped loudly where promtool is missing
-//! ([`promtool`]); fast aggregator configs as config-file text ([`config`]);
-//! loopback addresses with a known behaviour ([`net`]); reading an
-//! aggregator's tree over the query API ([`query`]); ingest messages and
-//! streams driven by hand ([`ingest`]); and the clock as signal batches
-//! spell it ([`clock`]).
+//! or of a rules file ([`promtool`]); Debian-packaged peers, required under
+//! CI and skipped loudly elsewhere ([`peer`]); fast aggregator configs as
+//! config-file text ([`config`]); loopback addresses with a known behaviour
+//! ([`net`]); reading an aggregator's tree over the query API ([`query`]);
+//! ingest messages and streams driven by hand ([`ingest`]); and the clock as
+//! signal batches spell it ([`clock`]).
 //!
 //! It depends on no Vigil crate but the `vigil-proto` contract, so the
 //! agent, the aggregator and the cli can each take it as a dev-dependency
@@ -24,6 +24,7 @@ pub mod exposition;
 pub mod ingest;
 pub mod net;
 pub mod otlp;
+pub mod peer;
 pub mod promtool;
 pub mod query;
 pub mod wait;

@@ -1,7 +1,7 @@
 //! `promtool check` from the Debian `prometheus` package, run on a
 //! `/metrics` page ([`check_metrics`]) or a rules file ([`check_rules`]):
 //! required under CI (`CI=true`, where tests/run installs it), skipped with a
-//! loud note elsewhere.
+//! loud note elsewhere ([`crate::peer`]).
 //!
 //! Owns running promtool and reading its verdict. It must not check series
 //! names or values (the suites do, with a parser), and must never let a
@@ -14,25 +14,8 @@ use std::process::{Command, Stdio};
 /// How much of a failing page the failure message repeats.
 const PAGE_SHOWN: usize = 20_000;
 
-/// Whether promtool can run; when it cannot, panics under CI and otherwise
-/// says loudly that `check` did not run.
 fn available(check: &str) -> bool {
-    if Command::new("promtool").arg("--version").output().is_ok() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "promtool is missing under CI: tests/run must install the Debian `prometheus` package"
-        );
-    }
-    // Straight to the process's stderr, past the test harness's capture, so
-    // the skip shows even when the test passes.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIP promtool check {check}: promtool not installed (apt-get install prometheus); \
-         this check did NOT run"
-    );
-    false
+    crate::peer::available("promtool", "prometheus", &format!("promtool check {check}"))
 }
 
 /// `promtool check metrics` on an exposition page: it must pass and print
