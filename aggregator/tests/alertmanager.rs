@@ -14,7 +14,7 @@ use vigil_health::attribution::FaultKind;
 
 use alerting::*;
 use feed::DEADLINE;
-use vigil_testkit::{eventually, now_ms};
+use vigil_testkit::{eventually, now_ms, peer};
 
 struct Alertmanager {
     child: Child,
@@ -33,15 +33,7 @@ impl Drop for Alertmanager {
 /// Starts `prometheus-alertmanager` (Debian) on loopback, or explains why not.
 async fn alertmanager() -> Option<Alertmanager> {
     let bin = "prometheus-alertmanager";
-    if Command::new(bin).arg("--version").output().is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "{bin} is missing under CI: tests/run must install the Debian `prometheus-alertmanager` package"
-            );
-        }
-        eprintln!(
-            "SKIP real Alertmanager test: {bin} not installed (apt-get install prometheus-alertmanager)"
-        );
+    if !peer::available(bin, "prometheus-alertmanager", "real Alertmanager test") {
         return None;
     }
     let dir = std::env::temp_dir().join(format!("vigil-am-{}-{}", std::process::id(), now_ms()));
