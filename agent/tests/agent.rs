@@ -1,15 +1,14 @@
 //! The running agent as a whole: probes run concurrently, the admin endpoints
 //! answer, and the binary refuses a bad config with a clear message.
 
-mod common;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::eventually;
 use tokio::net::TcpListener;
 use vigil_agent::{Agent, AgentConfig};
+use vigil_testkit::eventually;
+use vigil_testkit::net::closed_port;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,11 +27,7 @@ async fn a_hanging_probe_never_delays_another() {
     let up = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up_addr = up.local_addr().unwrap();
     // Nothing listens at the aggregator address: the agent keeps buffering.
-    let aggregator = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let aggregator = closed_port().await;
     let text = format!(
         r#"
 agent: {{ id: a, network: spoke-a }}
@@ -61,12 +56,12 @@ probes:
     let agent = Agent::start(config).await.unwrap();
     // Once the hanging probe is stuck in its request, the quick one must
     // keep producing.
-    eventually(WAIT, "hanging probe connected", || async {
+    eventually("hanging probe connected", WAIT, || async {
         (!held.lock().await.is_empty()).then_some(())
     })
     .await;
     let before = agent.stats().signals_produced;
-    eventually(WAIT, "quick probe keeps running", || async {
+    eventually("quick probe keeps running", WAIT, || async {
         (agent.stats().signals_produced >= before + 5).then_some(())
     })
     .await;

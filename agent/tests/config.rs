@@ -1,10 +1,13 @@
 //! Config parsing and validation: every example parses, every class of bad
 //! input names the file and field path, env overrides apply.
 
+mod refusal;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use refusal::{assert_invalid, err};
 use vigil_agent::config::{AgentRole, DnsRecordType, ProbeSpec, StatusExpectation};
 use vigil_agent::{AgentConfig, ConfigError};
 
@@ -39,26 +42,10 @@ fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples")
 }
 
-fn err(text: &str) -> ConfigError {
-    AgentConfig::from_yaml(text, "agent.yaml").expect_err("config should be refused")
-}
-
 /// Replaces `from` by `to` in GOOD, failing loudly if `from` is absent.
 fn good_with(from: &str, to: &str) -> String {
     assert!(GOOD.contains(from), "fixture lacks {from:?}");
     GOOD.replacen(from, to, 1)
-}
-
-fn assert_invalid(text: &str, field: &str, needle: &str) {
-    let e = err(text);
-    let shown = e.to_string();
-    assert_eq!(e.field(), Some(field), "wrong field in: {shown}");
-    assert!(
-        shown.starts_with(&format!("agent.yaml: {field}: ")),
-        "{shown}"
-    );
-    assert!(shown.contains(needle), "{shown:?} lacks {needle:?}");
-    assert!(shown.contains("; "), "no fix in: {shown}");
 }
 
 #[test]

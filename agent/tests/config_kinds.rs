@@ -2,28 +2,15 @@
 //! firewall, reachability, egress, tls, grpc): typed values and a
 //! file/field/fix error for every bad field.
 
+mod refusal;
+
 use std::time::Duration;
 
+use refusal::assert_invalid;
+use vigil_agent::AgentConfig;
 use vigil_agent::config::{
     FirewallProtocol, PolicyExpectation, ProbeSpec, ReachabilityMethod, TlsRoots,
 };
-use vigil_agent::{AgentConfig, ConfigError};
-
-fn err(text: &str) -> ConfigError {
-    AgentConfig::from_yaml(text, "agent.yaml").expect_err("config should be refused")
-}
-
-fn assert_invalid(text: &str, field: &str, needle: &str) {
-    let e = err(text);
-    let shown = e.to_string();
-    assert_eq!(e.field(), Some(field), "wrong field in: {shown}");
-    assert!(
-        shown.starts_with(&format!("agent.yaml: {field}: ")),
-        "{shown}"
-    );
-    assert!(shown.contains(needle), "{shown:?} lacks {needle:?}");
-    assert!(shown.contains("; "), "no fix in: {shown}");
-}
 
 /// One probe of every foundational kind, written as an operator would.
 const FOUNDATION: &str = r#"

@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{net, probe_config, run, web};
+use common::{probe_config, run, web};
 use vigil_agent::config::ProbeConfig;
 use vigil_proto::v1::{ErrorClass, Outcome, signal_detail::Detail};
+use vigil_testkit::net::closed_port;
 
 fn egress(url: &str, expected: &str) -> ProbeConfig {
     probe_config(
@@ -64,7 +65,7 @@ async fn echo_that_is_not_an_ip_or_not_reachable() {
     ))
     .await;
     assert_eq!(obs.error_class, ErrorClass::HttpStatus, "{obs:?}");
-    let closed = net::closed_port().await;
+    let closed = closed_port().await;
     let obs = run(&egress(&format!("http://{closed}/ip"), "[\"127.0.0.1\"]")).await;
     assert_eq!(obs.error_class, ErrorClass::ConnectionRefused, "{obs:?}");
     let deny = web::firewall_deny().await;

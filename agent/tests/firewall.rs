@@ -12,6 +12,7 @@ use common::tls::{Cert, NAME, TlsLab};
 use common::{net, probe_config, run, web};
 use vigil_agent::config::ProbeConfig;
 use vigil_proto::v1::{ErrorClass, Outcome, signal_detail::Detail};
+use vigil_testkit::net::closed_port;
 
 fn fw(expect: &str, protocol: &str, addr: SocketAddr, extra: &str) -> ProbeConfig {
     probe_config(
@@ -48,7 +49,7 @@ async fn tcp_allow_silently_dropped_is_timeout() {
 
 #[tokio::test]
 async fn tcp_allow_refused_and_reset_are_told_apart() {
-    let obs = run(&fw("allow", "tcp", net::closed_port().await, "")).await;
+    let obs = run(&fw("allow", "tcp", closed_port().await, "")).await;
     assert_eq!(obs.error_class, ErrorClass::ConnectionRefused, "{obs:?}");
     let obs = run(&fw("allow", "tcp", net::resetting().await, "")).await;
     assert_eq!(obs.error_class, ErrorClass::ConnectionReset, "{obs:?}");

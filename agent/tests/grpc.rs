@@ -8,6 +8,7 @@ use common::{net, probe_config, run};
 use tonic_health::ServingStatus;
 use vigil_agent::config::ProbeConfig;
 use vigil_proto::v1::{ErrorClass, Outcome, signal_detail::Detail};
+use vigil_testkit::net::closed_port;
 
 fn health(addr: std::net::SocketAddr, service: &str) -> ProbeConfig {
     probe_config(
@@ -51,7 +52,7 @@ async fn unknown_service_is_not_serving() {
 
 #[tokio::test]
 async fn transport_failures_are_classified() {
-    let obs = run(&health(net::closed_port().await, SERVICE)).await;
+    let obs = run(&health(closed_port().await, SERVICE)).await;
     assert_eq!(obs.error_class, ErrorClass::ConnectionRefused, "{obs:?}");
     let hole = net::blackhole().await;
     let obs = run(&health(hole.addr, SERVICE)).await;

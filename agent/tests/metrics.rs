@@ -6,44 +6,18 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::eventually;
-use prometheus_parse::{Sample, Scrape, Value};
-use tokio::net::TcpListener;
+use common::Targets;
+use prometheus_parse::Value;
 use vigil_agent::metrics::DURATION_BUCKETS;
 use vigil_agent::{Agent, AgentConfig};
+use vigil_testkit::exposition::{find_all, number, one, parse, scrape};
+use vigil_testkit::{eventually, promtool};
 
 const WAIT: Duration = Duration::from_secs(10);
 /// Runs each probe must have made before the page is checked.
 const RUNS: f64 = 3.0;
-
-fn parse(text: &str) -> Scrape {
-    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("exposition parses")
-}
-
-fn number(s: &Sample) -> f64 {
-    match s.value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
-        ref other => panic!("{} is not a number: {other:?}", s.metric),
-    }
-}
-
-fn find<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'a Sample> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect()
-}
-
-fn one<'a>(scrape: &'a Scrape, metric: &str, labels: &[(&str, &str)]) -> &'a Sample {
-    match find(scrape, metric, labels).as_slice() {
-        [s] => s,
-        other => panic!("expected one {metric} {labels:?}, found {}", other.len()),
-    }
-}
 
 /// `id` plus one more label.
 fn with<'a>(id: &[(&'a str, &'a str)], extra: (&'a str, &'a str)) -> Vec<(&'a str, &'a str)> {
@@ -52,65 +26,19 @@ fn with<'a>(id: &[(&'a str, &'a str)], extra: (&'a str, &'a str)) -> Vec<(&'a st
     v
 }
 
-async fn scrape(admin: std::net::SocketAddr) -> (String, String) {
-    let r = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
-    (ctype, r.text().await.unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_page_counts_probe_runs_failures_durations_and_up() {
-    let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let open_addr = open.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = open.accept().await {
-            drop(conn);
-        }
-    });
-    // Bound then released: connecting there is refused.
-    let closed_addr = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    // Nothing listens at the aggregator address; probes run regardless.
-    let aggregator = TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let text = format!(
-        r#"
-agent: {{ id: m, network: spoke-a }}
-aggregator: {{ endpoint: "http://{aggregator}" }}
-delivery: {{ backoff_initial: 50ms, backoff_max: 100ms }}
-admin: {{ listen: "127.0.0.1:0" }}
-defaults: {{ interval: 50ms, timeout: 40ms, jitter: 0 }}
-probes:
-  - id: api-open
-    kind: tcp
-    address: "{open_addr}"
-    component: checkout-api
-    layer: workload_application
-  - id: api-closed
-    kind: tcp
-    address: "{closed_addr}"
-    component: orders-api
-    layer: workload_application
-"#
-    );
+    let t = Targets::start().await;
+    let text = t.agent_yaml("{ id: m, network: spoke-a }", "");
     let config = AgentConfig::from_yaml(&text, "metrics.yaml").unwrap();
     let agent = Agent::start(config).await.unwrap();
     let admin = agent.admin_addr().unwrap();
 
-    let (ctype, page) = eventually(WAIT, "both probes ran three times", || async {
+    let (ctype, page) = eventually("both probes ran three times", WAIT, || async {
         let (ctype, page) = scrape(admin).await;
         let s = parse(&page);
         let ran = |probe: &str| {
-            find(&s, "vigil_agent_probe_runs_total", &[("probe", probe)])
+            find_all(&s, "vigil_agent_probe_runs_total", &[("probe", probe)])
                 .iter()
                 .map(|x| number(x))
                 .sum::<f64>()
@@ -120,8 +48,8 @@ probes:
     .await;
     assert!(ctype.starts_with("text/plain; version=0.0.4"), "{ctype}");
     let s = parse(&page);
-    let open_target = open_addr.to_string();
-    let closed_target = closed_addr.to_string();
+    let open_target = t.open.to_string();
+    let closed_target = t.closed.to_string();
     let open_id = [
         ("probe", "api-open"),
         ("kind", "tcp"),
@@ -153,7 +81,7 @@ probes:
     let closed_failed = number(one(&s, runs, &with(&closed_id, ("outcome", "failure"))));
     assert!(closed_failed >= RUNS, "{closed_failed}");
     assert!(
-        find(&s, runs, &[("probe", "api-open")])
+        find_all(&s, runs, &[("probe", "api-open")])
             .iter()
             .all(|x| matches!(x.value, Value::Counter(_))),
         "runs are counters"
@@ -167,7 +95,7 @@ probes:
         closed_failed,
         "every failure was a refusal"
     );
-    assert!(find(&s, failures, &[("probe", "api-open")]).is_empty());
+    assert!(find_all(&s, failures, &[("probe", "api-open")]).is_empty());
     assert!(
         s.docs.contains_key(failures),
         "failures family is announced"
@@ -195,7 +123,7 @@ probes:
         let count = number(one(&s, "vigil_agent_probe_duration_seconds_count", id));
         let sum = number(one(&s, "vigil_agent_probe_duration_seconds_sum", id));
         assert_eq!(buckets.last().unwrap().count, count);
-        let total_runs: f64 = find(&s, runs, id).iter().map(|x| number(x)).sum();
+        let total_runs: f64 = find_all(&s, runs, id).iter().map(|x| number(x)).sum();
         assert_eq!(count, total_runs, "one observation per run");
         // Loopback connects and refusals finish well inside the timeout.
         assert!(
@@ -210,49 +138,6 @@ probes:
     assert_eq!(number(one(&s, "vigil_agent_connected", &[])), 0.0);
     assert!(number(one(&s, "vigil_agent_signals_produced_total", &[])) >= 2.0 * RUNS);
 
-    promtool_check_metrics(&page);
+    promtool::check_metrics(&page);
     agent.shutdown_within(Duration::from_millis(100)).await;
-}
-
-/// `promtool check metrics` from the Debian `prometheus` package: required
-/// under CI, skipped with a note elsewhere.
-fn promtool_check_metrics(text: &str) {
-    if Command::new("promtool").arg("--version").output().is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("promtool is missing under CI: install the Debian `prometheus` package");
-        }
-        eprintln!(
-            "SKIP promtool check metrics: promtool not installed (apt-get install prometheus)"
-        );
-        return;
-    }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{report}\n{text}"
-    );
-    // Lint findings (naming, units) can come with exit 0; there must be none.
-    assert!(
-        report.trim().is_empty(),
-        "promtool lint findings:\n{report}"
-    );
 }

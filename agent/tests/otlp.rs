@@ -7,255 +7,24 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use common::eventually;
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
-use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
-use prost::Message;
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_util::sync::CancellationToken;
+use common::Targets;
 use vigil_agent::metrics::DURATION_BUCKETS;
 use vigil_agent::{Agent, AgentConfig, AgentHandle};
+use vigil_testkit::eventually;
+use vigil_testkit::otlp::{Received, attr, grpc_receiver, http_receiver};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Every request a receiver got, and the API keys it was sent with.
-#[derive(Clone, Default)]
-struct Received {
-    requests: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
-    api_keys: Arc<Mutex<Vec<String>>>,
-}
-
-impl Received {
-    fn note(&self, key: Option<&str>, request: ExportMetricsServiceRequest) {
-        if let Some(k) = key {
-            self.api_keys.lock().unwrap().push(k.to_owned());
-        }
-        self.requests.lock().unwrap().push(request);
-    }
-
-    fn points(&self) -> Vec<Point> {
-        points(&self.requests.lock().unwrap())
-    }
-
-    /// The newest point of `metric` whose attributes include `want`.
-    fn latest(&self, metric: &str, want: &[(&str, &str)]) -> Option<Point> {
-        self.points().into_iter().rev().find(|p| {
-            p.metric == metric
-                && want
-                    .iter()
-                    .all(|(k, v)| attr(&p.attrs, k).as_deref() == Some(*v))
-        })
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Received {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let key = request
-            .metadata()
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        self.note(key.as_deref(), request.into_inner());
-        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
-    }
-}
-
-async fn grpc_receiver() -> (SocketAddr, Received, CancellationToken) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let received = Received::default();
-    let stop = CancellationToken::new();
-    let server = tonic::transport::Server::builder()
-        .add_service(MetricsServiceServer::new(received.clone()))
-        .serve_with_incoming_shutdown(
-            TcpListenerStream::new(listener),
-            stop.clone().cancelled_owned(),
-        );
-    tokio::spawn(server);
-    (addr, received, stop)
-}
-
-async fn http_receiver() -> (SocketAddr, Received) {
-    async fn metrics(
-        State(r): State<Received>,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> axum::http::StatusCode {
-        let Ok(request) = ExportMetricsServiceRequest::decode(body) else {
-            return axum::http::StatusCode::BAD_REQUEST;
-        };
-        let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-        r.note(key, request);
-        axum::http::StatusCode::OK
-    }
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let received = Received::default();
-    let app = axum::Router::new()
-        .route("/v1/metrics", axum::routing::post(metrics))
-        .with_state(received.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (addr, received)
-}
-
-fn attr(attrs: &[KeyValue], key: &str) -> Option<String> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
-        match kv.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.clone()),
-            other => Some(format!("{other:?}")),
-        }
-    })
-}
-
-/// One data point as the receiver saw it; histograms carry their buckets.
-#[derive(Debug, Clone)]
-struct Point {
-    metric: String,
-    unit: String,
-    monotonic: Option<bool>,
-    attrs: Vec<KeyValue>,
-    value: f64,
-    histogram: Option<(u64, Vec<f64>, Vec<u64>)>,
-    resource: Vec<KeyValue>,
-}
-
-fn points(requests: &[ExportMetricsServiceRequest]) -> Vec<Point> {
-    let mut out = Vec::new();
-    for req in requests {
-        for rm in &req.resource_metrics {
-            let resource = rm
-                .resource
-                .clone()
-                .map(|r| r.attributes)
-                .unwrap_or_default();
-            for sm in &rm.scope_metrics {
-                for m in &sm.metrics {
-                    let base = |attrs: &[KeyValue], monotonic| Point {
-                        metric: m.name.clone(),
-                        unit: m.unit.clone(),
-                        monotonic,
-                        attrs: attrs.to_vec(),
-                        value: 0.0,
-                        histogram: None,
-                        resource: resource.clone(),
-                    };
-                    match &m.data {
-                        Some(metric::Data::Histogram(h)) => {
-                            for dp in &h.data_points {
-                                out.push(Point {
-                                    value: dp.sum.unwrap_or_default(),
-                                    histogram: Some((
-                                        dp.count,
-                                        dp.explicit_bounds.clone(),
-                                        dp.bucket_counts.clone(),
-                                    )),
-                                    ..base(&dp.attributes, None)
-                                });
-                            }
-                        }
-                        Some(metric::Data::Gauge(g)) => {
-                            for dp in &g.data_points {
-                                out.push(Point {
-                                    value: number(dp.value),
-                                    ..base(&dp.attributes, None)
-                                });
-                            }
-                        }
-                        Some(metric::Data::Sum(s)) => {
-                            for dp in &s.data_points {
-                                out.push(Point {
-                                    value: number(dp.value),
-                                    ..base(&dp.attributes, Some(s.is_monotonic))
-                                });
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-fn number(v: Option<number_data_point::Value>) -> f64 {
-    match v {
-        Some(number_data_point::Value::AsDouble(v)) => v,
-        Some(number_data_point::Value::AsInt(v)) => v as f64,
-        None => f64::NAN,
-    }
-}
-
-/// Two TCP targets on loopback: one accepting, one refusing.
-struct Targets {
-    open: SocketAddr,
-    closed: SocketAddr,
-    aggregator: SocketAddr,
-}
-
 async fn targets() -> Targets {
-    let open = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let open_addr = open.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = open.accept().await {
-            drop(conn);
-        }
-    });
-    let free = || async {
-        TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap()
-    };
-    Targets {
-        open: open_addr,
-        closed: free().await,
-        aggregator: free().await,
-    }
+    Targets::start().await
 }
 
 fn agent_yaml(id: &str, t: &Targets, export: &str) -> String {
-    format!(
-        r#"
-agent: {{ id: {id}, network: spoke-a, cluster: aks-a, region: westeurope }}
-aggregator: {{ endpoint: "http://{aggregator}" }}
-delivery: {{ backoff_initial: 50ms, backoff_max: 100ms }}
-admin: {{ listen: "127.0.0.1:0" }}
-defaults: {{ interval: 50ms, timeout: 40ms, jitter: 0 }}
-probes:
-  - id: api-open
-    kind: tcp
-    address: "{open}"
-    component: checkout-api
-    layer: workload_application
-  - id: api-closed
-    kind: tcp
-    address: "{closed}"
-    component: orders-api
-    layer: workload_application
-{export}"#,
-        aggregator = t.aggregator,
-        open = t.open,
-        closed = t.closed,
+    t.agent_yaml(
+        &format!("{{ id: {id}, network: spoke-a, cluster: aks-a, region: westeurope }}"),
+        export,
     )
 }
 
@@ -268,7 +37,7 @@ async fn start(text: &str) -> AgentHandle {
 async fn assert_probe_points(received: &Received, t: &Targets, agent_id: &str) {
     let closed_target = t.closed.to_string();
     let open_target = t.open.to_string();
-    let failed = eventually(WAIT, "closed probe failures over OTLP", || async {
+    let failed = eventually("closed probe failures over OTLP", WAIT, || async {
         received
             .latest(
                 "vigil.agent.probe.runs",
@@ -309,7 +78,7 @@ async fn assert_probe_points(received: &Received, t: &Targets, agent_id: &str) {
         Some("westeurope")
     );
 
-    let ok = eventually(WAIT, "open probe successes over OTLP", || async {
+    let ok = eventually("open probe successes over OTLP", WAIT, || async {
         received
             .latest(
                 "vigil.agent.probe.runs",
@@ -379,13 +148,7 @@ async fn grpc_export_carries_probe_runs_failures_durations_and_up() {
     let agent = start(&agent_yaml("otlp-grpc", &t, &export)).await;
     assert_probe_points(&received, &t, "otlp-grpc").await;
     assert!(
-        received
-            .api_keys
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|k| k == "k-123")
-            && !received.api_keys.lock().unwrap().is_empty(),
+        received.api_keys().iter().all(|k| k == "k-123") && !received.api_keys().is_empty(),
         "headers travel as gRPC metadata"
     );
     agent.shutdown_within(Duration::from_millis(100)).await;
@@ -401,13 +164,7 @@ async fn http_protobuf_export_carries_probe_points() {
     );
     let agent = start(&agent_yaml("otlp-http", &t, &export)).await;
     assert_probe_points(&received, &t, "otlp-http").await;
-    assert!(
-        received
-            .api_keys
-            .lock()
-            .unwrap()
-            .contains(&"k-456".to_owned())
-    );
+    assert!(received.api_keys().contains(&"k-456".to_owned()));
     agent.shutdown_within(Duration::from_millis(100)).await;
 }
 
@@ -420,7 +177,7 @@ async fn shutdown_exports_the_final_results() {
     let export = format!("export:\n  otlp: {{ endpoint: \"http://{addr}\", interval: 1h }}\n");
     let agent = start(&agent_yaml("otlp-final", &t, &export)).await;
     let admin = agent.admin_addr().unwrap();
-    eventually(WAIT, "probes ran", || async {
+    eventually("probes ran", WAIT, || async {
         let page = reqwest::get(format!("http://{admin}/metrics"))
             .await
             .ok()?
@@ -432,7 +189,7 @@ async fn shutdown_exports_the_final_results() {
     })
     .await;
     assert!(
-        received.requests.lock().unwrap().is_empty(),
+        received.metric_request_count() == 0,
         "nothing before shutdown"
     );
     agent.shutdown_within(Duration::from_millis(100)).await;
@@ -463,8 +220,8 @@ async fn nothing_is_exported_without_an_export_section() {
     // several export intervals.
     let export = format!("export:\n  otlp: {{ endpoint: \"{endpoint}\", interval: 100ms }}\n");
     let loud = start(&agent_yaml("loud", &t, &export)).await;
-    eventually(WAIT, "several exports from the exporting agent", || async {
-        (received.requests.lock().unwrap().len() >= 3).then_some(())
+    eventually("several exports from the exporting agent", WAIT, || async {
+        (received.metric_request_count() >= 3).then_some(())
     })
     .await;
     // A shutdown flushes an exporting agent: this one has nothing to flush.
@@ -535,8 +292,8 @@ async fn the_binary_exports_only_when_switched_on() {
         }
     };
     let switched_points = from("bin-switched");
-    eventually(WAIT, "the switched-on binary exports", || async {
-        (switched_points() > 0 && received.requests.lock().unwrap().len() >= 3).then_some(())
+    eventually("the switched-on binary exports", WAIT, || async {
+        (switched_points() > 0 && received.metric_request_count() >= 3).then_some(())
     })
     .await;
     for Running(child) in [&mut plain, &mut switched] {
@@ -547,7 +304,7 @@ async fn the_binary_exports_only_when_switched_on() {
         assert!(status.success());
     }
     for Running(child) in [&mut plain, &mut switched] {
-        let exited = eventually(WAIT, "the agent exits on SIGTERM", || {
+        let exited = eventually("the agent exits on SIGTERM", WAIT, || {
             let status = child.try_wait().unwrap();
             async move { status }
         })

@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 use vigil_agent::config::{AgentConfig, ProbeConfig};
 use vigil_agent::probe::{self, Observation};
 use vigil_proto::v1::{ErrorClass, Outcome, signal_detail::Detail};
+use vigil_testkit::net::closed_port;
 
 fn probe_config(body: &str) -> ProbeConfig {
     let text = format!(
@@ -61,12 +62,6 @@ fn http(addr: SocketAddr, path: &str, extra: &str) -> ProbeConfig {
     probe_config(&format!(
         "    kind: http\n    url: http://{addr}{path}\n{extra}"
     ))
-}
-
-/// A port with nothing listening: bind, note the port, close.
-async fn closed_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use vigil_agent::config::{ProbeConfig, ProbeSpec, ReachabilityMethod};
 use vigil_agent::probe::reachability::{ReachabilityProbe, unprivileged_icmp};
 use vigil_agent::probe::{self, Observation};
 use vigil_proto::v1::{ErrorClass, Outcome, ReachabilityDetail, signal_detail::Detail};
+use vigil_testkit::net::closed_port;
 
 fn burst(addr: SocketAddr, extra: &str) -> ProbeConfig {
     probe_config(
@@ -75,7 +76,7 @@ async fn all_lost_names_how() {
     let obs = run(&burst(hole.addr, "")).await;
     assert_eq!(obs.error_class, ErrorClass::Timeout, "{obs:?}");
     assert_eq!(detail(&obs).received, 0);
-    let obs = run(&burst(net::closed_port().await, "")).await;
+    let obs = run(&burst(closed_port().await, "")).await;
     assert_eq!(obs.error_class, ErrorClass::ConnectionRefused, "{obs:?}");
     assert!(obs.message.contains("5 refused"), "{}", obs.message);
 }

@@ -1,15 +1,12 @@
 //! Delivery against a real tonic IngestService written here: order, probe
 //! indexes, acks, replay across a server restart, overflow and rejection.
 
-mod common;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::eventually;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
@@ -21,6 +18,8 @@ use vigil_proto::v1::{
     Ack, ErrorClass, Hello, Outcome, ProbeDeclarations, SignalBatch, StreamRequest, StreamResponse,
     Welcome, stream_request, stream_response,
 };
+use vigil_testkit::eventually;
+use vigil_testkit::net::closed_port;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -168,19 +167,11 @@ async fn serve(
     RunningServer { kill, task }
 }
 
-async fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// Two probes: index 0 always succeeds (a listener), index 1 is refused.
 async fn agent_config(aggregator: SocketAddr, buffer: usize) -> (AgentConfig, TcpListener) {
     let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let up = target.local_addr().unwrap();
-    let down = free_addr().await;
+    let down = closed_port().await;
     let text = format!(
         r#"
 agent: {{ id: test-agent, network: spoke-a, role: daemonset, zone: "1" }}
@@ -233,7 +224,7 @@ async fn stats_until(
     what: &str,
     f: impl Fn(&vigil_agent::AgentStats) -> bool,
 ) {
-    eventually(WAIT, what, || async { f(&agent.stats()).then_some(()) }).await;
+    eventually(what, WAIT, || async { f(&agent.stats()).then_some(()) }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,7 +236,7 @@ async fn batches_arrive_in_order_with_indexes_and_acks_release() {
     let (config, _target) = agent_config(addr, 1000).await;
     let agent = Agent::start(config).await.unwrap();
 
-    eventually(WAIT, "4 batches applied", || async {
+    eventually("4 batches applied", WAIT, || async {
         (applied_sequences(&seen).len() >= 4).then_some(())
     })
     .await;
@@ -338,7 +329,7 @@ async fn server_restart_replays_buffered_batches_without_loss() {
     let (config, _target) = agent_config(addr, 10_000).await;
     let agent = Agent::start(config).await.unwrap();
 
-    eventually(WAIT, "first batches applied", || async {
+    eventually("first batches applied", WAIT, || async {
         (applied_sequences(&seen).len() >= 2).then_some(())
     })
     .await;
@@ -355,7 +346,7 @@ async fn server_restart_replays_buffered_batches_without_loss() {
     let listener = TcpListener::bind(addr).await.unwrap();
     let server = serve(listener, seen.clone(), true, None).await;
     stats_until(&agent, "reconnected", |s| s.connected && s.reconnects >= 1).await;
-    eventually(WAIT, "replayed batches applied", || async {
+    eventually("replayed batches applied", WAIT, || async {
         (applied_sequences(&seen).len() >= applied_while_up + 4).then_some(())
     })
     .await;
@@ -371,7 +362,7 @@ async fn server_restart_replays_buffered_batches_without_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overflow_drops_oldest_and_reports_the_count() {
     // No aggregator yet: the agent buffers, and the 10-signal buffer overflows.
-    let addr = free_addr().await;
+    let addr = closed_port().await;
     let (config, _target) = agent_config(addr, 10).await;
     let agent = Agent::start(config).await.unwrap();
     stats_until(&agent, "signals dropped on overflow", |s| {
@@ -383,7 +374,7 @@ async fn overflow_drops_oldest_and_reports_the_count() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let listener = TcpListener::bind(addr).await.unwrap();
     let server = serve(listener, seen.clone(), true, None).await;
-    eventually(WAIT, "batches after the overflow", || async {
+    eventually("batches after the overflow", WAIT, || async {
         (applied_sequences(&seen).len() >= 2).then_some(())
     })
     .await;
@@ -413,7 +404,7 @@ async fn rejected_batch_is_dropped_not_resent() {
     let agent = Agent::start(config).await.unwrap();
 
     stats_until(&agent, "batch rejected", |s| s.batches_rejected == 1).await;
-    eventually(WAIT, "batches after the poison one", || async {
+    eventually("batches after the poison one", WAIT, || async {
         applied_sequences(&seen)
             .iter()
             .any(|s| *s >= 4)

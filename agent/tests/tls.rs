@@ -10,6 +10,7 @@ use common::{net, probe_config, run};
 use vigil_agent::config::ProbeConfig;
 use vigil_agent::probe::Observation;
 use vigil_proto::v1::{ErrorClass, Outcome, TlsDetail, signal_detail::Detail};
+use vigil_testkit::net::closed_port;
 
 fn tls(lab: &TlsLab, addr: SocketAddr, extra: &str) -> ProbeConfig {
     probe_config(
@@ -110,7 +111,7 @@ async fn reset_after_hello_and_transport_failures() {
     let (addr, _) = net::reset_after_hello().await;
     let obs = run(&tls(&lab, addr, "")).await;
     assert_eq!(obs.error_class, ErrorClass::TlsResetAfterHello, "{obs:?}");
-    let obs = run(&tls(&lab, net::closed_port().await, "")).await;
+    let obs = run(&tls(&lab, closed_port().await, "")).await;
     assert_eq!(obs.error_class, ErrorClass::ConnectionRefused, "{obs:?}");
     let hole = net::blackhole().await;
     let obs = run(&tls(&lab, hole.addr, "")).await;

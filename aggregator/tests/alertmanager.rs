@@ -13,7 +13,8 @@ use vigil_alert::{AlertService, ReceiverKind};
 use vigil_health::attribution::FaultKind;
 
 use alerting::*;
-use feed::{eventually, now_ms};
+use feed::DEADLINE;
+use vigil_testkit::{eventually, now_ms, peer};
 
 struct Alertmanager {
     child: Child,
@@ -32,15 +33,7 @@ impl Drop for Alertmanager {
 /// Starts `prometheus-alertmanager` (Debian) on loopback, or explains why not.
 async fn alertmanager() -> Option<Alertmanager> {
     let bin = "prometheus-alertmanager";
-    if Command::new(bin).arg("--version").output().is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "{bin} is missing under CI: tests/run must install the Debian `prometheus-alertmanager` package"
-            );
-        }
-        eprintln!(
-            "SKIP real Alertmanager test: {bin} not installed (apt-get install prometheus-alertmanager)"
-        );
+    if !peer::available(bin, "prometheus-alertmanager", "real Alertmanager test") {
         return None;
     }
     let dir = std::env::temp_dir().join(format!("vigil-am-{}-{}", std::process::id(), now_ms()));
@@ -69,7 +62,7 @@ async fn alertmanager() -> Option<Alertmanager> {
         dir,
     };
     let ready = format!("{}/-/ready", am.url);
-    eventually("alertmanager ready", || {
+    eventually("alertmanager ready", DEADLINE, || {
         let ready = ready.clone();
         async move {
             match reqwest::get(&ready).await {
@@ -108,7 +101,7 @@ async fn real_alertmanager_gets_labels_groups_and_resolves() {
     let _service = AlertService::spawn(config, rx, &|_| None, stop.clone()).unwrap();
 
     let alerts_url = format!("{}/api/v2/alerts", am.url);
-    let alerts = eventually("both alerts in Alertmanager", || async {
+    let alerts = eventually("both alerts in Alertmanager", DEADLINE, || async {
         let v = am_get(&alerts_url).await;
         if v.as_array().map_or(0, Vec::len) == 2 {
             Ok(v)
@@ -151,7 +144,7 @@ async fn real_alertmanager_gets_labels_groups_and_resolves() {
 
     // Alertmanager grouped them by side and component, as configured there.
     let groups_url = format!("{}/api/v2/alerts/groups", am.url);
-    let groups = eventually("one group of two", || async {
+    let groups = eventually("one group of two", DEADLINE, || async {
         let g = am_get(&groups_url).await;
         let ok = g.as_array().is_some_and(|gs| {
             gs.iter().any(|g| {
@@ -175,7 +168,7 @@ async fn real_alertmanager_gets_labels_groups_and_resolves() {
         "{}/api/v2/alerts?active=true&silenced=false&inhibited=false",
         am.url
     );
-    eventually("F-000011 resolved in Alertmanager", || async {
+    eventually("F-000011 resolved in Alertmanager", DEADLINE, || async {
         let v = am_get(&active_url).await;
         let ids: Vec<String> = v
             .as_array()

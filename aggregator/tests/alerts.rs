@@ -16,7 +16,8 @@ use vigil_alert::{AlertService, ReceiverKind};
 use vigil_health::attribution::{FaultKind, Suspect};
 
 use alerting::*;
-use feed::eventually;
+use feed::DEADLINE;
+use vigil_testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn platform_fault_pages_platform_tells_workload_and_resolves() {
@@ -198,7 +199,7 @@ async fn failed_sends_are_retried_with_backoff() {
         3,
         "two 503s, then success"
     );
-    eventually("sent counted", || async {
+    eventually("sent counted", DEADLINE, || async {
         let t = service.stats.totals();
         if t[0].sent == 1 && t[0].failed == 0 {
             Ok(())
@@ -250,7 +251,7 @@ async fn a_dead_receiver_drops_its_own_notifications_and_blocks_no_one() {
         tx.send_replace(snapshot(id, open.clone(), vec![]));
         // One generation at a time: the live receiver has it before the next.
         let want = format!("F-{id:06}");
-        eventually(&format!("live got {want}"), || {
+        eventually(&format!("live got {want}"), DEADLINE, || {
             let got = h.json("live").iter().any(|b| {
                 b["alerts"]
                     .as_array()
@@ -262,7 +263,7 @@ async fn a_dead_receiver_drops_its_own_notifications_and_blocks_no_one() {
         })
         .await;
     }
-    let ids = eventually("live receiver got all 8 faults", || async {
+    let ids = eventually("live receiver got all 8 faults", DEADLINE, || async {
         let ids: std::collections::BTreeSet<String> = h
             .json("live")
             .iter()
@@ -277,7 +278,7 @@ async fn a_dead_receiver_drops_its_own_notifications_and_blocks_no_one() {
     })
     .await;
     assert!(ids.contains("F-000008"));
-    let dead_totals = eventually("dead receiver drops", || async {
+    let dead_totals = eventually("dead receiver drops", DEADLINE, || async {
         let t = service.stats.totals();
         let d = t.iter().find(|t| t.receiver == "dead").unwrap().clone();
         if d.dropped > 0 {

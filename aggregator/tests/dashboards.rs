@@ -6,10 +6,10 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 use vigil_export::catalog::family_names;
+use vigil_testkit::promtool;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -178,32 +178,8 @@ fn prometheus_rules_query_only_exported_series() {
         let mut exprs = Vec::new();
         strings_at(&rules(&path), "expr", &mut exprs);
         check_exprs(&origin, &exprs);
-        promtool_check_rules(&path);
+        promtool::check_rules(&path);
     }
-}
-
-fn promtool_check_rules(path: &Path) {
-    if Command::new("promtool").arg("--version").output().is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "promtool is missing under CI: tests/run must install the Debian `prometheus` package"
-            );
-        }
-        eprintln!("SKIP promtool check rules: promtool not installed (apt-get install prometheus)");
-        return;
-    }
-    let out = Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "promtool check rules {}:\n{}{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -3,23 +3,24 @@
 //! metadata while a concurrent healthy stream keeps working. Also the query
 //! surfaces (gRPC, HTTP, SSE), health/readiness, and restart on the same port.
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod feed;
 
-use tokio::sync::mpsc;
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Code;
 use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle};
 use vigil_model::Model;
-use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{
-    ErrorClass, GetNodeRequest, GetTreeRequest, HealthState, Hello, Layer, Outcome,
-    ProbeDeclaration, ProbeDeclarations, ProbeKind, Signal, SignalBatch, StreamRequest,
-    StreamResponse, Vantage, WatchChangesRequest, stream_request, stream_response,
+    ErrorClass, GetNodeRequest, HealthState, Layer, Outcome, ProbeDeclaration, ProbeKind, Signal,
+    StreamRequest, WatchChangesRequest, stream_response,
 };
+use vigil_testkit::config::Evaluation;
+use vigil_testkit::ingest::{self, IngestStream};
+use vigil_testkit::query::{node_state, wait_state};
+use vigil_testkit::{eventually, now_ms};
 
 const DEADLINE: Duration = Duration::from_secs(15);
 
@@ -38,32 +39,14 @@ nodes:
     select: { kind: tcp, component: hub-service }
 "#;
 
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let start = Instant::now();
-    let mut last = String::from("never checked");
-    while start.elapsed() < DEADLINE {
-        match check().await {
-            Ok(v) => return v,
-            Err(seen) => last = seen,
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}; last seen: {last}");
-}
-
+/// The suites' fast config, but stale after 2 s and turning a state only
+/// after two evaluations (the hysteresis these tests count on).
 fn fast_config() -> AggregatorConfig {
-    let mut c = AggregatorConfig::default();
-    c.listen.grpc = "127.0.0.1:0".parse().unwrap();
-    c.listen.http = "127.0.0.1:0".parse().unwrap();
-    c.evaluation.interval = Duration::from_millis(50);
-    c.evaluation.window = Duration::from_secs(5);
-    c.evaluation.staleness = Duration::from_secs(2);
-    c.evaluation.hysteresis = 2;
-    c
+    feed::config(&Evaluation {
+        staleness: Some(Duration::from_secs(2)),
+        hysteresis: Some(2),
+        ..Evaluation::FAST
+    })
 }
 
 async fn start(config: AggregatorConfig) -> AggregatorHandle {
@@ -72,53 +55,28 @@ async fn start(config: AggregatorConfig) -> AggregatorHandle {
         .expect("aggregator starts")
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
+/// This suite's agent: incarnation 7.
 fn hello(agent: &str, network: &str) -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Hello(Hello {
-            agent_id: agent.into(),
-            incarnation: 7,
-            vantage: Some(Vantage {
-                network: network.into(),
-                ..Default::default()
-            }),
-            agent_version: "test".into(),
-        })),
-    }
+    ingest::hello(agent, network, 7)
 }
 
+/// One probe of `component` against the hub resolver, every 100 ms.
 fn declare(component: &str, kind: ProbeKind) -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Declarations(ProbeDeclarations {
-            probes: vec![ProbeDeclaration {
-                index: 0,
-                probe_id: format!("{component}-probe"),
-                kind: kind as i32,
-                target: "10.0.0.4:53".into(),
-                component: component.into(),
-                layer: Layer::PlatformHub as i32,
-                labels: Default::default(),
-                interval_ms: 100,
-            }],
-        })),
-    }
+    ingest::declare(vec![ProbeDeclaration {
+        index: 0,
+        probe_id: format!("{component}-probe"),
+        kind: kind as i32,
+        target: "10.0.0.4:53".into(),
+        component: component.into(),
+        layer: Layer::PlatformHub as i32,
+        labels: Default::default(),
+        interval_ms: 100,
+    }])
 }
 
+/// A batch from an agent that has dropped 3 signals so far.
 fn batch(sequence: u64, base: i64, signals: Vec<Signal>) -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Batch(SignalBatch {
-            sequence,
-            base_time_unix_ms: base,
-            signals,
-            dropped_signals_total: 3,
-        })),
-    }
+    ingest::batch(sequence, base, signals, 3)
 }
 
 fn ok() -> Signal {
@@ -139,41 +97,10 @@ fn failed() -> Signal {
     }
 }
 
-/// An open ingest stream driven message by message.
-struct AgentStream {
-    tx: mpsc::Sender<StreamRequest>,
-    rx: tonic::Streaming<StreamResponse>,
-}
+/// An identified agent's stream: the kit's stream, welcomed and declared.
+struct AgentStream(IngestStream);
 
 impl AgentStream {
-    async fn open(addr: SocketAddr) -> Self {
-        let mut client = IngestServiceClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap();
-        let (tx, rx) = mpsc::channel(16);
-        let rx = client
-            .stream(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        Self { tx, rx }
-    }
-
-    async fn send(&mut self, m: StreamRequest) {
-        self.tx.send(m).await.expect("stream open");
-    }
-
-    async fn reply(&mut self) -> Result<stream_response::Message, tonic::Status> {
-        match tokio::time::timeout(DEADLINE, self.rx.next())
-            .await
-            .expect("reply in time")
-        {
-            Some(Ok(r)) => Ok(r.message.expect("reply has a message")),
-            Some(Err(status)) => Err(status),
-            None => Err(tonic::Status::ok("stream ended")),
-        }
-    }
-
     async fn identify(
         addr: SocketAddr,
         agent: &str,
@@ -181,53 +108,25 @@ impl AgentStream {
         component: &str,
         kind: ProbeKind,
     ) -> Self {
-        let mut s = Self::open(addr).await;
+        let mut s = IngestStream::open(addr).await;
         s.send(hello(agent, network)).await;
-        match s.reply().await {
+        match s.reply(DEADLINE).await {
             Ok(stream_response::Message::Welcome(w)) => {
                 assert_eq!(w.aggregator_id, "vigil-aggregator")
             }
             other => panic!("expected Welcome, got {other:?}"),
         }
         s.send(declare(component, kind)).await;
-        s
+        Self(s)
     }
 
     async fn acked(&mut self, m: StreamRequest, sequence: u64) {
-        self.send(m).await;
-        match self.reply().await {
+        self.0.send(m).await;
+        match self.0.reply(DEADLINE).await {
             Ok(stream_response::Message::Ack(a)) => assert_eq!(a.sequence, sequence),
             other => panic!("expected Ack {sequence}, got {other:?}"),
         }
     }
-}
-
-async fn state_of(addr: SocketAddr, id: &str) -> Result<HealthState, String> {
-    let mut q = QueryServiceClient::connect(format!("http://{addr}"))
-        .await
-        .map_err(|e| e.to_string())?;
-    let tree = q
-        .get_tree(GetTreeRequest {})
-        .await
-        .map_err(|e| e.to_string())?
-        .into_inner();
-    tree.nodes
-        .iter()
-        .find(|n| n.id == id)
-        .map(|n| n.state())
-        .ok_or_else(|| format!("no {id}"))
-}
-
-async fn wait_state(addr: SocketAddr, id: &str, want: HealthState) {
-    eventually(&format!("{id} {want:?}"), || async {
-        let got = state_of(addr, id).await?;
-        if got == want {
-            Ok(())
-        } else {
-            Err(format!("{got:?}"))
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,25 +135,24 @@ async fn hello_declare_batch_is_acked_and_reaches_the_tree() {
     let addr = agg.grpc_addr();
     let mut s = AgentStream::identify(addr, "agent-a", "spoke-a", "hub-dns", ProbeKind::Dns).await;
     s.acked(batch(1, now_ms(), vec![ok(); 5]), 1).await;
-    wait_state(addr, "hub-dns", HealthState::Healthy).await;
+    wait_state(addr, "hub-dns", HealthState::Healthy, DEADLINE).await;
     assert_eq!(
-        state_of(addr, "hub-service").await.unwrap(),
+        node_state(addr, "hub-service").await.unwrap(),
         HealthState::Unknown,
         "no data is Unknown"
     );
 
     // Failures turn it unhealthy (after hysteresis), with evidence.
     let mut seq = 1;
-    let start = Instant::now();
-    loop {
+    eventually("hub-dns to turn unhealthy", DEADLINE, async || {
         seq += 1;
         s.acked(batch(seq, now_ms(), vec![failed(); 20]), seq).await;
-        if state_of(addr, "hub-dns").await.unwrap() == HealthState::Unhealthy {
-            break;
+        match node_state(addr, "hub-dns").await.unwrap() {
+            HealthState::Unhealthy => Ok(()),
+            other => Err(format!("hub-dns is {other:?}")),
         }
-        assert!(start.elapsed() < DEADLINE, "hub-dns never turned unhealthy");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    })
+    .await;
     let mut q = QueryServiceClient::connect(format!("http://{addr}"))
         .await
         .unwrap();
@@ -285,9 +183,9 @@ async fn hello_declare_batch_is_acked_and_reaches_the_tree() {
 
     // Reconnecting with the same incarnation is told what was applied.
     drop(s);
-    let mut again = AgentStream::open(addr).await;
+    let mut again = IngestStream::open(addr).await;
     again.send(hello("agent-a", "spoke-a")).await;
-    match again.reply().await {
+    match again.reply(DEADLINE).await {
         Ok(stream_response::Message::Welcome(w)) => assert_eq!(w.last_applied_sequence, seq),
         other => panic!("expected Welcome, got {other:?}"),
     }
@@ -297,22 +195,6 @@ async fn hello_declare_batch_is_acked_and_reaches_the_tree() {
         "{stats:?}"
     );
     agg.shutdown().await;
-}
-
-/// Sends `messages`, returns the status that ends the stream.
-async fn rejection(addr: SocketAddr, messages: Vec<StreamRequest>) -> tonic::Status {
-    let mut s = AgentStream::open(addr).await;
-    for m in messages {
-        if s.tx.send(m).await.is_err() {
-            break;
-        }
-    }
-    loop {
-        match s.reply().await {
-            Ok(_) => continue,
-            Err(status) => return status,
-        }
-    }
 }
 
 fn rejected_sequence(status: &tonic::Status) -> Option<u64> {
@@ -459,7 +341,7 @@ async fn each_bad_input_gets_its_code_and_metadata_and_spares_other_streams() {
         ),
     ];
     for (what, messages, code, sequence) in cases {
-        let status = rejection(addr, messages).await;
+        let status = ingest::rejection(addr, messages, DEADLINE).await;
         assert_eq!(status.code(), code, "{what}: {status:?}");
         assert!(!status.message().is_empty(), "{what}: says what was wrong");
         assert_eq!(
@@ -484,7 +366,7 @@ async fn each_bad_input_gets_its_code_and_metadata_and_spares_other_streams() {
         stats.streams_open >= 1,
         "the good stream is open: {stats:?}"
     );
-    wait_state(addr, "hub-service", HealthState::Healthy).await;
+    wait_state(addr, "hub-service", HealthState::Healthy, DEADLINE).await;
     agg.shutdown().await;
 }
 
@@ -537,7 +419,7 @@ async fn http_health_readiness_tree_node_and_changes() {
     let mut s =
         AgentStream::identify(agg.grpc_addr(), "a", "spoke-a", "hub-dns", ProbeKind::Dns).await;
     s.acked(batch(1, now_ms(), vec![failed(); 4]), 1).await;
-    let tree: serde_json::Value = eventually("hub-dns unhealthy over HTTP", || async {
+    let tree: serde_json::Value = eventually("hub-dns unhealthy over HTTP", DEADLINE, || async {
         let t: serde_json::Value = client
             .get(format!("{http}/api/v1/tree"))
             .send()
@@ -685,8 +567,8 @@ async fn grpc_health_reports_serving_and_restart_reuses_the_port() {
     config.listen.grpc = addr;
     let again = start(config).await;
     assert_eq!(again.grpc_addr(), addr);
-    eventually("the restarted server answers", || async {
-        state_of(addr, "root").await.map(|_| ())
+    eventually("the restarted server answers", DEADLINE, || async {
+        node_state(addr, "root").await.map(|_| ())
     })
     .await;
 

@@ -4,17 +4,20 @@
 //! and match `GetNode` node for node; a request carrying an oversized body
 //! still gets its answer.
 
+mod feed;
+
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint};
-use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle};
+use vigil_aggregator::{Aggregator, AggregatorHandle};
 use vigil_model::Model;
 use vigil_proto::codec::SendEncoded;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{GetNodeRequest, GetTreeRequest, GetTreeResponse, HealthState};
+use vigil_testkit::config::Evaluation;
 
 const LEAVES: usize = 3_000;
 /// HTTP/2's initial window: the answer must need many of them.
@@ -37,10 +40,10 @@ fn model() -> Model {
 }
 
 async fn start() -> (AggregatorHandle, usize) {
-    let mut config = AggregatorConfig::default();
-    config.listen.grpc = "127.0.0.1:0".parse().unwrap();
-    config.listen.http = "127.0.0.1:0".parse().unwrap();
-    config.evaluation.interval = Duration::from_millis(100);
+    let config = feed::config(&Evaluation {
+        interval: Some(Duration::from_millis(100)),
+        ..Evaluation::DEFAULT
+    });
     let model = model();
     let nodes = model.nodes().len();
     assert!(nodes > LEAVES);

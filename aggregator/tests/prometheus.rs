@@ -6,49 +6,12 @@
 mod feed;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 
-use feed::{Feeder, eventually, fast_config, model};
+use feed::{DEADLINE, Feeder, fast_config, model};
 use vigil_aggregator::Aggregator;
 use vigil_export::catalog::family_names;
-
-fn parse(text: &str) -> prometheus_parse::Scrape {
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    prometheus_parse::Scrape::parse(lines).expect("exposition parses")
-}
-
-fn value(s: &prometheus_parse::Sample) -> f64 {
-    match s.value {
-        prometheus_parse::Value::Counter(v)
-        | prometheus_parse::Value::Gauge(v)
-        | prometheus_parse::Value::Untyped(v) => v,
-        ref other => panic!("unexpected value type {other:?}"),
-    }
-}
-
-fn find<'a>(
-    scrape: &'a prometheus_parse::Scrape,
-    metric: &str,
-    labels: &[(&str, &str)],
-) -> Option<&'a prometheus_parse::Sample> {
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-}
-
-async fn scrape(addr: std::net::SocketAddr) -> (String, String) {
-    let r = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("GET /metrics");
-    assert!(r.status().is_success(), "status {}", r.status());
-    let ct = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (ct, r.text().await.unwrap())
-}
+use vigil_testkit::exposition::{find, number, parse, scrape};
+use vigil_testkit::{eventually, promtool};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
@@ -59,29 +22,33 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
 
     // Drops are published with the agents of a snapshot: the evaluation that
     // first sees the batch's signals may have read its agents just before.
-    let text = eventually("hub-dns healthy and the drops on /metrics", || async {
-        let (_, text) = scrape(agg.http_addr()).await;
-        let s = parse(&text);
-        let healthy = find(
-            &s,
-            "vigil_node_state",
-            &[("node", "hub-dns"), ("state", "healthy")],
-        )
-        .map(value);
-        let dropped = find(
-            &s,
-            "vigil_agent_dropped_signals_total",
-            &[("agent", "agent-a")],
-        )
-        .map(value);
-        if healthy == Some(1.0) && dropped == Some(7.0) {
-            Ok(text)
-        } else {
-            Err(format!(
-                "hub-dns healthy = {healthy:?}, dropped = {dropped:?}"
-            ))
-        }
-    })
+    let text = eventually(
+        "hub-dns healthy and the drops on /metrics",
+        DEADLINE,
+        || async {
+            let (_, text) = scrape(agg.http_addr()).await;
+            let s = parse(&text);
+            let healthy = find(
+                &s,
+                "vigil_node_state",
+                &[("node", "hub-dns"), ("state", "healthy")],
+            )
+            .map(number);
+            let dropped = find(
+                &s,
+                "vigil_agent_dropped_signals_total",
+                &[("agent", "agent-a")],
+            )
+            .map(number);
+            if healthy == Some(1.0) && dropped == Some(7.0) {
+                Ok(text)
+            } else {
+                Err(format!(
+                    "hub-dns healthy = {healthy:?}, dropped = {dropped:?}"
+                ))
+            }
+        },
+    )
     .await;
     let (content_type, _) = scrape(agg.http_addr()).await;
     assert!(
@@ -94,7 +61,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
     let score = find(&s, "vigil_node_score", &[("node", "hub-dns")]).expect("hub-dns score");
     assert_eq!(score.labels.get("layer"), Some("platform_hub"));
     assert_eq!(score.labels.get("side"), Some("platform"));
-    assert!(value(score) >= 90.0, "score {}", value(score));
+    assert!(number(score) >= 90.0, "score {}", number(score));
     let api = find(&s, "vigil_node_score", &[("node", "api-a")]).expect("api-a score");
     assert_eq!(api.labels.get("network"), Some("spoke-a"));
     assert_eq!(api.labels.get("side"), Some("workload"));
@@ -105,7 +72,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
             "vigil_node_state",
             &[("node", "api-a"), ("state", "unknown")]
         )
-        .map(value),
+        .map(number),
         Some(1.0)
     );
     assert_eq!(
@@ -114,7 +81,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
             "vigil_node_state",
             &[("node", "api-a"), ("state", "healthy")]
         )
-        .map(value),
+        .map(number),
         Some(0.0)
     );
     // Exactly one state per node is 1.
@@ -122,7 +89,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
     for smp in s.samples.iter().filter(|x| x.metric == "vigil_node_state") {
         *ones
             .entry(smp.labels.get("node").unwrap().to_string())
-            .or_default() += value(smp);
+            .or_default() += number(smp);
     }
     assert!(ones.values().all(|v| *v == 1.0), "{ones:?}");
 
@@ -137,7 +104,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
         ],
     )
     .expect("vantage ratio");
-    assert_eq!(value(v), 1.0);
+    assert_eq!(number(v), 1.0);
 
     // Layers and overall.
     assert!(find(&s, "vigil_layer_score", &[("layer", "platform")]).is_some());
@@ -145,11 +112,11 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
 
     // Ingest counters (with _total) and the agent's self-reported drops.
     assert_eq!(
-        find(&s, "vigil_ingest_signals_total", &[]).map(value),
+        find(&s, "vigil_ingest_signals_total", &[]).map(number),
         Some(10.0)
     );
     assert_eq!(
-        find(&s, "vigil_ingest_batches_total", &[]).map(value),
+        find(&s, "vigil_ingest_batches_total", &[]).map(number),
         Some(1.0)
     );
     assert_eq!(
@@ -158,7 +125,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
             "vigil_ingest_rejected_total",
             &[("reason", "malformed")]
         )
-        .map(value),
+        .map(number),
         Some(0.0)
     );
     assert_eq!(
@@ -167,11 +134,11 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
             "vigil_agent_dropped_signals_total",
             &[("agent", "agent-a")]
         )
-        .map(value),
+        .map(number),
         Some(7.0)
     );
     assert_eq!(
-        find(&s, "vigil_ingest_streams_open", &[]).map(value),
+        find(&s, "vigil_ingest_streams_open", &[]).map(number),
         Some(1.0)
     );
     // Open faults by side and kind: all six combinations, zero here.
@@ -181,7 +148,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
         .filter(|x| x.metric == "vigil_faults_open")
         .collect();
     assert_eq!(faults.len(), 6, "{faults:?}");
-    assert!(faults.iter().all(|f| value(f) == 0.0));
+    assert!(faults.iter().all(|f| number(f) == 0.0));
 
     // Conventions: prefix, counters end in _total, every family announced.
     for smp in &s.samples {
@@ -202,7 +169,7 @@ async fn metrics_page_carries_node_layer_ingest_and_fault_series() {
             "{name} is a {ty}"
         );
     }
-    promtool_check_metrics(&text);
+    promtool::check_metrics(&text);
     agg.shutdown().await;
 }
 
@@ -213,9 +180,9 @@ async fn vantage_series_can_be_left_out_for_large_fleets() {
     let agg = Aggregator::start(config, model()).await.unwrap();
     let mut dns = Feeder::hub_dns(agg.grpc_addr()).await;
     dns.batch(10, 0).await;
-    let text = eventually("hub-dns scored on /metrics", || async {
+    let text = eventually("hub-dns scored on /metrics", DEADLINE, || async {
         let (_, text) = scrape(agg.http_addr()).await;
-        let score = find(&parse(&text), "vigil_node_score", &[("node", "hub-dns")]).map(value);
+        let score = find(&parse(&text), "vigil_node_score", &[("node", "hub-dns")]).map(number);
         match score {
             Some(v) if v > 0.0 => Ok(text),
             other => Err(format!("hub-dns score = {other:?}")),
@@ -238,7 +205,7 @@ async fn vantage_series_can_be_left_out_for_large_fleets() {
         .find("hub-dns")
         .expect("hub-dns in the model");
     assert_eq!(snapshot.node(ix).vantages.len(), 1);
-    promtool_check_metrics(&text);
+    promtool::check_metrics(&text);
     agg.shutdown().await;
 }
 
@@ -252,50 +219,4 @@ async fn metrics_page_can_be_turned_off() {
         .unwrap();
     assert_eq!(r.status(), 404);
     agg.shutdown().await;
-}
-
-/// `promtool check metrics` from the Debian `prometheus` package: required
-/// under CI (tests/run installs it), skipped with a note elsewhere.
-fn promtool_check_metrics(text: &str) {
-    if Command::new("promtool").arg("--version").output().is_err() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "promtool is missing under CI: tests/run must install the Debian `prometheus` package"
-            );
-        }
-        eprintln!(
-            "SKIP promtool check metrics: promtool not installed (apt-get install prometheus)"
-        );
-        return;
-    }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{report}"
-    );
-    // promtool prints lint findings (naming, units) and still exits 0 for
-    // some; there must be none.
-    assert!(
-        report.trim().is_empty(),
-        "promtool lint findings:\n{report}"
-    );
 }

@@ -1,10 +1,13 @@
 //! The on-call client against a real gRPC QueryService on a loopback socket:
 //! the library client, and the `vigil` binary's output and exit codes.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
+use common::vigil;
 use futures::Stream;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -239,39 +242,6 @@ async fn client_reports_an_unreachable_aggregator() {
     );
     // The cause is spelled out, not just "transport error".
     assert!(text.to_lowercase().contains("refused"), "{text}");
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs the `vigil` binary with `args` and extra environment variables.
-async fn vigil(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
-        cmd.args(&args)
-            .env_remove("VIGIL_SERVER")
-            .env_remove("NO_COLOR")
-            .env_remove("RUST_LOG");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("run vigil");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! FaultService on a loopback socket: the library client, and the binary's
 //! output and exit codes.
 
+mod common;
+
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -215,32 +217,11 @@ async fn an_aggregator_without_fault_attribution_is_named() {
     assert!(matches!(err, ClientError::Unsupported { .. }), "{err:?}");
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs the `vigil` binary against `server` with `args`.
-async fn vigil(server: &str, args: &[&str]) -> Run {
-    let mut all = vec!["--server".to_owned(), server.to_owned()];
-    all.extend(args.iter().map(|a| (*a).to_owned()));
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(&all)
-            .env_remove("VIGIL_SERVER")
-            .env_remove("NO_COLOR")
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run vigil");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .unwrap()
+async fn vigil(server: &str, args: &[&str]) -> common::Run {
+    let mut all = vec!["--server", server];
+    all.extend_from_slice(args);
+    common::vigil(&all, &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use vigil_demo::targets::TcpService;
 use vigil_proto::v1::HealthState;
+use vigil_testkit::query::wait_state;
+use vigil_testkit::{eventually, now_ms};
 use vigil_tests::{
-    agent_yaml, eventually, fast_aggregator_config, model, start_agent, start_aggregator,
-    wait_state,
+    agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator, tcp_probe,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -25,18 +26,12 @@ async fn buffered_signals_replay_after_an_aggregator_restart() {
     let hub = TcpService::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let probe = format!(
-        "  - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {}\n",
-        hub.addr()
-    );
+    let probe = tcp_probe(hub.addr());
     let agent = start_agent(&agent_yaml("agent-a", "spoke-a", addr, &probe)).await;
     wait_state(addr, "hub-service", HealthState::Healthy, DEADLINE).await;
 
     agg.shutdown().await;
-    let outage_start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let outage_start = now_ms();
     // While the aggregator is away the agent keeps probing into its buffer.
     let buffered = eventually(
         "the agent to buffer signals during the outage",
@@ -52,10 +47,7 @@ async fn buffered_signals_replay_after_an_aggregator_restart() {
     )
     .await;
 
-    let restart_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let restart_at = now_ms();
     config.listen.grpc = addr;
     let agg = start_aggregator(model::TWO_SPOKES, config).await;
     assert_eq!(agg.grpc_addr(), addr);
@@ -85,7 +77,9 @@ async fn buffered_signals_replay_after_an_aggregator_restart() {
     );
     // The replayed signals observed during the outage are in the evidence.
     wait_state(addr, "hub-service", HealthState::Healthy, DEADLINE).await;
-    let detail = vigil_tests::node(addr, "hub-service").await.unwrap();
+    let detail = vigil_testkit::query::node(addr, "hub-service")
+        .await
+        .unwrap();
     let during_outage = detail
         .recent_signals
         .iter()

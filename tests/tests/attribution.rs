@@ -8,8 +8,9 @@ use std::time::Duration;
 use vigil_demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
 use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::{Certainty, Fault, ListFaultsRequest, Side, WhyNodeRequest};
+use vigil_testkit::eventually;
 use vigil_tests::{
-    agent_yaml, eventually, fast_aggregator_config, model, start_agent, start_aggregator,
+    agent_yaml, dns_probe, fast_aggregator_config, model, start_agent, start_aggregator, tcp_probe,
 };
 
 const DEADLINE: Duration = Duration::from_secs(25);
@@ -78,18 +79,16 @@ async fn hub_dns_down_is_a_platform_fault_and_a_workload_crash_a_workload_fault(
         .await
         .unwrap();
     let probes = format!(
-        "  - id: kv-dns\n    kind: dns\n    component: hub-dns\n    layer: platform_hub\n    name: kv.privatelink.test.\n    server: {}\n\
-         \x20 - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {}\n\
-         \x20 - id: checkout\n    kind: http\n    component: checkout-api\n    layer: workload_application\n    url: http://{}/health\n    labels: {{ target_network: spoke-a }}\n",
-        dns.addr(),
-        hub.addr(),
+        "{}{}  - id: checkout\n    kind: http\n    component: checkout-api\n    layer: workload_application\n    url: http://{}/health\n    labels: {{ target_network: spoke-a }}\n",
+        dns_probe(dns.addr()),
+        tcp_probe(hub.addr()),
         checkout.addr()
     );
     let mut agents = Vec::new();
     for net in ["spoke-a", "spoke-b", "spoke-c"] {
         agents.push(start_agent(&agent_yaml(&format!("agent-{net}"), net, addr, &probes)).await);
     }
-    vigil_tests::wait_state(
+    vigil_testkit::query::wait_state(
         addr,
         "estate",
         vigil_proto::v1::HealthState::Healthy,

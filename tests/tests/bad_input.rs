@@ -1,69 +1,40 @@
 //! Bad input on one ingest stream gets a precise gRPC status and never
 //! disturbs a real agent streaming to the same aggregator.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use tokio_stream::StreamExt;
 use vigil_demo::targets::TcpService;
 use vigil_proto::v1::HealthState;
-use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::{
-    ErrorClass, Hello, Layer, Outcome, ProbeDeclaration, ProbeDeclarations, ProbeKind, Signal,
-    SignalBatch, StreamRequest, Vantage, stream_request,
+    ErrorClass, Layer, Outcome, ProbeDeclaration, ProbeKind, Signal, StreamRequest,
 };
+use vigil_testkit::query::wait_state;
+use vigil_testkit::{ingest, now_ms};
 use vigil_tests::{
-    agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator, wait_state,
+    agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator, tcp_probe,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 fn hello(agent: &str) -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Hello(Hello {
-            agent_id: agent.into(),
-            incarnation: 1,
-            vantage: Some(Vantage {
-                network: "spoke-x".into(),
-                ..Default::default()
-            }),
-            agent_version: "test".into(),
-        })),
-    }
+    ingest::hello(agent, "spoke-x", 1)
 }
 
 fn declare() -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Declarations(ProbeDeclarations {
-            probes: vec![ProbeDeclaration {
-                index: 0,
-                probe_id: "p".into(),
-                kind: ProbeKind::Tcp as i32,
-                target: "127.0.0.1:1".into(),
-                component: "hub-service".into(),
-                layer: Layer::PlatformHub as i32,
-                labels: Default::default(),
-                interval_ms: 1000,
-            }],
-        })),
-    }
+    ingest::declare(vec![ProbeDeclaration {
+        index: 0,
+        probe_id: "p".into(),
+        kind: ProbeKind::Tcp as i32,
+        target: "127.0.0.1:1".into(),
+        component: "hub-service".into(),
+        layer: Layer::PlatformHub as i32,
+        labels: Default::default(),
+        interval_ms: 1000,
+    }])
 }
 
 fn batch(sequence: u64, base: i64, signals: Vec<Signal>) -> StreamRequest {
-    StreamRequest {
-        message: Some(stream_request::Message::Batch(SignalBatch {
-            sequence,
-            base_time_unix_ms: base,
-            signals,
-            dropped_signals_total: 0,
-        })),
-    }
+    ingest::batch(sequence, base, signals, 0)
 }
 
 fn ok_signal() -> Signal {
@@ -75,37 +46,6 @@ fn ok_signal() -> Signal {
     }
 }
 
-/// Sends `messages` on a fresh stream and returns the status that ends it.
-async fn status_of(addr: std::net::SocketAddr, messages: Vec<StreamRequest>) -> tonic::Status {
-    let mut client = IngestServiceClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    for m in messages {
-        tx.send(m).await.unwrap();
-    }
-    let response = client
-        .stream(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await;
-    let mut inbound = match response {
-        Ok(r) => r.into_inner(),
-        Err(status) => return status,
-    };
-    let result = tokio::time::timeout(DEADLINE, async {
-        loop {
-            match inbound.next().await {
-                Some(Ok(_)) => continue,
-                Some(Err(status)) => return status,
-                None => return tonic::Status::ok("stream ended without an error"),
-            }
-        }
-    })
-    .await
-    .expect("the aggregator answers bad input promptly");
-    drop(tx);
-    result
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_input_gets_its_status_and_a_live_agent_is_untouched() {
     vigil_tests::init_tracing();
@@ -114,10 +54,7 @@ async fn each_bad_input_gets_its_status_and_a_live_agent_is_untouched() {
     let hub = TcpService::start("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let probe = format!(
-        "  - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {}\n",
-        hub.addr()
-    );
+    let probe = tcp_probe(hub.addr());
     let agent = start_agent(&agent_yaml("good-agent", "spoke-a", addr, &probe)).await;
     wait_state(addr, "hub-service", HealthState::Healthy, DEADLINE).await;
     let reconnects_before = agent.stats().reconnects;
@@ -217,7 +154,7 @@ async fn each_bad_input_gets_its_status_and_a_live_agent_is_untouched() {
         ),
     ];
     for (what, messages, want) in cases {
-        let status = status_of(addr, messages).await;
+        let status = ingest::rejection(addr, messages, DEADLINE).await;
         assert_eq!(status.code(), want, "{what}: got {status:?}");
         assert!(
             !status.message().is_empty(),

@@ -9,7 +9,9 @@ use std::time::Duration;
 use vigil_demo::{ControlClient, ControlError, Demo, DemoFault, DemoHandle, DemoOptions, Spoke};
 use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::{HealthState, ListFaultsRequest, Side};
-use vigil_tests::{eventually, init_tracing, node_state, tree, wait_state};
+use vigil_testkit::eventually;
+use vigil_testkit::query::{node_state, tree, wait_state};
+use vigil_tests::init_tracing;
 
 /// Every node of the embedded model (all but the automatic `unmodelled`).
 const NODES: &[&str] = &[

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use vigil_demo::targets::{DnsZoneServer, HttpWorkload, TcpService, WorkloadMode};
 use vigil_proto::v1::HealthState;
+use vigil_testkit::query::{tree, wait_state};
 use vigil_tests::{
-    agent_yaml, fast_aggregator_config, model, start_agent, start_aggregator, tree, wait_state,
+    agent_yaml, dns_probe, fast_aggregator_config, model, start_agent, start_aggregator, tcp_probe,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -15,18 +16,6 @@ const DEADLINE: Duration = Duration::from_secs(20);
 fn http_probe(url: &str) -> String {
     format!(
         "  - id: checkout-api\n    kind: http\n    component: checkout-api\n    layer: workload_application\n    url: {url}\n"
-    )
-}
-
-fn tcp_probe(addr: std::net::SocketAddr) -> String {
-    format!(
-        "  - id: hub-service\n    kind: tcp\n    component: hub-service\n    layer: platform_hub\n    address: {addr}\n"
-    )
-}
-
-fn dns_probe(server: std::net::SocketAddr) -> String {
-    format!(
-        "  - id: kv-dns\n    kind: dns\n    component: hub-dns\n    layer: platform_hub\n    name: kv.privatelink.test.\n    server: {server}\n"
     )
 }
 
@@ -77,7 +66,9 @@ async fn two_networks_fill_the_tree_and_a_failing_target_turns_only_its_vantage_
         wait_state(addr, id, HealthState::Healthy, DEADLINE).await;
     }
     // Both vantage points feed the shared hub service.
-    let hub_node = vigil_tests::node(addr, "hub-service").await.unwrap();
+    let hub_node = vigil_testkit::query::node(addr, "hub-service")
+        .await
+        .unwrap();
     let mut networks: Vec<_> = hub_node
         .vantages
         .iter()
@@ -90,13 +81,15 @@ async fn two_networks_fill_the_tree_and_a_failing_target_turns_only_its_vantage_
     workload_b.set_mode(WorkloadMode::Failing5xx).await.unwrap();
     wait_state(addr, "checkout-spoke-b", HealthState::Unhealthy, DEADLINE).await;
     assert_eq!(
-        vigil_tests::node_state(addr, "checkout-spoke-a")
+        vigil_testkit::query::node_state(addr, "checkout-spoke-a")
             .await
             .unwrap(),
         HealthState::Healthy
     );
     wait_state(addr, "workload", HealthState::Unhealthy, DEADLINE).await;
-    let evidence = vigil_tests::node(addr, "checkout-spoke-b").await.unwrap();
+    let evidence = vigil_testkit::query::node(addr, "checkout-spoke-b")
+        .await
+        .unwrap();
     assert!(
         evidence
             .recent_signals
@@ -133,7 +126,7 @@ async fn a_target_going_down_needs_consecutive_evaluations_and_recovers() {
     wait_state(addr, "hub-service", HealthState::Healthy, DEADLINE).await;
 
     // Watch the change stream so we can check the transition order.
-    let mut watch = vigil_tests::query_client(addr)
+    let mut watch = vigil_testkit::query::query_client(addr)
         .await
         .watch_changes(vigil_proto::v1::WatchChangesRequest {})
         .await
@@ -147,7 +140,9 @@ async fn a_target_going_down_needs_consecutive_evaluations_and_recovers() {
 
     hub.set_up(false).await.unwrap();
     wait_state(addr, "hub-service", HealthState::Unhealthy, DEADLINE).await;
-    let refused = vigil_tests::node(addr, "hub-service").await.unwrap();
+    let refused = vigil_testkit::query::node(addr, "hub-service")
+        .await
+        .unwrap();
     assert!(
         refused
             .recent_signals
@@ -202,12 +197,14 @@ async fn a_silent_agent_turns_its_nodes_unknown_never_healthy() {
     assert_eq!(b.score, 0, "no data scores 0");
     // The other agent's view is unaffected.
     assert_eq!(
-        vigil_tests::node_state(addr, "checkout-spoke-a")
+        vigil_testkit::query::node_state(addr, "checkout-spoke-a")
             .await
             .unwrap(),
         HealthState::Healthy
     );
-    let detail = vigil_tests::node(addr, "checkout-spoke-b").await.unwrap();
+    let detail = vigil_testkit::query::node(addr, "checkout-spoke-b")
+        .await
+        .unwrap();
     assert!(
         detail.vantages.iter().all(|v| !v.agent_connected),
         "the silent agent is shown disconnected: {:?}",
@@ -215,7 +212,9 @@ async fn a_silent_agent_turns_its_nodes_unknown_never_healthy() {
     );
     // A parent with an Unknown child is never reported Healthy.
     assert_ne!(
-        vigil_tests::node_state(addr, "workload").await.unwrap(),
+        vigil_testkit::query::node_state(addr, "workload")
+            .await
+            .unwrap(),
         HealthState::Healthy
     );
 

@@ -1,7 +1,8 @@
-//! Test helpers shared by the agent's integration tests: waiting on a
-//! condition with a deadline instead of sleeping for luck, building one
-//! probe from YAML, and the real servers the probes are pointed at (one
-//! submodule per kind of server). Each test file uses the part it needs.
+//! Test helpers shared by the agent's integration tests: building one probe
+//! from YAML and running it, and the real servers the probes are pointed at
+//! (one submodule per kind of server). Each test file uses the part it
+//! needs. Waiting with a deadline, the OTLP collector and promtool come from
+//! `vigil-testkit`; what needs the agent's types stays here.
 #![allow(dead_code)]
 
 pub mod dns;
@@ -10,11 +11,11 @@ pub mod net;
 pub mod tls;
 pub mod web;
 
-use std::future::Future;
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use vigil_agent::config::{AgentConfig, ProbeConfig};
 use vigil_agent::probe::{self, Observation};
+use vigil_testkit::net::{accepting_and_closing, closed_port};
 
 /// One probe from the YAML lines of its kind-specific fields (indented by
 /// four spaces), with a 5s interval and the given timeout.
@@ -38,21 +39,49 @@ pub async fn run(config: &ProbeConfig) -> Observation {
     .await
 }
 
-/// Polls `check` until it returns `Some`, failing the test with `what` after
-/// `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
+/// Two TCP targets on loopback, one accepting and one refusing, and an
+/// aggregator address where nothing listens (probes run regardless).
+pub struct Targets {
+    pub open: SocketAddr,
+    pub closed: SocketAddr,
+    pub aggregator: SocketAddr,
+}
+
+impl Targets {
+    pub async fn start() -> Self {
+        Self {
+            open: accepting_and_closing().await,
+            closed: closed_port().await,
+            aggregator: closed_port().await,
         }
-        if tokio::time::Instant::now() >= deadline {
-            panic!("timed out after {within:?} waiting for: {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    /// An agent probing both targets every 50 ms: `api-open`
+    /// (checkout-api) and `api-closed` (orders-api). `agent` is the value of
+    /// the `agent:` section; `extra` follows the probes (e.g. `export:`).
+    pub fn agent_yaml(&self, agent: &str, extra: &str) -> String {
+        format!(
+            r#"
+agent: {agent}
+aggregator: {{ endpoint: "http://{aggregator}" }}
+delivery: {{ backoff_initial: 50ms, backoff_max: 100ms }}
+admin: {{ listen: "127.0.0.1:0" }}
+defaults: {{ interval: 50ms, timeout: 40ms, jitter: 0 }}
+probes:
+  - id: api-open
+    kind: tcp
+    address: "{open}"
+    component: checkout-api
+    layer: workload_application
+  - id: api-closed
+    kind: tcp
+    address: "{closed}"
+    component: orders-api
+    layer: workload_application
+{extra}"#,
+            aggregator = self.aggregator,
+            open = self.open,
+            closed = self.closed,
+        )
     }
 }

@@ -1,7 +1,8 @@
 //! Raw TCP servers with the behaviours a firewall or a broken destination
-//! shows: accept, refuse (nothing listening), reset on accept, never answer
-//! (full backlog), reset right after the TLS ClientHello, and a listener
-//! that goes away after a few connections (partial loss).
+//! shows: accept, reset on accept, never answer (full backlog), reset right
+//! after the TLS ClientHello, and a listener that goes away after a few
+//! connections (partial loss). A port where nothing listens (refusal) is
+//! `vigil_testkit::net::closed_port`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,12 +24,6 @@ pub async fn accepting() -> SocketAddr {
         }
     });
     addr
-}
-
-/// A port with nothing listening: bind, note the port, close.
-pub async fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    listener.local_addr().expect("addr")
 }
 
 /// Closes with SO_LINGER 0, which sends a RST instead of a FIN.

@@ -21,7 +21,8 @@ use vigil_health::attribution::{
 };
 use vigil_proto::v1::ErrorClass;
 
-use crate::feed::{eventually, model, now_ms};
+use crate::feed::{DEADLINE, model};
+use vigil_testkit::{eventually, now_ms};
 
 /// An open fault on `suspect`, its model nodes named as attribution names
 /// them.
@@ -181,13 +182,17 @@ pub async fn hooks() -> (SocketAddr, Hooks) {
 }
 
 pub async fn wait_hits(h: &Hooks, path: &str, n: usize) -> Vec<Value> {
-    eventually(&format!("{n} notifications on /{path}"), || async {
-        let got = h.json(path);
-        if got.len() >= n {
-            Ok(got)
-        } else {
-            Err(format!("{} so far", got.len()))
-        }
-    })
+    eventually(
+        &format!("{n} notifications on /{path}"),
+        DEADLINE,
+        || async {
+            let got = h.json(path);
+            if got.len() >= n {
+                Ok(got)
+            } else {
+                Err(format!("{} so far", got.len()))
+            }
+        },
+    )
     .await
 }

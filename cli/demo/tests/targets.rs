@@ -3,7 +3,6 @@
 //! messages over UDP and TCP for the zone server, tonic-health's client for the
 //! gRPC health target.
 
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -18,27 +17,12 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use vigil_demo::targets::{
     DnsZoneServer, EchoService, GrpcHealthTarget, HttpWorkload, TcpService, WorkloadMode,
 };
+use vigil_testkit::eventually;
 
 const DEADLINE: Duration = Duration::from_secs(5);
 
 fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
-}
-
-/// Polls `check` until it returns true or the deadline passes.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < DEADLINE {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("not within {DEADLINE:?}: {what}");
 }
 
 fn http_client() -> reqwest::Client {
@@ -272,7 +256,7 @@ async fn dns_zone_down_drops_queries_until_up() {
     assert!(UdpSocket::bind(addr).await.is_err(), "the port stays bound");
 
     dns.set_up(true);
-    eventually("the DNS server answers again", || async move {
+    eventually("the DNS server answers again", DEADLINE, || async move {
         udp_query(addr, VAULT, Duration::from_millis(500))
             .await
             .is_some()
@@ -394,8 +378,10 @@ async fn grpc_health_target_flips_between_serving_and_not_serving() {
     assert_eq!(err.code(), tonic::Code::NotFound);
 
     target.stop().await;
-    eventually("the stopped target refuses connections", || async move {
-        TcpStream::connect(addr).await.is_err()
-    })
+    eventually(
+        "the stopped target refuses connections",
+        DEADLINE,
+        || async move { TcpStream::connect(addr).await.is_err() },
+    )
     .await;
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use vigil_aggregator::{Aggregator, AggregatorConfig};
 use vigil_loadgen::{FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace};
 use vigil_model::Model;
+use vigil_testkit::config::{Evaluation, aggregator_yaml};
 
 fn small_model() -> FleetModel {
     FleetModel::with_nodes(200, 4)
@@ -16,11 +17,13 @@ fn small_model() -> FleetModel {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_fleet_is_applied_without_rejections() {
     let model = small_model();
-    let mut config = AggregatorConfig::default();
-    config.listen.grpc = "127.0.0.1:0".parse().unwrap();
-    config.listen.http = "127.0.0.1:0".parse().unwrap();
-    config.evaluation.interval = Duration::from_millis(50);
-    config.evaluation.hysteresis = 1;
+    let timing = Evaluation {
+        interval: Some(Duration::from_millis(50)),
+        hysteresis: Some(1),
+        ..Evaluation::DEFAULT
+    };
+    let config = AggregatorConfig::from_yaml(&aggregator_yaml(&timing), "smoke.yaml")
+        .expect("the test config is valid");
     let aggregator = Aggregator::start(
         config,
         Model::from_yaml(&model.yaml(), "generated.yaml").expect("generated model is valid"),
