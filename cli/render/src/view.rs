@@ -388,7 +388,12 @@ pub struct FaultJson {
     pub networks: Vec<String>,
     pub impact: Vec<String>,
     pub silent_agents: Vec<String>,
+    /// `suspect_nodes` and `impact_nodes` together.
     pub nodes: Vec<String>,
+    /// Model nodes the suspect itself stands for.
+    pub suspect_nodes: Vec<String>,
+    /// Model nodes of the impact.
+    pub impact_nodes: Vec<String>,
     pub opened_at_unix_ms: i64,
     pub updated_at_unix_ms: i64,
     /// `null` while the fault is open.
@@ -449,6 +454,8 @@ impl From<&Fault> for FaultJson {
             impact: f.impact.clone(),
             silent_agents: f.silent_agents.clone(),
             nodes: f.nodes.clone(),
+            suspect_nodes: f.suspect_nodes.clone(),
+            impact_nodes: f.impact_nodes.clone(),
             opened_at_unix_ms: f.opened_at_unix_ms,
             updated_at_unix_ms: f.updated_at_unix_ms,
             closed_at_unix_ms: (!open).then_some(f.closed_at_unix_ms),
