@@ -190,7 +190,36 @@ impl Default for TrackerParams {
     }
 }
 
-type Key = (Suspect, FaultKind);
+/// What a fault is about, besides where: a suspect that fails (an outage or
+/// an intermittent failure) and a suspect whose policy is too open (security
+/// drift) are different problems with different owners' runbooks, so they
+/// are tracked apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Concern {
+    Availability,
+    Policy,
+}
+
+impl Concern {
+    fn of(kind: FaultKind) -> Self {
+        match kind {
+            FaultKind::Outage | FaultKind::Intermittent => Concern::Availability,
+            FaultKind::SecurityDrift => Concern::Policy,
+        }
+    }
+}
+
+/// A fault is its suspect (and concern): its kind is an attribute that
+/// changes as the failure does. Keying on the kind would open a second fault,
+/// and page again, whenever an outage turned intermittent or back.
+type Key = (Suspect, Concern);
+
+/// Of two findings about the same suspect and concern in one evaluation, the
+/// one that says more is wrong wins: an outage over an intermittent failure.
+fn says_more(a: &Finding, b: &Finding) -> bool {
+    (a.kind == FaultKind::Outage && b.kind != FaultKind::Outage)
+        || (a.kind == b.kind && a.confidence > b.confidence)
+}
 
 #[derive(Default)]
 struct Track {
@@ -223,8 +252,23 @@ impl FaultTracker {
     pub fn observe(&mut self, verdict: &Verdict, now_ms: i64) -> Vec<FaultEvent> {
         let mut events = Vec::new();
         self.gaps = verdict.gaps.clone();
-        let mut present: BTreeSet<Key> = BTreeSet::new();
+        // One finding per key, in the verdict's order (new faults take ids
+        // in the order attribution found them).
+        let mut slot: BTreeMap<Key, usize> = BTreeMap::new();
+        let mut chosen: Vec<(Key, &Finding)> = Vec::new();
         for finding in &verdict.findings {
+            let key = (finding.suspect.clone(), Concern::of(finding.kind));
+            match slot.get(&key) {
+                Some(&i) if says_more(finding, chosen[i].1) => chosen[i].1 = finding,
+                Some(_) => {}
+                None => {
+                    slot.insert(key.clone(), chosen.len());
+                    chosen.push((key, finding));
+                }
+            }
+        }
+        let mut present: BTreeSet<Key> = BTreeSet::new();
+        for (key, finding) in chosen {
             // A firm finding opens after `open_after`; an unsure one (the
             // onset of a fault often looks ambiguous for an evaluation or two,
             // while vantage points disagree) must persist three times longer.
@@ -233,17 +277,14 @@ impl FaultTracker {
             } else {
                 self.params.open_after.saturating_mul(3)
             };
-            let key = (finding.suspect.clone(), finding.kind);
-            if !present.insert(key.clone()) {
-                // One finding per (suspect, kind) and evaluation.
-                continue;
-            }
+            present.insert(key.clone());
             let track = self.tracks.entry(key).or_default();
             track.seen_in_row += 1;
             track.missing_in_row = 0;
             match &mut track.fault {
                 Some(fault) if fault.is_open() => {
-                    let changed = fault.certainty != finding.certainty
+                    let changed = fault.kind != finding.kind
+                        || fault.certainty != finding.certainty
                         || (fault.confidence - finding.confidence).abs() >= 0.15
                         || fault.impact != finding.impact
                         || fault.networks != finding.networks;
@@ -382,6 +423,7 @@ fn new_fault(next_id: &mut u64, finding: &Finding, now_ms: i64) -> Fault {
 }
 
 fn apply(fault: &mut Fault, finding: &Finding) {
+    fault.kind = finding.kind;
     fault.certainty = finding.certainty;
     fault.confidence = finding.confidence;
     fault.evidence = finding.evidence.clone();

@@ -382,3 +382,36 @@ fn tracker_opens_after_persistence_reopens_on_flap_and_closes() {
     assert_eq!(t.open().len(), 1);
     assert_eq!("F-000001".parse::<FaultId>().unwrap(), id);
 }
+
+#[test]
+fn a_fault_keeps_its_id_when_its_kind_changes() {
+    // The same suspect, first failing now and then, then failing outright,
+    // then now and then again while it recovers: one fault throughout,
+    // updated with its kind, never resolved and reopened under a new id.
+    let mut gray = World::healthy();
+    gray.fail(|o| o.component == "hub-dns", ErrorClass::DnsTimeout, 6);
+    let mut down = World::healthy();
+    down.fail(|o| o.component == "hub-dns", ErrorClass::DnsTimeout, 30);
+    let (gray, down) = (gray.verdict(), down.verdict());
+    assert_eq!(only(&gray).kind, FaultKind::Intermittent, "{gray:#?}");
+    assert_eq!(only(&down).kind, FaultKind::Outage, "{down:#?}");
+    let mut t = FaultTracker::new(TrackerParams::default());
+    t.observe(&gray, 1_000);
+    let ev = t.observe(&gray, 2_000);
+    let id = match ev.as_slice() {
+        [FaultEvent::Opened(f)] => f.id,
+        other => panic!("expected one opened fault, got {other:?}"),
+    };
+    for (verdict, at, kind) in [
+        (&down, 3_000, FaultKind::Outage),
+        (&gray, 4_000, FaultKind::Intermittent),
+    ] {
+        let ev = t.observe(verdict, at);
+        assert!(
+            matches!(ev.as_slice(), [FaultEvent::Updated(f)] if f.id == id && f.kind == kind),
+            "{ev:?}"
+        );
+    }
+    assert_eq!(t.open().len(), 1);
+    assert_eq!(t.open()[0].id, id);
+}
