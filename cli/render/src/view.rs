@@ -151,6 +151,18 @@ pub struct NodeChangeJson {
     pub reason: String,
 }
 
+impl From<&NodeChange> for NodeChangeJson {
+    fn from(c: &NodeChange) -> Self {
+        Self {
+            id: c.id.clone(),
+            previous_state: state_name(c.previous_state()),
+            state: state_name(c.state()),
+            score: c.score,
+            reason: c.reason.clone(),
+        }
+    }
+}
+
 /// A fault opened, updated or resolved.
 #[derive(Debug, Serialize)]
 pub struct FaultChangeJson {
@@ -167,17 +179,7 @@ impl From<&WatchChangesResponse> for ChangesJson {
             evaluated_at_unix_ms: m.evaluated_at_unix_ms,
             snapshot: m.snapshot,
             layers: m.layers.iter().map(LayerJson::from).collect(),
-            changes: m
-                .changes
-                .iter()
-                .map(|c| NodeChangeJson {
-                    id: c.id.clone(),
-                    previous_state: state_name(c.previous_state()),
-                    state: state_name(c.state()),
-                    score: c.score,
-                    reason: c.reason.clone(),
-                })
-                .collect(),
+            changes: m.changes.iter().map(NodeChangeJson::from).collect(),
             faults: m
                 .faults
                 .iter()
@@ -197,11 +199,10 @@ pub struct ChangeJson {
     pub evaluated_at_unix_ms: i64,
     /// True for the lines of the first message, which lists every node.
     pub snapshot: bool,
-    pub id: String,
-    pub previous_state: String,
-    pub state: String,
-    pub score: u32,
-    pub reason: String,
+    /// The change's own fields, inline: `id`, `previous_state`, `state`,
+    /// `score`, `reason`.
+    #[serde(flatten)]
+    pub change: NodeChangeJson,
 }
 
 impl From<&HealthNode> for NodeJson {
@@ -340,11 +341,7 @@ impl ChangeJson {
             generation: m.generation,
             evaluated_at_unix_ms: m.evaluated_at_unix_ms,
             snapshot: m.snapshot,
-            id: c.id.clone(),
-            previous_state: state_name(c.previous_state()),
-            state: state_name(c.state()),
-            score: c.score,
-            reason: c.reason.clone(),
+            change: NodeChangeJson::from(c),
         }
     }
 }
