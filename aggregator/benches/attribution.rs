@@ -49,6 +49,8 @@ fn fleet(agents: usize, workload: usize) -> Vec<Sighting<'static>> {
                         fresh: true,
                         last_failed: failing,
                         success_streak: if failing { 0 } else { 12 },
+                        failure_streak: if failing { 12 } else { 0 },
+                        last_failure_ms: failing.then_some(0),
                         age_ms: Some(1_000),
                     },
                 });
@@ -78,6 +80,7 @@ fn attribution(c: &mut Criterion) {
     }
     let topology = Topology {
         hub_network: "hub".into(),
+        firewall: None,
         depends_on,
     };
     let params = Params::default();

@@ -13,6 +13,12 @@ pub struct AttributionConfig {
     /// The vantage network name of the hub (`vantage.network` of hub agents).
     #[serde(default = "default_hub")]
     pub hub_network: String,
+    /// The hub component that stands for the hub's forwarding path (spoke
+    /// to spoke, spoke to internet): a loss or a wrong SNAT there is blamed
+    /// on it. Unset, it is the component of the hub's `firewall` and
+    /// `egress` probes.
+    #[serde(default)]
+    pub firewall_component: Option<String>,
     /// A probe pair is failing from this failure ratio over the window on…
     #[serde(default = "default_failing_ratio")]
     pub failing_ratio: f64,
@@ -74,6 +80,7 @@ impl Default for AttributionConfig {
     fn default() -> Self {
         AttributionConfig {
             hub_network: default_hub(),
+            firewall_component: None,
             failing_ratio: default_failing_ratio(),
             min_failures: default_min_failures(),
             outage_ratio: default_outage_ratio(),

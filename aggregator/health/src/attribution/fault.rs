@@ -3,7 +3,8 @@
 //! reopen the same fault when it recurs within the flap window.
 //!
 //! Owns fault ids and times. It must not decide attribution: it only tracks
-//! what `attribute` found, keyed by (suspect, kind).
+//! what `attribute` found, keyed by its suspect and concern (availability or
+//! policy).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -277,6 +278,19 @@ impl FaultTracker {
             } else {
                 self.params.open_after.saturating_mul(3)
             };
+            // Failures observed before the fault was seen to recover are
+            // history an agent delivered late (a replay after a cut): they
+            // do not bring back what already closed.
+            let replayed = self.tracks.get(&key).is_some_and(|t| {
+                t.fault.as_ref().is_some_and(|f| {
+                    f.closed_at_ms
+                        .zip(finding.newest_failure_ms)
+                        .is_some_and(|(closed, newest)| newest <= closed)
+                })
+            });
+            if replayed {
+                continue;
+            }
             present.insert(key.clone());
             let track = self.tracks.entry(key).or_default();
             track.seen_in_row += 1;

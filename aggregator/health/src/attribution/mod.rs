@@ -70,6 +70,10 @@ pub struct WindowView<'a> {
     pub last_failed: bool,
     /// Consecutive successes at the newest end of the window.
     pub success_streak: u32,
+    /// Consecutive failures at the newest end of the window.
+    pub failure_streak: u32,
+    /// Observation time (Unix ms) of the newest failure in the window.
+    pub last_failure_ms: Option<i64>,
     /// Age of the pair's newest signal, `None` without any.
     pub age_ms: Option<i64>,
 }
@@ -98,6 +102,9 @@ impl WindowView<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct Topology {
     pub hub_network: String,
+    /// The hub component that stands for the hub's forwarding path (the
+    /// firewall); `None` derives it from the hub's firewall probes.
+    pub firewall: Option<String>,
     /// component → the platform components it depends on.
     pub depends_on: BTreeMap<String, Vec<String>>,
 }
@@ -257,6 +264,9 @@ pub struct Finding {
     pub impact: Vec<String>,
     /// Agents of the suspect network that went silent (a cut-off spoke).
     pub silent_agents: Vec<String>,
+    /// When the newest failure of its evidence was observed (Unix ms):
+    /// failures an agent delivers late are judged by when they happened.
+    pub newest_failure_ms: Option<i64>,
 }
 
 /// An observability gap: an agent that went silent without evidence that its
@@ -278,3 +288,5 @@ pub struct Verdict {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_paths;

@@ -52,6 +52,8 @@ pub fn sightings(reading: &SeriesReading, now_ms: i64, staleness: Duration) -> V
                     fresh,
                     last_failed: v.last_outcome == vigil_proto::v1::Outcome::Failure,
                     success_streak: v.success_streak,
+                    failure_streak: v.failure_streak,
+                    last_failure_ms: v.last_failure_ms,
                     age_ms: v.window.last_signal_ms.map(|t| now_ms - t),
                 },
             })
@@ -78,7 +80,7 @@ fn components_under(model: &Model, ix: NodeIx, out: &mut BTreeSet<String>) {
 }
 
 /// Component-level dependencies lifted from the model's `depends_on` edges.
-pub fn topology(model: &Model, hub_network: &str) -> Topology {
+pub fn topology(model: &Model, hub_network: &str, firewall: Option<String>) -> Topology {
     let mut depends_on: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (i, node) in model.nodes().iter().enumerate() {
         if node.depends_on.is_empty() {
@@ -96,6 +98,7 @@ pub fn topology(model: &Model, hub_network: &str) -> Topology {
     }
     Topology {
         hub_network: hub_network.to_string(),
+        firewall,
         depends_on: depends_on
             .into_iter()
             .map(|(k, v)| (k, v.into_iter().collect()))

@@ -22,7 +22,11 @@ pub struct Attributor {
 impl Attributor {
     pub fn new(model: Arc<Model>, config: &AttributionConfig, staleness: Duration) -> Self {
         Attributor {
-            topology: topology(&model, &config.hub_network),
+            topology: topology(
+                &model,
+                &config.hub_network,
+                config.firewall_component.clone(),
+            ),
             params: Params {
                 // Half the staleness bound: quiet for that long while every
                 // probe is due several times over means the agent is gone.

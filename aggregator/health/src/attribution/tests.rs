@@ -8,6 +8,9 @@ use super::*;
 
 const SPOKES: [&str; 3] = ["spoke-a", "spoke-b", "spoke-c"];
 
+/// The moment the test sightings are taken at.
+pub(super) const NOW_MS: i64 = 1_000_000;
+
 #[derive(Clone)]
 struct P {
     id: &'static str,
@@ -83,12 +86,12 @@ fn spoke_probes() -> Vec<P> {
 
 /// Sightings borrow their strings; test data simply lives as long as the
 /// test binary.
-fn leak(s: String) -> &'static str {
+pub(super) fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }
 
-struct World {
-    sightings: Vec<Sighting<'static>>,
+pub(super) struct World {
+    pub(super) sightings: Vec<Sighting<'static>>,
 }
 
 impl World {
@@ -114,6 +117,8 @@ impl World {
                         fresh: true,
                         last_failed: false,
                         success_streak: 30,
+                        failure_streak: 0,
+                        last_failure_ms: None,
                         age_ms: Some(1_000),
                     },
                 });
@@ -122,7 +127,7 @@ impl World {
         World { sightings }
     }
 
-    fn fail(
+    pub(super) fn fail(
         &mut self,
         pred: impl Fn(&Sighting<'_>) -> bool,
         class: ErrorClass,
@@ -132,13 +137,20 @@ impl World {
             o.window.failures = failures;
             o.window.last_failed = true;
             o.window.success_streak = 0;
+            // A hard failure fails every time; a gray one now and then.
+            o.window.failure_streak = if failures * 2 >= o.window.total {
+                failures
+            } else {
+                1
+            };
+            o.window.last_failure_ms = Some(NOW_MS - 1_000);
             o.window.dominant_class = class;
             o.window.example = leak(format!("{class:?}"));
         }
         self
     }
 
-    fn silence(&mut self, network: &str) -> &mut Self {
+    pub(super) fn silence(&mut self, network: &str) -> &mut Self {
         for o in self.sightings.iter_mut().filter(|o| o.network == network) {
             o.agent_live = false;
             o.window = WindowView::default();
@@ -146,16 +158,29 @@ impl World {
         self
     }
 
-    fn verdict(&self) -> Verdict {
+    pub(super) fn verdict(&self) -> Verdict {
+        self.verdict_with(&[("checkout-api", "hub-dns")])
+    }
+
+    /// The verdict with these (dependent, dependency) edges of the model.
+    pub(super) fn verdict_with(&self, depends_on: &[(&str, &str)]) -> Verdict {
+        let mut edges: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (from, to) in depends_on {
+            edges
+                .entry((*from).to_string())
+                .or_default()
+                .push((*to).to_string());
+        }
         let topology = Topology {
             hub_network: "hub".into(),
-            depends_on: [("checkout-api".to_string(), vec!["hub-dns".to_string()])].into(),
+            firewall: None,
+            depends_on: edges,
         };
         attribute(&self.sightings, &topology, &Params::default())
     }
 }
 
-fn only(v: &Verdict) -> &Finding {
+pub(super) fn only(v: &Verdict) -> &Finding {
     assert_eq!(
         v.findings.len(),
         1,
@@ -167,7 +192,7 @@ fn only(v: &Verdict) -> &Finding {
 
 /// The verdict's only finding, which must be on the suspect at `path`
 /// (`platform/hub/hub-dns`, `platform/spoke-b/connectivity`, …).
-fn only_on<'v>(v: &'v Verdict, path: &str) -> &'v Finding {
+pub(super) fn only_on<'v>(v: &'v Verdict, path: &str) -> &'v Finding {
     let f = only(v);
     assert_eq!(f.suspect.path(), path, "{f:#?}");
     f

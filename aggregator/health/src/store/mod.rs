@@ -498,6 +498,8 @@ impl<'s> LeafPass<'s> {
                     example_failure: state.example_failure,
                     last_outcome: state.last_outcome,
                     success_streak: state.success_streak,
+                    failure_streak: state.failure_streak,
+                    last_failure_ms: state.last_failure_ms,
                 });
             }
         }

@@ -147,6 +147,14 @@ pub struct SeriesView {
     /// Consecutive non-failures at the newest end, so a vantage that has
     /// recovered is not taken for a failing one while its window drains.
     pub success_streak: u32,
+    /// Consecutive failures at the newest end of the window (of the signals
+    /// still in the evidence ring), so an outage is told from a gray failure
+    /// by what is happening now, not by the window's average.
+    pub failure_streak: u32,
+    /// Observation time of the newest failure in the window, so failures
+    /// delivered late (an agent replaying its buffer) are judged by when
+    /// they happened.
+    pub last_failure_ms: Option<i64>,
 }
 
 /// Every series of one tick, with the agents and bindings they refer to by

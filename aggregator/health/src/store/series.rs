@@ -71,6 +71,10 @@ pub(super) struct SeriesState {
     pub(super) example_failure: Option<String>,
     pub(super) last_outcome: Outcome,
     pub(super) success_streak: u32,
+    /// Consecutive failures at the newest end of the window.
+    pub(super) failure_streak: u32,
+    /// Observation time of the newest failure in the window.
+    pub(super) last_failure_ms: Option<i64>,
 }
 
 impl Series {
@@ -111,12 +115,22 @@ impl Series {
         let mut classes: [(ErrorClass, u32); 8] = [(ErrorClass::Unspecified, 0); 8];
         let mut used = 0;
         let mut example_failure = None;
+        let mut last_failure_ms = None;
+        let mut failure_streak = 0;
+        let mut in_streak = true;
         // Without failures in the window the ring has nothing to say.
-        let failures =
-            data.recent
-                .newest_first()
-                .take(if window.failures > 0 { usize::MAX } else { 0 });
-        for s in failures.filter(|s| s.observed_ms() >= since_ms && s.is_failure()) {
+        let in_window = data
+            .recent
+            .newest_first()
+            .take(if window.failures > 0 { usize::MAX } else { 0 })
+            .filter(|s| s.observed_ms() >= since_ms);
+        for s in in_window {
+            if !s.is_failure() {
+                in_streak = false;
+                continue;
+            }
+            failure_streak += u32::from(in_streak);
+            last_failure_ms = last_failure_ms.or(Some(s.observed_ms()));
             if example_failure.is_none() && !s.message().is_empty() {
                 example_failure = Some(s.message().to_string());
             }
@@ -143,6 +157,8 @@ impl Series {
             example_failure,
             last_outcome,
             success_streak,
+            failure_streak,
+            last_failure_ms,
         }
     }
 

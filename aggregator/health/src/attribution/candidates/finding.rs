@@ -34,7 +34,7 @@ pub(super) fn build_finding(
         remaining.remove(i);
     }
     removed.extend(&explains);
-    let impact = take_impact(p, c, remaining, removed);
+    let impact = take_impact(p, c, &explains, remaining, removed);
     let counter = counter_evidence(p, c, &explains);
     let certainty = if ambiguous || dependency_stirring(p, &c.suspect) {
         Certainty::Ambiguous
@@ -63,7 +63,15 @@ pub(super) fn build_finding(
         networks: p.networks_of(&explains),
         impact: impact.components,
         silent_agents: impact.silent_agents,
+        newest_failure_ms: newest_failure(p, &explains),
     }
+}
+
+/// The observation time of the newest failure among `idx`.
+fn newest_failure(p: &Prepared<'_>, idx: &[usize]) -> Option<i64> {
+    idx.iter()
+        .filter_map(|&i| p.sightings[i].window.last_failure_ms)
+        .max()
 }
 
 /// Whether a workload fails while a platform component it depends on is
@@ -102,8 +110,10 @@ pub(super) fn unexplained(
     let mut by_suspect: BTreeMap<Suspect, Vec<usize>> = BTreeMap::new();
     for &i in remaining {
         let suspect = match p.pointer(i) {
-            Pointer::Connectivity(network) => Suspect::Connectivity { network },
-            _ => p.component_suspect(&p.sightings[i]),
+            Pointer::Unclear | Pointer::Component => p.component_suspect(&p.sightings[i]),
+            pointer => p
+                .suspect_of(i, pointer)
+                .unwrap_or_else(|| p.component_suspect(&p.sightings[i])),
         };
         by_suspect.entry(suspect).or_default().push(i);
     }
@@ -135,13 +145,14 @@ pub(super) fn unexplained(
             networks: p.networks_of(&idx),
             impact: Vec::new(),
             silent_agents: Vec::new(),
+            newest_failure_ms: newest_failure(p, &idx),
         });
     }
 }
 
 /// Security drift when every pair is a deny probe that got through; else an
-/// outage when the median failure ratio reaches `outage_ratio`, and
-/// intermittent below it.
+/// outage when every pair's newest signals fail or the median failure ratio
+/// reaches `outage_ratio`, and intermittent below it.
 fn kind_of(p: &Prepared<'_>, idx: &[usize], params: &Params) -> FaultKind {
     if !idx.is_empty()
         && idx
@@ -149,6 +160,15 @@ fn kind_of(p: &Prepared<'_>, idx: &[usize], params: &Params) -> FaultKind {
             .all(|&i| p.sightings[i].window.dominant_class == ErrorClass::PolicyDrift)
     {
         return FaultKind::SecurityDrift;
+    }
+    // When the newest signals of every pair fail, it is down now, whatever
+    // the window's average still says.
+    if !idx.is_empty()
+        && idx
+            .iter()
+            .all(|&i| p.sightings[i].window.failure_streak >= 2)
+    {
+        return FaultKind::Outage;
     }
     let mut ratios: Vec<f64> = idx
         .iter()

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use vigil_proto::v1::ErrorClass;
 
-use super::pointer::Pointer;
 use super::prepare::Prepared;
 use crate::attribution::Suspect;
 
@@ -62,11 +61,9 @@ pub(super) fn candidates(p: &Prepared<'_>) -> Candidates {
     for i in (0..sightings.len()).filter(|&i| p.failing[i]) {
         let o = &sightings[i];
         let drift = o.window.dominant_class == ErrorClass::PolicyDrift;
-        let suspect = match p.pointer(i) {
-            Pointer::Component => p.component_suspect(o),
-            Pointer::Connectivity(network) => Suspect::Connectivity { network },
-            // Left to the end of the pass, as what nothing explained.
-            Pointer::Unclear => continue,
+        // Unclear: left to the end of the pass, as what nothing explained.
+        let Some(suspect) = p.suspect_of(i, p.pointer(i)) else {
+            continue;
         };
         by_suspect.entry((suspect, drift)).or_default().insert(i);
     }

@@ -8,7 +8,10 @@
 
 use std::collections::BTreeSet;
 
+use vigil_proto::v1::{ErrorClass, Layer, Side};
+
 use super::group::Candidate;
+use super::path::Hop;
 use super::prepare::Prepared;
 use crate::attribution::Suspect;
 
@@ -20,22 +23,37 @@ pub(super) struct Impact {
     pub silent_agents: Vec<String>,
 }
 
-/// The impact of taking `c`: its pairs leave `remaining` and are noted in
-/// `removed`.
+/// The impact of taking `c`, which `explains` those failing pairs: the
+/// pairs it causes leave `remaining` and are noted in `removed`.
 pub(super) fn take_impact(
     p: &Prepared<'_>,
     c: &Candidate,
+    explains: &[usize],
     remaining: &mut BTreeSet<usize>,
     removed: &mut Vec<usize>,
 ) -> Impact {
     let mut components = BTreeSet::new();
+    // Workloads probed across a failing hop are its impact, not suspects.
+    for &i in explains {
+        let o = &p.sightings[i];
+        if !c.drift && is_workload(o.layer) && c.suspect.side() == Side::Platform {
+            components.insert(o.component.to_string());
+        }
+    }
     if let Suspect::Hub { component } = &c.suspect
         && !c.drift
     {
+        // The forwarding path only breaks what crosses it: a dependent
+        // failing from where no packet crosses the hub's forwarding fails
+        // for a reason of its own.
+        let forwarding = p.firewall == Some(component.as_str());
         for (dependent, deps) in &p.topology.depends_on {
             if deps.iter().any(|d| d == component) {
                 let hit = take(remaining, removed, |i| {
-                    p.sightings[i].component == dependent
+                    let o = &p.sightings[i];
+                    o.component == dependent
+                        && !names_the_target_down(o.window.dominant_class)
+                        && (!forwarding || p.paths.of[i].crosses(Hop::Forward))
                 });
                 if !hit.is_empty() {
                     components.insert(dependent.clone());
@@ -63,6 +81,27 @@ pub(super) fn take_impact(
         components: components.into_iter().collect(),
         silent_agents,
     }
+}
+
+fn is_workload(layer: Layer) -> bool {
+    !matches!(
+        layer,
+        Layer::PlatformHub | Layer::PlatformSpokeConnectivity | Layer::Unspecified
+    )
+}
+
+/// Classes that say the target itself is down or broken (nothing listens,
+/// its certificate is bad): no dependency's failure causes them, so such a
+/// failure is never a dependency's impact.
+fn names_the_target_down(class: ErrorClass) -> bool {
+    matches!(
+        class,
+        ErrorClass::ConnectionRefused
+            | ErrorClass::TlsExpired
+            | ErrorClass::TlsNotYetValid
+            | ErrorClass::TlsUntrusted
+            | ErrorClass::TlsNameMismatch
+    )
 }
 
 /// Takes the pairs of `remaining` that `hit` holds for out of it, notes them

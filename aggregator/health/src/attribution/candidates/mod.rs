@@ -18,6 +18,7 @@ mod eliminate;
 mod finding;
 mod group;
 mod impact;
+mod path;
 mod pointer;
 mod prepare;
 mod score;

@@ -7,8 +7,9 @@
 //! class of a probe. It reads the marks of `prepare` and must not group,
 //! score or decide.
 
-use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
+use vigil_proto::v1::{ErrorClass, Layer};
 
+use super::path::Hop;
 use super::prepare::{GroupNets, Prepared, target_key};
 use crate::attribution::{Sighting, Suspect};
 
@@ -19,6 +20,8 @@ pub(super) enum Pointer {
     Component,
     /// At one network's path to the hub.
     Connectivity(String),
+    /// At the hub's forwarding path (the firewall and its SNAT).
+    Forward,
     /// The evidence cannot tell.
     Unclear,
 }
@@ -34,41 +37,65 @@ pub(super) enum PathClass {
 }
 
 impl Prepared<'_> {
-    pub fn path_class(&self, o: &Sighting<'_>) -> PathClass {
-        if let Some(t) = &o.target_network
-            && t != &o.network
-        {
-            return PathClass::Into(t.to_string());
-        }
-        if self.is_hub(o.network) {
-            return PathClass::Local;
-        }
-        match (o.kind, o.layer) {
-            (ProbeKind::Egress | ProbeKind::Firewall, _) => PathClass::Egress,
-            (_, Layer::PlatformHub | Layer::PlatformSpokeConnectivity) => PathClass::HubServices,
-            _ => PathClass::Local,
+    pub fn path_class(&self, i: usize) -> PathClass {
+        let path = &self.paths.of[i];
+        match (path.into, path.forward, path.out) {
+            (Some(t), _, _) => PathClass::Into(t.to_string()),
+            (None, true, _) => PathClass::Egress,
+            (None, false, Some(_)) => PathClass::HubServices,
+            (None, false, None) => PathClass::Local,
         }
     }
 
-    pub fn crosses_hub(&self, o: &Sighting<'_>) -> bool {
-        self.path_class(o) != PathClass::Local
+    pub fn crosses_hub(&self, i: usize) -> bool {
+        !self.paths.of[i].is_local()
     }
 
     /// Where failing pair `i` points.
     pub fn pointer(&self, i: usize) -> Pointer {
         let o = &self.sightings[i];
+        let empty = GroupNets::default();
+        let nets = self.group_nets.get(&target_key(o)).unwrap_or(&empty);
+        let (fail_nets, ok_nets) = (&nets.failing, &nets.healthy);
+        let into_other = o
+            .target_network
+            .filter(|t| *t != o.network && !self.is_hub(t));
         match o.window.dominant_class {
             ErrorClass::PolicyDrift => return Pointer::Component,
-            ErrorClass::EgressIpMismatch | ErrorClass::NetworkUnreachable
-                if !self.is_hub(o.network) =>
+            // Every spoke sees the wrong egress address: the shared SNAT.
+            ErrorClass::EgressIpMismatch
+                if fail_nets.iter().filter(|n| !self.is_hub(n)).count() >= 2 =>
             {
+                return if self.firewall.is_some() {
+                    Pointer::Forward
+                } else {
+                    Pointer::Component
+                };
+            }
+            ErrorClass::EgressIpMismatch if !self.is_hub(o.network) => {
+                // Others starting to see it too: a shared cause still forming.
+                return if self.stirring_elsewhere(i) {
+                    Pointer::Unclear
+                } else {
+                    Pointer::Connectivity(o.network.to_string())
+                };
+            }
+            // No route out of the observer's own spoke. A "network
+            // unreachable" about a target in another spoke is that spoke's
+            // path (the hub has no route to it), judged below.
+            ErrorClass::NetworkUnreachable if !self.is_hub(o.network) && into_other.is_none() => {
                 return Pointer::Connectivity(o.network.to_string());
             }
             _ => {}
         }
-        let empty = GroupNets::default();
-        let nets = self.group_nets.get(&target_key(o)).unwrap_or(&empty);
-        let (fail_nets, ok_nets) = (&nets.failing, &nets.healthy);
+        // A shared hop whose every path fails, and only those: the hub's
+        // forwarding, or one spoke's connection both ways.
+        if let Some((hop, _)) = self.paths.cause_of(i) {
+            return match hop {
+                Hop::Forward => Pointer::Forward,
+                Hop::Spoke(n) => Pointer::Connectivity(n.to_string()),
+            };
+        }
 
         // Into another network: healthy from inside (or the inside is silent)
         // while failing from every outside vantage → that network's path.
@@ -83,7 +110,11 @@ impl Prepared<'_> {
             }
         } else if o.layer == Layer::PlatformSpokeConnectivity && !self.is_hub(o.network) {
             // A probe of the observer's own path to the hub.
-            return Pointer::Connectivity(o.network.to_string());
+            return if self.stirring_elsewhere(i) {
+                Pointer::Unclear
+            } else {
+                Pointer::Connectivity(o.network.to_string())
+            };
         }
         if fail_nets.len() >= 2 {
             return if fail_nets.len() >= ok_nets.len() {
@@ -93,17 +124,22 @@ impl Prepared<'_> {
             };
         }
         if !ok_nets.is_empty() {
-            // Fails from this network only, fine from others.
-            return if self.crosses_hub(o) {
-                Pointer::Connectivity(o.network.to_string())
-            } else {
+            // Fails from this network only, fine from others: its path,
+            // unless others are starting to fail too (a shared cause whose
+            // first sign this network merely crossed the bar with).
+            return if !self.crosses_hub(i) || self.stirring_elsewhere(i) {
                 Pointer::Unclear
+            } else {
+                Pointer::Connectivity(o.network.to_string())
             };
         }
         // Only this network sees the target. Decide by its other paths across
         // the hub: if they fail too, the path is the common factor.
-        if !self.crosses_hub(o) {
+        if !self.crosses_hub(i) {
             return Pointer::Component;
+        }
+        if self.stirring_elsewhere(i) {
+            return Pointer::Unclear;
         }
         // The network's other decided paths across the hub: all of its
         // crossing pairs minus those of this very target.
@@ -121,6 +157,37 @@ impl Prepared<'_> {
             Pointer::Connectivity(o.network.to_string())
         } else {
             Pointer::Component
+        }
+    }
+
+    /// Whether pairs of the same target from other networks fail below the
+    /// bar or have just failed: the pattern is still forming there.
+    fn stirring_elsewhere(&self, i: usize) -> bool {
+        let o = &self.sightings[i];
+        self.groups
+            .get(&target_key(o))
+            .into_iter()
+            .flatten()
+            .any(|&j| {
+                let w = &self.sightings[j].window;
+                self.sightings[j].network != o.network
+                    && !self.failing[j]
+                    && w.fresh
+                    && w.failures > 0
+                    && w.last_failed
+            })
+    }
+
+    /// The suspect a pointer names for pair `i`, `None` when unclear.
+    pub fn suspect_of(&self, i: usize, pointer: Pointer) -> Option<Suspect> {
+        let o = &self.sightings[i];
+        match pointer {
+            Pointer::Component => Some(self.component_suspect(o)),
+            Pointer::Connectivity(network) => Some(Suspect::Connectivity { network }),
+            Pointer::Forward => self.firewall.map(|c| Suspect::Hub {
+                component: c.to_string(),
+            }),
+            Pointer::Unclear => None,
         }
     }
 

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use vigil_proto::v1::ErrorClass;
 
+use super::path::Paths;
 use crate::attribution::{Params, Sighting, Topology};
 
 /// The same target seen from several vantage points: (kind, component,
@@ -52,6 +53,10 @@ pub(super) struct Prepared<'a> {
     pub silent_agents: BTreeMap<&'a str, &'a str>,
     /// How many agents the sightings come from.
     pub agent_count: usize,
+    /// Every pair's path and the shared hops whose paths fail together.
+    pub paths: Paths<'a>,
+    /// The hub component that stands for the forwarding path.
+    pub firewall: Option<&'a str>,
 }
 
 impl<'a> Prepared<'a> {
@@ -70,9 +75,23 @@ impl<'a> Prepared<'a> {
                     && o.window.failures >= needed
                     && o.window.failure_ratio() >= params.failing_ratio
                     && !o.window.recovering()
+                    // The probe's own trouble says nothing about its target.
+                    && o.window.dominant_class != ErrorClass::ProbeInternal
             })
             .collect();
         mark_gray_failures(sightings, params, &mut failing);
+        let mut groups: HashMap<TargetKey<'a>, Vec<usize>> = HashMap::new();
+        for (i, o) in sightings.iter().enumerate() {
+            groups.entry(target_key(o)).or_default().push(i);
+        }
+        let firewall = topology
+            .firewall
+            .as_deref()
+            .or_else(|| firewall_component(sightings));
+        let paths = Paths::new(sightings, &topology.hub_network, firewall, &groups, params);
+        for i in paths.pooled(&failing, sightings) {
+            failing[i] = true;
+        }
         let healthy: Vec<bool> = sightings
             .iter()
             .zip(&failing)
@@ -83,12 +102,9 @@ impl<'a> Prepared<'a> {
                     && !f
                     && !o.window.last_failed
                     && (o.window.failures < params.min_failures || !o.window.recovering())
+                    && o.window.dominant_class != ErrorClass::ProbeInternal
             })
             .collect();
-        let mut groups: HashMap<TargetKey<'a>, Vec<usize>> = HashMap::new();
-        for (i, o) in sightings.iter().enumerate() {
-            groups.entry(target_key(o)).or_default().push(i);
-        }
         // An agent is silent when none of its pairs is fresh and its stream is
         // gone; a network is silent when all of its agents are.
         // Hashed: one lookup per pair, over as many agents as the fleet has.
@@ -150,10 +166,12 @@ impl<'a> Prepared<'a> {
             live_networks,
             silent_agents,
             agent_count,
+            paths,
+            firewall,
         };
         for (j, o) in sightings.iter().enumerate() {
             let decided = p.failing[j] || p.healthy[j];
-            if !decided || !p.crosses_hub(o) {
+            if !decided || !p.crosses_hub(j) {
                 continue;
             }
             let failing = usize::from(p.failing[j]);
@@ -187,6 +205,27 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// The component of the hub's firewall probes (`firewall` and `egress`
+/// probes of the hub layer), the most common if several: it stands for the
+/// hub's forwarding path when no `attribution.firewall_component` names it.
+fn firewall_component<'a>(sightings: &[Sighting<'a>]) -> Option<&'a str> {
+    let mut counts: BTreeMap<&'a str, usize> = BTreeMap::new();
+    for o in sightings {
+        if o.layer == vigil_proto::v1::Layer::PlatformHub
+            && matches!(
+                o.kind,
+                vigil_proto::v1::ProbeKind::Firewall | vigil_proto::v1::ProbeKind::Egress
+            )
+        {
+            *counts.entry(o.component).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c)))
+        .map(|(c, _)| c)
+}
+
 /// Error classes that say where the fault is by themselves.
 const DECISIVE: [ErrorClass; 3] = [
     ErrorClass::PolicyDrift,
@@ -209,7 +248,10 @@ fn mark_gray_failures(sightings: &[Sighting<'_>], params: &Params, failing: &mut
     for (i, o) in sightings.iter().enumerate() {
         if !o.window.fresh
             || o.window.total == 0
-            || o.window.dominant_class == ErrorClass::PolicyDrift
+            || matches!(
+                o.window.dominant_class,
+                ErrorClass::PolicyDrift | ErrorClass::ProbeInternal
+            )
         {
             continue;
         }

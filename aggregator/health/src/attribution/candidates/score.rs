@@ -10,6 +10,7 @@
 use std::collections::BTreeSet;
 
 use super::group::Candidate;
+use super::path::Hop;
 use super::pointer::PathClass;
 use super::prepare::{Prepared, TargetKey, target_key};
 use crate::attribution::{Params, Suspect};
@@ -117,7 +118,23 @@ fn confidence(p: &Prepared<'_>, c: &Candidate, explains: &[usize], silent: usize
         .filter(|n| Some(**n) != own_net)
         .count();
     let blind_factor = 1.0 - 0.5 * blind as f64 / p.agent_count.max(1) as f64;
-    (base * breadth_factor * blind_factor).clamp(0.0, 1.0)
+    // A shared hop whose every path fails, and only those, is believed as
+    // far as the paths around it are healthy, whatever single targets say.
+    let by_targets = base * breadth_factor;
+    let by_paths = hop_of(p, &c.suspect)
+        .and_then(|h| p.paths.causes.get(&h))
+        .map_or(0.0, |cause| cause.confidence);
+    (by_targets.max(by_paths) * blind_factor).clamp(0.0, 1.0)
+}
+
+/// The shared hop a suspect stands for: a spoke's connection, or the hub's
+/// forwarding for its firewall component.
+fn hop_of<'a>(p: &Prepared<'a>, suspect: &'a Suspect) -> Option<Hop<'a>> {
+    match suspect {
+        Suspect::Connectivity { network } => Some(Hop::Spoke(network.as_str())),
+        Suspect::Hub { component } if p.firewall == Some(component.as_str()) => Some(Hop::Forward),
+        _ => None,
+    }
 }
 
 /// Healthy pairs through the same suspect that contradict it.
@@ -125,12 +142,9 @@ pub(super) fn counter_evidence(p: &Prepared<'_>, c: &Candidate, explains: &[usiz
     let mut out = BTreeSet::new();
     match &c.suspect {
         Suspect::Connectivity { network } => {
-            let classes: BTreeSet<PathClass> = explains
-                .iter()
-                .map(|&i| p.path_class(&p.sightings[i]))
-                .collect();
+            let classes: BTreeSet<PathClass> = explains.iter().map(|&i| p.path_class(i)).collect();
             for (j, o) in p.sightings.iter().enumerate() {
-                if p.healthy[j] && o.network == network && classes.contains(&p.path_class(o)) {
+                if p.healthy[j] && o.network == network && classes.contains(&p.path_class(j)) {
                     out.insert(j);
                 }
             }

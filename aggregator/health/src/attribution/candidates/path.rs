@@ -1,0 +1,296 @@
+//! The paths probes take through the estate, and how each shared hop fares.
+//!
+//! A probe's packets cross a few hops that other probes share: the
+//! observer's way out of its spoke (its peering and routes), the hub's
+//! forwarding between spokes and to the internet (the firewall and its
+//! SNAT), and the way into the target's spoke. The model and the networks
+//! already imply them: which network observes, which network the target
+//! lives in (`target_network`), and whether the probe is egress through the
+//! firewall. A failure pattern is explained by the hop whose paths it covers
+//! and only those, as in network tomography (Pingmesh, 007, NetBouncer).
+//!
+//! Owns the path of a probe and the per-hop tallies computed once per pass.
+//! It must not point, score or decide.
+
+use std::collections::{BTreeSet, HashMap};
+
+use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
+
+use super::prepare::TargetKey;
+use crate::attribution::{Params, Sighting};
+
+/// A hop several probes share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Hop<'a> {
+    /// One spoke's connection to the hub, both ways: its peering and its
+    /// routes. Leaving it and entering it are one hop, because a broken
+    /// peering or a blackholed route breaks both (replies are lost).
+    Spoke(&'a str),
+    /// The hub's forwarding path: spoke to spoke and spoke to internet,
+    /// through the firewall and its SNAT. Traffic delivered to a hub
+    /// service and the hub's own traffic do not cross it.
+    Forward,
+}
+
+/// The shared hops of one probe, in the order its packets meet them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Path<'a> {
+    /// Leaves the observer's spoke.
+    pub out: Option<&'a str>,
+    /// Crosses the hub's forwarding.
+    pub forward: bool,
+    /// Enters the target's spoke.
+    pub into: Option<&'a str>,
+}
+
+impl<'a> Path<'a> {
+    /// The path of `o` as the model and networks imply it. `firewall` is the
+    /// hub component that stands for the forwarding path.
+    pub fn of(o: &Sighting<'a>, hub: &str, firewall: Option<&str>) -> Self {
+        let target = o.target_network.filter(|t| *t != o.network);
+        if o.network == hub {
+            // The hub's own traffic leaves it straight over a peering.
+            return Path {
+                into: target,
+                ..Path::default()
+            };
+        }
+        let out = Some(o.network);
+        match target {
+            Some(t) if t == hub => Path {
+                out,
+                ..Path::default()
+            },
+            Some(t) => Path {
+                out,
+                forward: true,
+                into: Some(t),
+            },
+            None => {
+                let egress = matches!(o.kind, ProbeKind::Egress | ProbeKind::Firewall)
+                    || (firewall == Some(o.component) && o.layer == Layer::PlatformHub);
+                match o.layer {
+                    _ if egress => Path {
+                        out,
+                        forward: true,
+                        into: None,
+                    },
+                    Layer::PlatformHub | Layer::PlatformSpokeConnectivity => Path {
+                        out,
+                        ..Path::default()
+                    },
+                    _ => Path::default(),
+                }
+            }
+        }
+    }
+
+    pub fn crosses(&self, hop: Hop<'_>) -> bool {
+        match hop {
+            Hop::Forward => self.forward,
+            Hop::Spoke(n) => self.out == Some(n) || self.into == Some(n),
+        }
+    }
+
+    /// The shared hops, each once.
+    pub fn hops(&self) -> impl Iterator<Item = Hop<'a>> + '_ {
+        let forward = self.forward.then_some(Hop::Forward);
+        let into = self.into.filter(|t| Some(*t) != self.out).map(Hop::Spoke);
+        self.out
+            .map(Hop::Spoke)
+            .into_iter()
+            .chain(forward)
+            .chain(into)
+    }
+
+    /// Whether the probe leaves its observer's spoke at all.
+    pub fn is_local(&self) -> bool {
+        self.out.is_none() && self.into.is_none()
+    }
+}
+
+/// Signals and failures of the pairs crossing one hop.
+#[derive(Clone, Debug, Default)]
+pub(super) struct HopTally<'a> {
+    pub signals: u64,
+    pub failures: u64,
+    /// Failing pairs through the hop whose target fails on no path that
+    /// avoids it: what the hop can explain.
+    pub explainable: Vec<usize>,
+    /// Observer networks and targets among `explainable`.
+    pub networks: BTreeSet<&'a str>,
+    pub targets: BTreeSet<TargetKey<'a>>,
+}
+
+impl HopTally<'_> {
+    fn ratio(&self) -> f64 {
+        self.failures as f64 / self.signals.max(1) as f64
+    }
+}
+
+/// A hop whose paths fail together: how much it explains and how sure the
+/// pattern is.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct HopCause {
+    /// Failing pairs the hop explains.
+    pub explains: usize,
+    /// 1 − (failure ratio around the hop ÷ through it), times breadth.
+    pub confidence: f64,
+}
+
+/// Per pass: every pair's path and the hops whose paths fail together.
+pub(super) struct Paths<'a> {
+    pub of: Vec<Path<'a>>,
+    /// Hops that explain a failure pattern, with their strength.
+    pub causes: HashMap<Hop<'a>, HopCause>,
+    /// For each hop cause, its explainable failing pairs.
+    pub explainable: HashMap<Hop<'a>, BTreeSet<usize>>,
+}
+
+impl<'a> Paths<'a> {
+    /// Tallies every hop over the pass; a target's pairs are its group.
+    pub fn new(
+        sightings: &[Sighting<'a>],
+        hub: &str,
+        firewall: Option<&str>,
+        groups: &HashMap<TargetKey<'a>, Vec<usize>>,
+        params: &Params,
+    ) -> Self {
+        let of: Vec<Path<'a>> = sightings
+            .iter()
+            .map(|o| Path::of(o, hub, firewall))
+            .collect();
+        // Failures that say something about a path: not a recovering pair's
+        // old ones, not a policy verdict, not a probe's own trouble.
+        let path_failures = |i: usize| -> u32 {
+            let w = &sightings[i].window;
+            let says_nothing = matches!(
+                w.dominant_class,
+                ErrorClass::PolicyDrift | ErrorClass::ProbeInternal
+            );
+            if !w.fresh || w.recovering() || says_nothing {
+                0
+            } else {
+                w.failures
+            }
+        };
+        let mut tallies: HashMap<Hop<'a>, HopTally<'a>> = HashMap::new();
+        let (mut all_signals, mut all_failures) = (0u64, 0u64);
+        for (key, members) in groups {
+            // The hops every pair of this target that fails at all crosses:
+            // a hop one of them avoids cannot explain the target.
+            let mut shared: Option<Vec<Hop<'a>>> = None;
+            for &i in members.iter().filter(|&&i| path_failures(i) > 0) {
+                let hops: Vec<Hop<'a>> = of[i].hops().collect();
+                shared = Some(match shared {
+                    None => hops,
+                    Some(s) => s.into_iter().filter(|h| hops.contains(h)).collect(),
+                });
+            }
+            let shared = shared.unwrap_or_default();
+            // A target failing on paths that share no hop (from inside its
+            // own spoke as from everywhere else) fails for its own reasons:
+            // it says nothing about any hop, for or against.
+            let failing_pairs = members.iter().filter(|&&i| path_failures(i) > 0).count();
+            if shared.is_empty() && failing_pairs >= 2 {
+                continue;
+            }
+            for &i in members {
+                let o = &sightings[i];
+                if !o.window.fresh || o.window.total == 0 {
+                    continue;
+                }
+                let (signals, failures) = (u64::from(o.window.total), path_failures(i));
+                all_signals += signals;
+                all_failures += u64::from(failures);
+                for hop in of[i].hops() {
+                    let t = tallies.entry(hop).or_default();
+                    t.signals += signals;
+                    t.failures += u64::from(failures);
+                    if failures > 0 && shared.contains(&hop) {
+                        t.explainable.push(i);
+                        t.networks.insert(o.network);
+                        t.targets.insert(*key);
+                    }
+                }
+            }
+        }
+        let mut causes = HashMap::new();
+        let mut explainable = HashMap::new();
+        for (hop, t) in tallies {
+            let around = HopTally {
+                signals: all_signals - t.signals,
+                failures: all_failures - t.failures,
+                ..HopTally::default()
+            };
+            let (through, outside) = (t.ratio(), around.ratio());
+            // Several targets, and for the forwarding path several spokes:
+            // one target failing is that target's business.
+            let breadth = match hop {
+                Hop::Forward => t.networks.len().min(t.targets.len()),
+                Hop::Spoke(_) => t.targets.len(),
+            };
+            let holds = t.failures >= u64::from(params.min_failures) * 2
+                && through >= params.failing_ratio
+                && through >= 3.0 * outside
+                && breadth >= 2;
+            if !holds {
+                continue;
+            }
+            let confidence =
+                (1.0 - outside / through) * (1.0 - 0.25f64.powi(breadth.min(8) as i32));
+            causes.insert(
+                hop,
+                HopCause {
+                    explains: t.explainable.len(),
+                    confidence: confidence.clamp(0.0, 1.0),
+                },
+            );
+            explainable.insert(hop, t.explainable.into_iter().collect());
+        }
+        Paths {
+            of,
+            causes,
+            explainable,
+        }
+    }
+
+    /// Pairs a hop cause explains that are below the failing bar on their
+    /// own, where their target has at least two such pairs through the hop:
+    /// a gray failure of a shared hop, pooled over every path through it.
+    pub fn pooled(&self, failing: &[bool], sightings: &[Sighting<'_>]) -> Vec<usize> {
+        let mut out = Vec::new();
+        for pairs in self.explainable.values() {
+            let mut per_target: HashMap<TargetKey<'_>, Vec<usize>> = HashMap::new();
+            for &i in pairs.iter() {
+                per_target
+                    .entry(super::prepare::target_key(&sightings[i]))
+                    .or_default()
+                    .push(i);
+            }
+            for members in per_target.values() {
+                if members.len() >= 2 || members.iter().any(|&i| failing[i]) {
+                    out.extend(members.iter().copied().filter(|&i| !failing[i]));
+                }
+            }
+        }
+        out
+    }
+
+    /// The hop cause that explains failing pair `i`, if any: the one that
+    /// explains the most, ties to the surest.
+    pub fn cause_of(&self, i: usize) -> Option<(Hop<'a>, HopCause)> {
+        if self.causes.is_empty() {
+            return None;
+        }
+        self.of[i]
+            .hops()
+            .filter(|h| self.explainable.get(h).is_some_and(|e| e.contains(&i)))
+            .filter_map(|h| self.causes.get(&h).map(|c| (h, *c)))
+            .max_by(|(_, a), (_, b)| {
+                a.explains
+                    .cmp(&b.explains)
+                    .then(a.confidence.total_cmp(&b.confidence))
+            })
+    }
+}

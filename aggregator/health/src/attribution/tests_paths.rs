@@ -1,0 +1,399 @@
+//! The failure patterns that only paths explain, as unit tests of the pure
+//! pass: a shared hop failing now and then, a spoke cut off both ways, a
+//! cause every spoke shares, a shared cause still forming, two causes at
+//! once, and failures an agent replays after a recovery already seen.
+
+use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
+
+use super::tests::{NOW_MS, World, leak, only, only_on};
+use super::*;
+
+const SPOKES: [&str; 3] = ["spoke-a", "spoke-b", "spoke-c"];
+
+/// A probe: id, kind, component, layer.
+type Probe = (&'static str, ProbeKind, &'static str, Layer);
+
+fn sighting(
+    agent: &'static str,
+    network: &'static str,
+    (id, kind, component, layer): Probe,
+    target: &'static str,
+    target_network: Option<&'static str>,
+) -> Sighting<'static> {
+    Sighting {
+        agent,
+        network,
+        agent_live: true,
+        probe_id: id,
+        component,
+        layer,
+        kind,
+        target,
+        target_network,
+        window: WindowView {
+            total: 10,
+            failures: 0,
+            dominant_class: ErrorClass::Unspecified,
+            example: "",
+            fresh: true,
+            last_failed: false,
+            success_streak: 10,
+            failure_streak: 0,
+            last_failure_ms: None,
+            age_ms: Some(1_000),
+        },
+    }
+}
+
+/// A hub agent and one agent per spoke. Every spoke runs a workload
+/// (`app-<spoke>`) and a sentinel; spoke agents probe hub DNS, a hub
+/// service, an allowed and a denied internet destination, the egress IP,
+/// every workload and the other spokes' sentinels; the hub agent probes its
+/// own services and into every spoke.
+fn estate() -> World {
+    let mut out = Vec::new();
+    let apps: Vec<(&'static str, &'static str, &'static str)> = SPOKES
+        .iter()
+        .map(|s| {
+            let app = leak(format!("app-{s}"));
+            (*s, app, leak(format!("http://{app}/health")))
+        })
+        .collect();
+    for net in SPOKES.iter().copied().chain(["hub"]) {
+        let agent = leak(format!("agent-{net}"));
+        let mut add = |id, kind, component, layer, target, tn| {
+            out.push(sighting(
+                agent,
+                net,
+                (id, kind, component, layer),
+                target,
+                tn,
+            ));
+        };
+        add(
+            "dns",
+            ProbeKind::Dns,
+            "hub-dns",
+            Layer::PlatformHub,
+            "kv.privatelink.test",
+            None,
+        );
+        add(
+            "svc",
+            ProbeKind::Tcp,
+            "hub-service",
+            Layer::PlatformHub,
+            "10.10.0.20:443",
+            None,
+        );
+        if net != "hub" {
+            let fw = Layer::PlatformHub;
+            add(
+                "egress",
+                ProbeKind::Tcp,
+                "hub-firewall",
+                fw,
+                "203.0.113.10:443",
+                None,
+            );
+            add(
+                "deny",
+                ProbeKind::Firewall,
+                "hub-firewall",
+                fw,
+                "203.0.113.66:80",
+                None,
+            );
+            let conn = Layer::PlatformSpokeConnectivity;
+            add(
+                "egress-ip",
+                ProbeKind::Egress,
+                "egress-path",
+                conn,
+                "http://203.0.113.10/ip",
+                None,
+            );
+        }
+        for (home, app, url) in &apps {
+            add(
+                app,
+                ProbeKind::Http,
+                app,
+                Layer::WorkloadApplication,
+                url,
+                Some(*home),
+            );
+        }
+        for s in SPOKES.iter().copied().filter(|s| *s != net) {
+            let id = leak(format!("sentinel-{s}"));
+            let target = leak(format!("sentinel.{s}:7000"));
+            let conn = Layer::PlatformSpokeConnectivity;
+            add(id, ProbeKind::Tcp, id, conn, target, Some(s));
+        }
+    }
+    World { sightings: out }
+}
+
+/// Whether `o` crosses the hub's forwarding: spoke to another spoke, or
+/// spoke to the internet.
+fn forwarded(o: &Sighting<'_>) -> bool {
+    o.network != "hub"
+        && (o.target_network.is_some_and(|t| t != o.network)
+            || o.target.starts_with("203.")
+            || o.target.contains("203.0.113"))
+}
+
+fn paths_of(v: &Verdict) -> Vec<String> {
+    let mut p: Vec<String> = v.findings.iter().map(|f| f.suspect.path()).collect();
+    p.sort();
+    p
+}
+
+#[test]
+fn gray_loss_on_the_hubs_forwarding_is_the_hub_firewall_with_the_workloads_as_impact() {
+    let mut w = estate();
+    // About 30% of everything the hub forwards is lost; each pair fails a
+    // few times, some only once or twice (below the per-pair bar).
+    let mut n = 0;
+    for o in w
+        .sightings
+        .iter_mut()
+        .filter(|o| forwarded(o) && o.probe_id != "deny")
+    {
+        n += 1;
+        o.window.failures = 1 + n % 3;
+        o.window.last_failed = n % 2 == 0;
+        o.window.success_streak = u32::from(n % 2 != 0);
+        o.window.failure_streak = u32::from(n % 2 == 0);
+        o.window.last_failure_ms = Some(NOW_MS - 2_000);
+        o.window.dominant_class = ErrorClass::Timeout;
+    }
+    let v = w.verdict_with(&[]);
+    let f = only_on(&v, "platform/hub/hub-firewall");
+    assert_eq!(f.kind, FaultKind::Intermittent, "{f:#?}");
+    assert_eq!(f.certainty, Certainty::Attributed, "{f:#?}");
+    assert!(f.confidence >= 0.8, "{}", f.confidence);
+    assert_eq!(f.impact, ["app-spoke-a", "app-spoke-b", "app-spoke-c"]);
+}
+
+#[test]
+fn a_spoke_cut_off_by_its_own_routes_is_its_connectivity_alone() {
+    let mut w = estate();
+    // spoke-c's default route is blackholed: everything out of it fails,
+    // and everything into it, because the replies are lost.
+    w.fail(
+        |o| {
+            (o.network == "spoke-c" && Path::leaves(o))
+                || (o.network != "spoke-c" && o.target_network == Some("spoke-c"))
+        },
+        ErrorClass::Timeout,
+        10,
+    );
+    let v = w.verdict_with(&[]);
+    let f = only_on(&v, "platform/spoke-c/connectivity");
+    assert_eq!(f.certainty, Certainty::Attributed, "{f:#?}");
+    assert!(f.impact.contains(&"app-spoke-c".to_string()), "{f:#?}");
+    // Its agent silent as well (it cannot reach the aggregator either).
+    let mut w = estate();
+    w.silence("spoke-c");
+    w.fail(
+        |o| o.network != "spoke-c" && o.target_network == Some("spoke-c"),
+        ErrorClass::Timeout,
+        10,
+    );
+    only_on(&w.verdict_with(&[]), "platform/spoke-c/connectivity");
+}
+
+#[test]
+fn a_crash_when_an_egress_rule_goes_is_two_faults_even_if_the_workload_depends_on_the_firewall() {
+    let mut w = estate();
+    w.fail(|o| o.probe_id == "egress", ErrorClass::Timeout, 10)
+        .fail(|o| o.probe_id == "egress-ip", ErrorClass::Timeout, 10)
+        .fail(
+            |o| o.component == "app-spoke-a",
+            ErrorClass::ConnectionRefused,
+            10,
+        );
+    let v = w.verdict_with(&[("app-spoke-a", "hub-firewall")]);
+    assert_eq!(
+        paths_of(&v),
+        ["platform/hub/hub-firewall", "workload/app-spoke-a"],
+        "{:#?}",
+        v.findings
+    );
+}
+
+#[test]
+fn a_wrong_snat_that_every_spoke_sees_is_one_hub_fault() {
+    let mut w = estate();
+    w.fail(
+        |o| o.probe_id == "egress-ip",
+        ErrorClass::EgressIpMismatch,
+        10,
+    );
+    let v = w.verdict_with(&[]);
+    only_on(&v, "platform/hub/hub-firewall");
+}
+
+#[test]
+fn a_wrong_route_in_one_spoke_is_still_that_spokes_connectivity() {
+    let mut w = estate();
+    w.fail(
+        |o| o.probe_id == "egress-ip" && o.network == "spoke-b",
+        ErrorClass::EgressIpMismatch,
+        10,
+    );
+    only_on(&w.verdict_with(&[]), "platform/spoke-b/connectivity");
+}
+
+#[test]
+fn a_shared_cause_still_forming_blames_no_spoke_that_crossed_the_bar_first() {
+    let mut w = estate();
+    w.fail(
+        |o| o.probe_id == "egress-ip" && o.network == "spoke-a",
+        ErrorClass::EgressIpMismatch,
+        2,
+    );
+    // The other spokes have just seen it once.
+    for o in w
+        .sightings
+        .iter_mut()
+        .filter(|o| o.probe_id == "egress-ip" && o.network != "spoke-a")
+    {
+        o.window.failures = 1;
+        o.window.last_failed = true;
+        o.window.success_streak = 0;
+        o.window.failure_streak = 1;
+        o.window.dominant_class = ErrorClass::EgressIpMismatch;
+    }
+    let v = w.verdict_with(&[]);
+    assert!(
+        v.findings
+            .iter()
+            .all(|f| f.suspect.path() != "platform/spoke-a/connectivity"
+                || f.certainty != Certainty::Attributed),
+        "{:#?}",
+        v.findings
+    );
+}
+
+#[test]
+fn network_unreachable_about_another_spoke_is_that_spoke_not_the_observer() {
+    let mut w = estate();
+    // spoke-b's peering is down: the hub answers "network unreachable" to
+    // the other spokes, its own probes into spoke-b time out, and spoke-b's
+    // agent cannot reach the aggregator.
+    w.silence("spoke-b");
+    w.fail(
+        |o| o.network != "hub" && o.target_network == Some("spoke-b"),
+        ErrorClass::NetworkUnreachable,
+        10,
+    )
+    .fail(
+        |o| o.network == "hub" && o.target_network == Some("spoke-b"),
+        ErrorClass::Timeout,
+        10,
+    );
+    only_on(&w.verdict_with(&[]), "platform/spoke-b/connectivity");
+}
+
+#[test]
+fn a_probes_own_trouble_is_no_evidence() {
+    let mut w = estate();
+    w.fail(|o| o.component == "hub-dns", ErrorClass::ProbeInternal, 10);
+    let v = w.verdict_with(&[]);
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+}
+
+#[test]
+fn when_the_newest_signals_all_fail_it_is_an_outage() {
+    let mut w = estate();
+    // Three failures out of ten: the window's average says intermittent,
+    // but every vantage point's newest signals failed.
+    w.fail(
+        |o| o.component == "app-spoke-b",
+        ErrorClass::ConnectionRefused,
+        3,
+    );
+    for o in w
+        .sightings
+        .iter_mut()
+        .filter(|o| o.component == "app-spoke-b")
+    {
+        o.window.failure_streak = 3;
+    }
+    let f = only_on(&w.verdict_with(&[]), "workload/app-spoke-b").clone();
+    assert_eq!(f.kind, FaultKind::Outage);
+}
+
+#[test]
+fn failures_replayed_after_a_recovery_already_seen_open_no_fault() {
+    let mut cut = estate();
+    cut.silence("spoke-c");
+    cut.fail(
+        |o| o.network != "spoke-c" && o.target_network == Some("spoke-c"),
+        ErrorClass::Timeout,
+        10,
+    );
+    let healthy = estate().verdict_with(&[]);
+    let mut t = FaultTracker::new(TrackerParams {
+        open_after: 2,
+        close_after: 2,
+        flap_window_ms: 60_000,
+        keep_closed: 10,
+    });
+    let cut = cut.verdict_with(&[]);
+    t.observe(&cut, NOW_MS - 10_000);
+    let ev = t.observe(&cut, NOW_MS - 9_000);
+    assert!(matches!(ev.as_slice(), [FaultEvent::Opened(_)]), "{ev:?}");
+    t.observe(&healthy, NOW_MS - 8_000);
+    let ev = t.observe(&healthy, NOW_MS - 7_000);
+    assert!(matches!(ev.as_slice(), [FaultEvent::Resolved(_)]), "{ev:?}");
+    // The spoke's agent comes back and replays what it saw during the cut:
+    // its probes out of the spoke failed, up to just before the restore.
+    let mut replay = estate();
+    replay.fail(
+        |o| o.network == "spoke-c" && Path::leaves(o),
+        ErrorClass::Timeout,
+        10,
+    );
+    for o in replay
+        .sightings
+        .iter_mut()
+        .filter(|o| o.window.failures > 0)
+    {
+        o.window.last_failure_ms = Some(NOW_MS - 9_500);
+    }
+    let replay = replay.verdict_with(&[]);
+    assert_eq!(
+        only(&replay).suspect.path(),
+        "platform/spoke-c/connectivity",
+        "the pass itself sees the replayed failures"
+    );
+    for at in [NOW_MS - 6_000, NOW_MS - 5_000, NOW_MS - 4_000] {
+        let ev = t.observe(&replay, at);
+        assert!(ev.is_empty(), "a replay reopened the fault: {ev:?}");
+    }
+    // A failure observed after the recovery is news again.
+    let mut again = estate();
+    again.fail(
+        |o| o.network == "spoke-c" && Path::leaves(o),
+        ErrorClass::Timeout,
+        10,
+    );
+    let again = again.verdict_with(&[]);
+    t.observe(&again, NOW_MS - 3_000);
+    let ev = t.observe(&again, NOW_MS - 2_000);
+    assert!(matches!(ev.as_slice(), [FaultEvent::Opened(_)]), "{ev:?}");
+}
+
+/// Test-side: whether a spoke agent's probe leaves its spoke.
+struct Path;
+
+impl Path {
+    fn leaves(o: &Sighting<'_>) -> bool {
+        o.layer == Layer::PlatformHub
+            || o.layer == Layer::PlatformSpokeConnectivity
+            || o.target_network.is_some_and(|t| t != o.network)
+    }
+}
