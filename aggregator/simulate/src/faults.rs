@@ -19,12 +19,28 @@ pub enum SimFault {
     FirewallRuleMissing,
     FirewallDrift,
     FirewallDown,
-    /// Gray failure: the firewall drops this share of egress probes.
+    /// Gray failure: the hub's forwarding path (its firewall) drops this
+    /// share of everything it forwards, spoke to spoke and spoke to internet.
     FirewallLoss(f64),
+    /// The firewall SNATs egress to the wrong address: every spoke's
+    /// egress-IP probe sees it.
+    SnatWrong,
     PeeringDown {
         spoke: usize,
     },
     RouteWrong {
+        spoke: usize,
+    },
+    /// The spoke's default route is blackholed: nothing leaves it (its
+    /// agents see network unreachable and cannot reach the aggregator),
+    /// and nothing gets in (the replies are lost).
+    RouteBlackhole {
+        spoke: usize,
+    },
+    /// The hub has no route to the spoke: it answers "network unreachable"
+    /// to whoever probes into the spoke, and the spoke's own traffic gets no
+    /// replies.
+    HubUnreachable {
         spoke: usize,
     },
     WorkloadCrash {
@@ -79,7 +95,10 @@ impl SimFault {
             SimFault::FirewallRuleMissing => "firewall rule missing",
             SimFault::FirewallDrift => "firewall drift",
             SimFault::FirewallDown => "firewall down",
-            SimFault::FirewallLoss(_) => "firewall loss (gray)",
+            SimFault::FirewallLoss(_) => "hub forwarding loss (gray)",
+            SimFault::SnatWrong => "wrong SNAT",
+            SimFault::RouteBlackhole { .. } => "spoke route blackholed",
+            SimFault::HubUnreachable { .. } => "hub has no route to spoke",
             SimFault::PeeringDown { .. } => "peering down",
             SimFault::RouteWrong { .. } => "wrong route",
             SimFault::WorkloadCrash { .. } => "workload crash",
@@ -101,13 +120,15 @@ impl SimFault {
             SimFault::FirewallRuleMissing
             | SimFault::FirewallDrift
             | SimFault::FirewallDown
-            | SimFault::FirewallLoss(_) => hub("hub-firewall"),
-            SimFault::PeeringDown { spoke: s } | SimFault::RouteWrong { spoke: s } => {
-                Expected::Suspect(format!(
-                    "platform/{}/connectivity",
-                    spoke(*s % shape.spokes)
-                ))
-            }
+            | SimFault::FirewallLoss(_)
+            | SimFault::SnatWrong => hub("hub-firewall"),
+            SimFault::PeeringDown { spoke: s }
+            | SimFault::RouteWrong { spoke: s }
+            | SimFault::RouteBlackhole { spoke: s }
+            | SimFault::HubUnreachable { spoke: s } => Expected::Suspect(format!(
+                "platform/{}/connectivity",
+                spoke(*s % shape.spokes)
+            )),
             SimFault::WorkloadCrash { w }
             | SimFault::WorkloadSlow { w }
             | SimFault::Workload5xx { w }
@@ -124,9 +145,10 @@ impl SimFault {
     /// Whether the agent cannot reach the aggregator (its stream is cut).
     pub fn cuts_agent(&self, shape: &Shape, agent_ix: usize, network: &str) -> bool {
         match self {
-            SimFault::PeeringDown { spoke: s } | SimFault::SpokeAgentsSilent { spoke: s } => {
-                network == spoke(*s % shape.spokes)
-            }
+            SimFault::PeeringDown { spoke: s }
+            | SimFault::SpokeAgentsSilent { spoke: s }
+            | SimFault::RouteBlackhole { spoke: s }
+            | SimFault::HubUnreachable { spoke: s } => network == spoke(*s % shape.spokes),
             SimFault::AgentSilent { agent } => *agent == agent_ix,
             _ => false,
         }
@@ -135,7 +157,12 @@ impl SimFault {
     /// Whether a cut agent keeps its buffer and replays it when the fault
     /// ends (a network cut), rather than losing it (a dead agent).
     pub fn replays(&self) -> bool {
-        matches!(self, SimFault::PeeringDown { .. })
+        matches!(
+            self,
+            SimFault::PeeringDown { .. }
+                | SimFault::RouteBlackhole { .. }
+                | SimFault::HubUnreachable { .. }
+        )
     }
 
     /// What `probe` run from `network` observes: `None` when unaffected.
@@ -161,8 +188,27 @@ impl SimFault {
             (SimFault::FirewallDown, Check::EgressAllow { .. } | Check::EgressIp) => {
                 Some(ErrorClass::Timeout)
             }
-            (SimFault::FirewallLoss(p), Check::EgressAllow { .. } | Check::EgressIp) => {
-                rng.random_bool(*p).then_some(ErrorClass::Timeout)
+            (SimFault::FirewallLoss(p), check) if forwarded(network, probe) => {
+                // A dropped deny probe is still blocked.
+                (!matches!(check, Check::EgressDeny) && rng.random_bool(*p))
+                    .then_some(ErrorClass::Timeout)
+            }
+            (SimFault::SnatWrong, Check::EgressIp) if network != "hub" => {
+                Some(ErrorClass::EgressIpMismatch)
+            }
+            (SimFault::RouteBlackhole { spoke: s }, _) => {
+                if in_spoke(*s) {
+                    leaves(network, probe).then_some(ErrorClass::NetworkUnreachable)
+                } else {
+                    into(probe, *s, shape).then_some(ErrorClass::Timeout)
+                }
+            }
+            (SimFault::HubUnreachable { spoke: s }, _) => {
+                if in_spoke(*s) {
+                    leaves(network, probe).then_some(ErrorClass::Timeout)
+                } else {
+                    into(probe, *s, shape).then_some(ErrorClass::NetworkUnreachable)
+                }
             }
             (SimFault::PeeringDown { spoke: s }, _) => {
                 let crossing = match &probe.check {
@@ -199,4 +245,32 @@ impl SimFault {
             _ => None,
         }
     }
+}
+
+/// Whether `probe` run from `network` crosses the hub's forwarding path:
+/// from a spoke into another spoke, or out to the internet.
+fn forwarded(network: &str, probe: &ProbePlan) -> bool {
+    network != "hub"
+        && (probe
+            .target_network
+            .as_deref()
+            .is_some_and(|t| t != network && t != "hub")
+            || matches!(
+                probe.check,
+                Check::EgressAllow { .. } | Check::EgressIp | Check::EgressDeny
+            ))
+}
+
+/// Whether `probe` run from spoke `network` leaves the spoke.
+fn leaves(network: &str, probe: &ProbePlan) -> bool {
+    match probe.target_network.as_deref() {
+        Some(t) => t != network,
+        // Hub services and egress: every probe without a home in a spoke.
+        None => true,
+    }
+}
+
+/// Whether `probe` goes into spoke `s` from outside it.
+fn into(probe: &ProbePlan, s: usize, shape: &Shape) -> bool {
+    probe.target_network.as_deref() == Some(spoke(s % shape.spokes).as_str())
 }

@@ -8,11 +8,13 @@
 #![forbid(unsafe_code)]
 
 mod faults;
+mod generate;
 mod report;
 mod world;
 
 pub use faults::{Expected, SimFault};
-pub use report::{Report, ScenarioOutcome, Summary, run_benchmark, steady_run};
+pub use generate::{Scenario, evaluation_for, generate};
+pub use report::{Report, ScenarioOutcome, Summary, run_benchmark, run_generated, steady_run};
 pub use world::{Shape, model_yaml};
 
 use std::sync::Arc;
@@ -76,6 +78,11 @@ struct AgentState {
     due: Vec<i64>,
     /// Batches an agent cut off from the aggregator holds for replay.
     held: Vec<SignalBatch>,
+    /// Whether the agent's link was cut at its previous step.
+    was_cut: bool,
+    /// After a cut, the agent reconnects only once its backoff has passed
+    /// (up to 5 s, as the agent's `backoff_max`), replaying what it held.
+    reconnect_at_ms: i64,
 }
 
 /// The simulated estate with a running aggregator pipeline.
@@ -138,6 +145,8 @@ impl Sim {
                 incarnation: i as u64 + 1,
                 sequence: 0,
                 held: Vec::new(),
+                was_cut: false,
+                reconnect_at_ms: 0,
             })
             .collect();
         Ok(Sim {
@@ -185,7 +194,7 @@ impl Sim {
         IngestConfig::default()
     }
 
-    fn connect(a: &mut AgentState, store: &Arc<Store>) -> LocalStream {
+    fn connect(a: &mut AgentState, store: &Arc<Store>, interval: Duration) -> LocalStream {
         let mut s = LocalStream::new(Arc::clone(store), Self::limits());
         let hello = Message::Hello(Hello {
             agent_id: a.plan.id.clone(),
@@ -221,7 +230,7 @@ impl Sim {
                         )
                     })
                     .collect(),
-                interval_ms: 10_000,
+                interval_ms: u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),
             })
             .collect();
         let _ = s.handle(StreamRequest {
@@ -245,6 +254,11 @@ impl Sim {
                 f.cuts_agent(&self.config.shape, ix, &self.agents[ix].plan.network) && f.replays()
             });
             let a = &mut self.agents[ix];
+            if a.was_cut && !cut {
+                a.reconnect_at_ms = self.now_ms + self.rng.random_range(0..5_000);
+            }
+            a.was_cut = cut;
+            let backing_off = !a.held.is_empty() && self.now_ms < a.reconnect_at_ms;
             if cut && !replays {
                 // A dead or muted agent: no stream, no probes.
                 a.stream = None;
@@ -316,14 +330,15 @@ impl Sim {
                     dropped_signals_total: 0,
                 }
             });
-            if cut {
-                // Cut off from the aggregator: hold for replay.
+            if cut || backing_off {
+                // Cut off from the aggregator, or waiting to reconnect: hold
+                // for replay.
                 a.stream = None;
                 a.held.extend(batch);
                 continue;
             }
             if a.stream.is_none() {
-                a.stream = Some(Self::connect(a, &self.store));
+                a.stream = Some(Self::connect(a, &self.store, self.config.probe_interval));
             }
             let stream = a.stream.as_mut().expect("connected above");
             for b in a.held.drain(..).chain(batch) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use vigil_proto::v1::HealthState;
 
-use super::{Expected, Sim, SimConfig, SimFault};
+use super::{Expected, Scenario, Sim, SimConfig, SimFault};
 use vigil_health::attribution::{Certainty, FaultEvent};
 
 /// How one scenario run went.
@@ -197,20 +197,54 @@ pub struct Summary {
     pub side_accuracy: f64,
     pub component_top1: f64,
     pub all_found: f64,
+    pub detection_p50: Option<f64>,
     pub detection_p95: Option<f64>,
     pub detection_after_state_p95: Option<f64>,
     pub clear_p95: Option<f64>,
     pub wrong_faults: usize,
+    /// Scenarios in which at least one wrong fault opened.
+    pub wrong_scenarios: usize,
     pub unsure_share: f64,
 }
 
-fn p95(mut v: Vec<f64>) -> Option<f64> {
+fn p95(v: Vec<f64>) -> Option<f64> {
+    quantile(v, 0.95)
+}
+
+fn quantile(mut v: Vec<f64>, q: f64) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
     v.sort_by(f64::total_cmp);
-    let i = ((v.len() as f64 * 0.95).ceil() as usize).clamp(1, v.len()) - 1;
+    let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
     Some(v[i])
+}
+
+/// One row of the report over `v`'s runs.
+fn summarize(v: &[&ScenarioOutcome]) -> Summary {
+    let n = v.len().max(1) as f64;
+    let opened: usize = v.iter().map(|o| o.faults_opened).sum();
+    let detections = || v.iter().filter_map(|o| o.detection_intervals).collect();
+    Summary {
+        runs: v.len(),
+        side_accuracy: v.iter().filter(|o| o.side_correct).count() as f64 / n,
+        component_top1: v.iter().filter(|o| o.component_correct).count() as f64 / n,
+        all_found: v.iter().filter(|o| o.all_found).count() as f64 / n,
+        detection_p50: quantile(detections(), 0.5),
+        detection_p95: p95(detections()),
+        detection_after_state_p95: p95(v
+            .iter()
+            .filter_map(|o| o.detection_after_state_intervals)
+            .collect()),
+        clear_p95: p95(v.iter().filter_map(|o| o.clear_intervals).collect()),
+        wrong_faults: v.iter().map(|o| o.wrong_faults).sum(),
+        wrong_scenarios: v.iter().filter(|o| o.wrong_faults > 0).count(),
+        unsure_share: if opened == 0 {
+            0.0
+        } else {
+            v.iter().map(|o| o.unsure_faults).sum::<usize>() as f64 / opened as f64
+        },
+    }
 }
 
 /// The whole benchmark's result.
@@ -223,6 +257,8 @@ pub struct Report {
     pub single_side_accuracy: f64,
     pub single_component_top1: f64,
     pub pairs_all_found: f64,
+    /// Every scenario together.
+    pub overall: Summary,
 }
 
 /// Every scenario type, with `seeds` runs each, varying the spoke and
@@ -301,92 +337,107 @@ pub fn run_benchmark(base: &SimConfig, seeds: u64, steady: Duration) -> Report {
             ],
         ));
     }
-    let mut by_type: BTreeMap<String, Vec<&ScenarioOutcome>> = BTreeMap::new();
-    for o in &outcomes {
-        by_type.entry(o.scenario.clone()).or_default().push(o);
-    }
-    let summarize = |v: &[&ScenarioOutcome]| {
-        let n = v.len().max(1) as f64;
-        let opened: usize = v.iter().map(|o| o.faults_opened).sum();
-        Summary {
-            runs: v.len(),
-            side_accuracy: v.iter().filter(|o| o.side_correct).count() as f64 / n,
-            component_top1: v.iter().filter(|o| o.component_correct).count() as f64 / n,
-            all_found: v.iter().filter(|o| o.all_found).count() as f64 / n,
-            detection_p95: p95(v.iter().filter_map(|o| o.detection_intervals).collect()),
-            detection_after_state_p95: p95(v
-                .iter()
-                .filter_map(|o| o.detection_after_state_intervals)
-                .collect()),
-            clear_p95: p95(v.iter().filter_map(|o| o.clear_intervals).collect()),
-            wrong_faults: v.iter().map(|o| o.wrong_faults).sum(),
-            unsure_share: if opened == 0 {
-                0.0
-            } else {
-                v.iter().map(|o| o.unsure_faults).sum::<usize>() as f64 / opened as f64
-            },
-        }
-    };
-    let summaries: BTreeMap<String, Summary> = by_type
-        .iter()
-        .map(|(k, v)| (k.clone(), summarize(v)))
-        .collect();
-    let singles: Vec<&ScenarioOutcome> = outcomes
-        .iter()
-        .filter(|o| !o.scenario.starts_with("pair"))
-        .collect();
-    let pairs: Vec<&ScenarioOutcome> = outcomes
-        .iter()
-        .filter(|o| o.scenario.starts_with("pair"))
-        .collect();
     let steady_cfg = SimConfig {
         noise: base.noise.max(0.01),
         ..base.clone()
     };
-    let (steady_false_faults, per_hour) = steady_run(&steady_cfg, steady, true);
-    let single = summarize(&singles);
-    Report {
-        by_type: summaries,
-        single_side_accuracy: single.side_accuracy,
-        single_component_top1: single.component_top1,
-        pairs_all_found: summarize(&pairs).all_found,
-        outcomes,
-        steady_false_per_agent_hour: per_hour,
-        steady_false_faults,
+    let steady = steady_run(&steady_cfg, steady, true);
+    Report::from_outcomes(outcomes, steady)
+}
+
+/// Runs generated `scenarios`, and a noise-only run of `steady` on each of
+/// the first `steady_estates` scenarios' estates.
+pub fn run_generated(scenarios: &[Scenario], steady: Duration, steady_estates: usize) -> Report {
+    let outcomes = scenarios
+        .iter()
+        .map(|s| run_scenario(&s.config, &s.class, s.faults.clone()))
+        .collect();
+    let (mut false_faults, mut agent_hours) = (0, 0.0);
+    for s in scenarios.iter().take(steady_estates) {
+        let (opened, per_hour) = steady_run(&s.config, steady, true);
+        false_faults += opened;
+        if per_hour > 0.0 {
+            agent_hours += opened as f64 / per_hour;
+        } else {
+            let agents = s.config.shape.spokes * s.config.shape.agents_per_spoke + 1;
+            agent_hours += agents as f64 * steady.as_secs_f64() / 3600.0;
+        }
     }
+    let per_hour = if agent_hours > 0.0 {
+        false_faults as f64 / agent_hours
+    } else {
+        0.0
+    };
+    Report::from_outcomes(outcomes, (false_faults, per_hour))
 }
 
 impl Report {
+    /// Scores `outcomes` per scenario type, with the steady run's false
+    /// faults and their rate per agent-hour.
+    pub fn from_outcomes(outcomes: Vec<ScenarioOutcome>, steady: (usize, f64)) -> Report {
+        let mut by_type: BTreeMap<String, Vec<&ScenarioOutcome>> = BTreeMap::new();
+        for o in &outcomes {
+            by_type.entry(o.scenario.clone()).or_default().push(o);
+        }
+        let summaries: BTreeMap<String, Summary> = by_type
+            .iter()
+            .map(|(k, v)| (k.clone(), summarize(v)))
+            .collect();
+        let (pairs, singles): (Vec<&ScenarioOutcome>, Vec<&ScenarioOutcome>) = outcomes
+            .iter()
+            .partition(|o| o.scenario.starts_with("pair"));
+        let single = summarize(&singles);
+        let all = summarize(&outcomes.iter().collect::<Vec<_>>());
+        Report {
+            by_type: summaries,
+            single_side_accuracy: single.side_accuracy,
+            single_component_top1: single.component_top1,
+            pairs_all_found: if pairs.is_empty() {
+                1.0
+            } else {
+                summarize(&pairs).all_found
+            },
+            overall: all,
+            steady_false_faults: steady.0,
+            steady_false_per_agent_hour: steady.1,
+            outcomes,
+        }
+    }
+
     /// The table for docs/attribution.md.
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| scenario | runs | side accuracy | component top-1 | all found | detection p95 (intervals from injection) | detection p95 (after state threshold) | clear p95 | wrong faults | unsure share |"
+            "| scenario | runs | side accuracy | component top-1 | all found | scenarios with a wrong fault | unsure share | detection p50 | detection p95 | detection p95 after state threshold | clear p95 |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
         let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1}"));
-        for (name, s) in &self.by_type {
+        let all = "**all**".to_string();
+        let rows = self.by_type.iter().chain([(&all, &self.overall)]);
+        for (name, s) in rows {
             let _ = writeln!(
                 out,
-                "| {name} | {} | {:.0}% | {:.0}% | {:.0}% | {} | {} | {} | {} | {:.0}% |",
+                "| {name} | {} | {:.0}% | {:.0}% | {:.0}% | {} | {:.0}% | {} | {} | {} | {} |",
                 s.runs,
                 s.side_accuracy * 100.0,
                 s.component_top1 * 100.0,
                 s.all_found * 100.0,
+                s.wrong_scenarios,
+                s.unsure_share * 100.0,
+                f(s.detection_p50),
                 f(s.detection_p95),
                 f(s.detection_after_state_p95),
                 f(s.clear_p95),
-                s.wrong_faults,
-                s.unsure_share * 100.0
             );
         }
         let _ = writeln!(
             out,
-            "\nSingle faults: side accuracy {:.1}%, component top-1 {:.1}%. Pairs: both found in {:.0}%. Steady run at 1% noise with an agent restart: {} false faults ({:.3} per agent-hour).",
+            "\nDetection and clearing in probe intervals from the injection or restore. Single faults: side accuracy {:.1}%, component top-1 {:.1}%. Pairs: both found in {:.0}%. Scenarios with a wrong fault: {:.1}%. Steady run at 1% noise with an agent restart: {} false faults ({:.3} per agent-hour).",
             self.single_side_accuracy * 100.0,
             self.single_component_top1 * 100.0,
             self.pairs_all_found * 100.0,
+            self.overall.wrong_scenarios as f64 * 100.0 / self.overall.runs.max(1) as f64,
             self.steady_false_faults,
             self.steady_false_per_agent_hour
         );

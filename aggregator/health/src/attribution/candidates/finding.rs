@@ -109,6 +109,15 @@ pub(super) fn unexplained(
 ) {
     let mut by_suspect: BTreeMap<Suspect, Vec<usize>> = BTreeMap::new();
     for &i in remaining {
+        // A leftover on a path through a failing hop already attributed is
+        // more of that hop's evidence, not a fault of its own.
+        if let Some(f) = verdict.findings.iter_mut().find(|f| {
+            p.hop_of(&f.suspect)
+                .is_some_and(|h| p.paths.causes.contains_key(&h) && p.paths.of[i].crosses(h))
+        }) {
+            f.evidence.extend(evidence_of(p, &[i]));
+            continue;
+        }
         let suspect = match p.pointer(i) {
             Pointer::Unclear | Pointer::Component => p.component_suspect(&p.sightings[i]),
             pointer => p

@@ -16,8 +16,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use vigil_proto::v1::{ErrorClass, Layer, ProbeKind};
 
-use super::prepare::TargetKey;
-use crate::attribution::{Params, Sighting};
+use super::prepare::{Prepared, TargetKey};
+use crate::attribution::{Params, Sighting, Suspect};
 
 /// A hop several probes share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -138,6 +138,46 @@ pub(super) struct HopCause {
     pub confidence: f64,
 }
 
+/// The hops that cover a target's failures: its failures fall on the pairs
+/// crossing the hop, and the pairs avoiding it fail at most a third as
+/// often (a stray failure of noise elsewhere does not clear a hop).
+fn covering_hops<'a>(
+    members: &[usize],
+    of: &[Path<'a>],
+    sightings: &[Sighting<'_>],
+    path_failures: &impl Fn(usize) -> u32,
+) -> Vec<Hop<'a>> {
+    let mut hops: Vec<Hop<'a>> = Vec::new();
+    for &i in members.iter().filter(|&&i| path_failures(i) > 0) {
+        for h in of[i].hops() {
+            if !hops.contains(&h) {
+                hops.push(h);
+            }
+        }
+    }
+    hops.retain(|&h| {
+        let (mut tf, mut ts, mut af, mut avs) = (0u64, 0u64, 0u64, 0u64);
+        for &i in members {
+            let w = &sightings[i].window;
+            if !w.fresh || w.total == 0 {
+                continue;
+            }
+            let (f, n) = (u64::from(path_failures(i)), u64::from(w.total));
+            if of[i].crosses(h) {
+                (tf, ts) = (tf + f, ts + n);
+            } else {
+                (af, avs) = (af + f, avs + n);
+            }
+        }
+        let through = tf as f64 / ts.max(1) as f64;
+        let around = af as f64 / avs.max(1) as f64;
+        // Failing pairs avoiding the hop outnumber a stray failure.
+        let avoiding_failures_few = af <= tf / 4;
+        tf > 0 && around * 3.0 <= through && avoiding_failures_few
+    });
+    hops
+}
+
 /// Per pass: every pair's path and the hops whose paths fail together.
 pub(super) struct Paths<'a> {
     pub of: Vec<Path<'a>>,
@@ -177,20 +217,10 @@ impl<'a> Paths<'a> {
         let mut tallies: HashMap<Hop<'a>, HopTally<'a>> = HashMap::new();
         let (mut all_signals, mut all_failures) = (0u64, 0u64);
         for (key, members) in groups {
-            // The hops every pair of this target that fails at all crosses:
-            // a hop one of them avoids cannot explain the target.
-            let mut shared: Option<Vec<Hop<'a>>> = None;
-            for &i in members.iter().filter(|&&i| path_failures(i) > 0) {
-                let hops: Vec<Hop<'a>> = of[i].hops().collect();
-                shared = Some(match shared {
-                    None => hops,
-                    Some(s) => s.into_iter().filter(|h| hops.contains(h)).collect(),
-                });
-            }
-            let shared = shared.unwrap_or_default();
-            // A target failing on paths that share no hop (from inside its
-            // own spoke as from everywhere else) fails for its own reasons:
-            // it says nothing about any hop, for or against.
+            let shared = covering_hops(members, &of, sightings, &path_failures);
+            // A target failing on paths that no one hop covers (from inside
+            // its own spoke as from everywhere else) fails for its own
+            // reasons: it says nothing about any hop, for or against.
             let failing_pairs = members.iter().filter(|&&i| path_failures(i) > 0).count();
             if shared.is_empty() && failing_pairs >= 2 {
                 continue;
@@ -206,7 +236,11 @@ impl<'a> Paths<'a> {
                 for hop in of[i].hops() {
                     let t = tallies.entry(hop).or_default();
                     t.signals += signals;
-                    t.failures += u64::from(failures);
+                    // Failures of a target the hop does not cover are some
+                    // other cause's: they count neither for nor against it.
+                    if shared.contains(&hop) {
+                        t.failures += u64::from(failures);
+                    }
                     if failures > 0 && shared.contains(&hop) {
                         t.explainable.push(i);
                         t.networks.insert(o.network);
@@ -277,6 +311,11 @@ impl<'a> Paths<'a> {
         out
     }
 
+    /// Whether a hop cause explains pair `i`'s failures.
+    pub fn explained_by_a_cause(&self, i: usize) -> bool {
+        self.explainable.values().any(|e| e.contains(&i))
+    }
+
     /// The hop cause that explains failing pair `i`, if any: the one that
     /// explains the most, ties to the surest.
     pub fn cause_of(&self, i: usize) -> Option<(Hop<'a>, HopCause)> {
@@ -292,5 +331,22 @@ impl<'a> Paths<'a> {
                     .cmp(&b.explains)
                     .then(a.confidence.total_cmp(&b.confidence))
             })
+    }
+}
+
+/// The shared hop a suspect stands for: a spoke's connection, or the hub's
+/// forwarding for its firewall component.
+impl<'a> Prepared<'a> {
+    pub fn hop_of<'s>(&self, suspect: &'s Suspect) -> Option<Hop<'s>>
+    where
+        'a: 's,
+    {
+        match suspect {
+            Suspect::Connectivity { network } => Some(Hop::Spoke(network.as_str())),
+            Suspect::Hub { component } if self.firewall == Some(component.as_str()) => {
+                Some(Hop::Forward)
+            }
+            _ => None,
+        }
     }
 }

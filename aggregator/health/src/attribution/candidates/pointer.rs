@@ -63,9 +63,7 @@ impl Prepared<'_> {
         match o.window.dominant_class {
             ErrorClass::PolicyDrift => return Pointer::Component,
             // Every spoke sees the wrong egress address: the shared SNAT.
-            ErrorClass::EgressIpMismatch
-                if fail_nets.iter().filter(|n| !self.is_hub(n)).count() >= 2 =>
-            {
+            ErrorClass::EgressIpMismatch if self.spokes_failing_alike(i) >= 2 => {
                 return if self.firewall.is_some() {
                     Pointer::Forward
                 } else {
@@ -160,8 +158,9 @@ impl Prepared<'_> {
         }
     }
 
-    /// Whether pairs of the same target from other networks fail below the
-    /// bar or have just failed: the pattern is still forming there.
+    /// Whether pairs of the same target from other networks fail the same
+    /// way below the bar and have just failed: the pattern is still forming
+    /// there. (A stray failure of another class is noise, not the pattern.)
     fn stirring_elsewhere(&self, i: usize) -> bool {
         let o = &self.sightings[i];
         self.groups
@@ -175,7 +174,28 @@ impl Prepared<'_> {
                     && w.fresh
                     && w.failures > 0
                     && w.last_failed
+                    && w.dominant_class == o.window.dominant_class
             })
+    }
+
+    /// Spokes whose pairs of the same target fail with the same class as
+    /// pair `i`.
+    fn spokes_failing_alike(&self, i: usize) -> usize {
+        let o = &self.sightings[i];
+        let nets: std::collections::BTreeSet<&str> = self
+            .groups
+            .get(&target_key(o))
+            .into_iter()
+            .flatten()
+            .filter(|&&j| {
+                let x = &self.sightings[j];
+                self.failing[j]
+                    && !self.is_hub(x.network)
+                    && x.window.dominant_class == o.window.dominant_class
+            })
+            .map(|&j| self.sightings[j].network)
+            .collect();
+        nets.len()
     }
 
     /// The suspect a pointer names for pair `i`, `None` when unclear.
@@ -183,6 +203,8 @@ impl Prepared<'_> {
         let o = &self.sightings[i];
         match pointer {
             Pointer::Component => Some(self.component_suspect(o)),
+            // The hub is not a spoke: it has no connectivity of its own to blame.
+            Pointer::Connectivity(network) if self.is_hub(&network) => None,
             Pointer::Connectivity(network) => Some(Suspect::Connectivity { network }),
             Pointer::Forward => self.firewall.map(|c| Suspect::Hub {
                 component: c.to_string(),
@@ -193,12 +215,21 @@ impl Prepared<'_> {
 
     /// The suspect a pair pointing at its own component names.
     pub fn component_suspect(&self, o: &Sighting<'_>) -> Suspect {
+        // A connectivity probe into another spoke stands for that spoke's
+        // path; the hub has none of its own.
+        let spoke = o
+            .target_network
+            .filter(|t| *t != o.network)
+            .unwrap_or(o.network);
         match o.layer {
+            Layer::PlatformSpokeConnectivity if self.is_hub(spoke) => Suspect::Hub {
+                component: o.component.to_string(),
+            },
             Layer::PlatformHub => Suspect::Hub {
                 component: o.component.to_string(),
             },
             Layer::PlatformSpokeConnectivity => Suspect::Connectivity {
-                network: o.network.to_string(),
+                network: spoke.to_string(),
             },
             _ => Suspect::Workload {
                 component: o.component.to_string(),

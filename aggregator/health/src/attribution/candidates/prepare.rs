@@ -79,7 +79,6 @@ impl<'a> Prepared<'a> {
                     && o.window.dominant_class != ErrorClass::ProbeInternal
             })
             .collect();
-        mark_gray_failures(sightings, params, &mut failing);
         let mut groups: HashMap<TargetKey<'a>, Vec<usize>> = HashMap::new();
         for (i, o) in sightings.iter().enumerate() {
             groups.entry(target_key(o)).or_default().push(i);
@@ -89,7 +88,13 @@ impl<'a> Prepared<'a> {
             .as_deref()
             .or_else(|| firewall_component(sightings));
         let paths = Paths::new(sightings, &topology.hub_network, firewall, &groups, params);
-        for i in paths.pooled(&failing, sightings) {
+        // A shared hop failing now and then is pooled over its paths; a
+        // target failing now and then from several networks otherwise.
+        let by_hop = paths.pooled(&failing, sightings);
+        mark_gray_failures(sightings, params, &mut failing, |i| {
+            paths.explained_by_a_cause(i)
+        });
+        for i in by_hop {
             failing[i] = true;
         }
         let healthy: Vec<bool> = sightings
@@ -234,8 +239,8 @@ const DECISIVE: [ErrorClass; 3] = [
 ];
 
 /// A target's pooled window across vantage points: signals, failures, the
-/// networks that saw it fail, and its pairs that failed at all.
-type Pooled<'a> = (u32, u32, BTreeSet<&'a str>, Vec<usize>);
+/// failures per network that saw it fail, and its pairs that failed at all.
+type Pooled<'a> = (u32, u32, BTreeMap<&'a str, u32>, Vec<usize>);
 
 /// A gray failure (a firewall dropping a share of packets) rarely pushes one
 /// pair over the failing bar within its window, but the same target failing
@@ -243,10 +248,16 @@ type Pooled<'a> = (u32, u32, BTreeSet<&'a str>, Vec<usize>);
 /// failures across vantage points clear twice the per-pair minimum and the
 /// failing ratio, from at least two networks, its pairs that failed at all
 /// count as failing.
-fn mark_gray_failures(sightings: &[Sighting<'_>], params: &Params, failing: &mut [bool]) {
+fn mark_gray_failures(
+    sightings: &[Sighting<'_>],
+    params: &Params,
+    failing: &mut [bool],
+    by_a_hop: impl Fn(usize) -> bool,
+) {
     let mut pooled: HashMap<TargetKey<'_>, Pooled<'_>> = HashMap::new();
     for (i, o) in sightings.iter().enumerate() {
-        if !o.window.fresh
+        if by_a_hop(i)
+            || !o.window.fresh
             || o.window.total == 0
             || matches!(
                 o.window.dominant_class,
@@ -259,16 +270,20 @@ fn mark_gray_failures(sightings: &[Sighting<'_>], params: &Params, failing: &mut
         e.0 += o.window.total;
         e.1 += o.window.failures;
         if o.window.failures > 0 && !o.window.recovering() {
-            e.2.insert(o.network);
-            e.3.push(i);
+            *e.2.entry(o.network).or_default() += o.window.failures;
+            // A single old failure is what noise looks like: pooled, it
+            // counts, but it does not make its pair a witness.
+            if o.window.failures >= 2 || o.window.last_failed {
+                e.3.push(i);
+            }
         }
     }
     for (total, failures, networks, members) in pooled.values() {
         let ratio = f64::from(*failures) / f64::from((*total).max(1));
-        if *failures >= params.min_failures * 2
-            && ratio >= params.failing_ratio
-            && networks.len() >= 2
-        {
+        // Two networks must each see it more than once: a stray failure of
+        // noise beside one network's real failures is no second witness.
+        let witnesses = networks.values().filter(|&&n| n >= 2).count();
+        if *failures >= params.min_failures * 2 && ratio >= params.failing_ratio && witnesses >= 2 {
             for &i in members {
                 failing[i] = true;
             }

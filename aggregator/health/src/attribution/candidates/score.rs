@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 
 use super::group::Candidate;
-use super::path::Hop;
 use super::pointer::PathClass;
 use super::prepare::{Prepared, TargetKey, target_key};
 use crate::attribution::{Params, Suspect};
@@ -121,20 +120,11 @@ fn confidence(p: &Prepared<'_>, c: &Candidate, explains: &[usize], silent: usize
     // A shared hop whose every path fails, and only those, is believed as
     // far as the paths around it are healthy, whatever single targets say.
     let by_targets = base * breadth_factor;
-    let by_paths = hop_of(p, &c.suspect)
+    let by_paths = p
+        .hop_of(&c.suspect)
         .and_then(|h| p.paths.causes.get(&h))
         .map_or(0.0, |cause| cause.confidence);
     (by_targets.max(by_paths) * blind_factor).clamp(0.0, 1.0)
-}
-
-/// The shared hop a suspect stands for: a spoke's connection, or the hub's
-/// forwarding for its firewall component.
-fn hop_of<'a>(p: &Prepared<'a>, suspect: &'a Suspect) -> Option<Hop<'a>> {
-    match suspect {
-        Suspect::Connectivity { network } => Some(Hop::Spoke(network.as_str())),
-        Suspect::Hub { component } if p.firewall == Some(component.as_str()) => Some(Hop::Forward),
-        _ => None,
-    }
 }
 
 /// Healthy pairs through the same suspect that contradict it.
