@@ -67,14 +67,14 @@ pub fn generate(seed: u64, count: usize, noise: f64) -> Vec<Scenario> {
 
 /// The evaluation settings a deployment with this probe interval would
 /// choose (docs/model.md): a window of six intervals, staleness of three,
-/// evaluated every second with the shipped hysteresis.
+/// and the shipped defaults otherwise (evaluated every second, hysteresis 2,
+/// eight signals of evidence per pair).
 pub fn evaluation_for(interval: Duration) -> EvaluationConfig {
     EvaluationConfig {
         interval: Duration::from_secs(1),
         window: interval * 6,
         staleness: interval * 3,
-        hysteresis: 2,
-        recent_signals: 64,
+        ..EvaluationConfig::default()
     }
 }
 
