@@ -113,7 +113,10 @@ impl<'a> Path<'a> {
 #[derive(Clone, Debug, Default)]
 pub(super) struct HopTally<'a> {
     pub signals: u64,
+    /// Failures of the targets the hop covers.
     pub failures: u64,
+    /// Failures of every pair crossing the hop.
+    pub crossing_failures: u64,
     /// Failing pairs through the hop whose target fails on no path that
     /// avoids it: what the hop can explain.
     pub explainable: Vec<usize>,
@@ -236,8 +239,9 @@ impl<'a> Paths<'a> {
                 for hop in of[i].hops() {
                     let t = tallies.entry(hop).or_default();
                     t.signals += signals;
+                    t.crossing_failures += u64::from(failures);
                     // Failures of a target the hop does not cover are some
-                    // other cause's: they count neither for nor against it.
+                    // other cause's: they do not count for it.
                     if shared.contains(&hop) {
                         t.failures += u64::from(failures);
                     }
@@ -252,9 +256,10 @@ impl<'a> Paths<'a> {
         let mut causes = HashMap::new();
         let mut explainable = HashMap::new();
         for (hop, t) in tallies {
+            // Around the hop: the pairs that do not cross it at all.
             let around = HopTally {
                 signals: all_signals - t.signals,
-                failures: all_failures - t.failures,
+                failures: all_failures - t.crossing_failures,
                 ..HopTally::default()
             };
             let (through, outside) = (t.ratio(), around.ratio());
