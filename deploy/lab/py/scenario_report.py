@@ -105,7 +105,7 @@ def table(records, steady=None):
     classes = {}
     for r, s in scored:
         classes.setdefault(r["class"], []).append(s)
-    lines = ["| fault class | runs | side | component top-1 | both of pair | wrong extra | ambiguous "
+    lines = [] if not scored else ["| fault class | runs | side | component top-1 | both of pair | wrong extra | ambiguous "
              "| detection p50 | detection p95 | clear p95 | pages per fault (firing / resolved) "
              "| scenarios paged right | replay faults |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -113,9 +113,9 @@ def table(records, steady=None):
         lines.append(row(name, summarise(classes[name])))
     if scored:
         lines.append(row("**all**", summarise([s for _, s in scored])))
-    lines.append("")
-    lines.append("Detection and clear in probe intervals from the inject / restore; "
-                 "pages: one firing and one resolved per fault is right.")
+        lines.append("")
+        lines.append("Detection and clear in probe intervals from the inject / restore; "
+                     "pages: one firing and one resolved per fault is right.")
     if steady is not None:
         ff = steady["false_faults"]
         lines.append(f'Steady run ({steady["duration_s"]} s, {steady["spokes"]} spokes, interval '
