@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # The lab's faults: how each is injected into the running lab and how it is
-# restored. Sourced by `inject` and `restore` after lib.sh.
+# restored. Sourced by `inject` and `restore` after lib.sh; owns every fault's
+# change to the network and its undoing, nothing else.
 #
 # Each fault changes exactly one thing a real hub-spoke estate can lose and
 # records itself under $STATE/faults so `restore --all` can undo it. It must
@@ -18,10 +19,20 @@ workload-kill:SPOKE    the spoke's workload process is killed (workload)
 workload-slow:SPOKE    the spoke's workload answers after 2 s (workload)
 workload-5xx:SPOKE     the spoke's workload answers 503 (workload)
 agent-kill:NET         the Vigil agent in hub or SPOKE is killed, needs up --with-vigil (observability gap)
-SPOKE is spoke-a, spoke-b or spoke-c; NAME is a record of the private zone, e.g. kv.privatelink.vault.test"
+hub-loss:PCT           the hub drops PCT% of every packet it forwards, 1-100 (platform: hub firewall, intermittent)
+route-blackhole:SPOKE  the spoke's routes out (0/0, 10/8, the hub's peering address) are blackholes (platform: that spoke's connectivity)
+snat-wrong             the firewall SNATs egress to $WRONG_EGRESS_IP, not $EGRESS_IP (platform: hub firewall)
+hub-unreach:SPOKE      the hub's route to the spoke answers ICMP network unreachable, peering up (platform: that spoke's connectivity)
+noise:PCT              background noise: workloads answer 503 and spoke egress drops PCT% at random, 1-50 (none)
+SPOKE is $(spokes_phrase); NAME is a record of the private zone, e.g. kv.privatelink.vault.test"
 
 need_spoke() {
-  spoke_octet "$1" >/dev/null 2>&1 || die "\"$1\" is not a spoke; use spoke-a, spoke-b or spoke-c (e.g. $FAULT_KIND:spoke-a)"
+  spoke_octet "$1" >/dev/null 2>&1 || die "\"$1\" is not a spoke; use $(spokes_phrase) (e.g. $FAULT_KIND:spoke-a)"
+}
+need_pct() {
+  local max=${2:-100}
+  [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le "$max" ] ||
+    die "$FAULT_KIND needs a percentage from 1 to $max, e.g. $FAULT_KIND:30 (got \"$1\")"
 }
 
 # ---- firewall rules, found by their comment -----------------------------------
@@ -33,6 +44,19 @@ nft_delete() {
   local h
   while h=$(nft_handle "$1") && [ -n "$h" ]; do
     nsx "$NS_HUB" nft delete rule $NFT_TABLE forward handle "$h"
+  done
+}
+# The same for any chain: TABLE ("family name") and CHAIN given.
+nft_handle_in() {
+  # shellcheck disable=SC2086 # the table is "family name"
+  nsx "$NS_HUB" nft -a list chain $1 "$2" |
+    awk -v c="comment \"$3\"" 'index($0, c) { print $NF }' | head -n1
+}
+nft_delete_in() {
+  local h
+  while h=$(nft_handle_in "$1" "$2" "$3") && [ -n "$h" ]; do
+    # shellcheck disable=SC2086
+    nsx "$NS_HUB" nft delete rule $1 "$2" handle "$h"
   done
 }
 
@@ -158,9 +182,55 @@ NFT
       set_workload_mode "$arg" 5xx
       ;;
     agent-kill)
-      ns_of "$arg" >/dev/null 2>&1 && [ "$arg" != inet ] || die "\"$arg\" is not an agent's network; use hub, spoke-a, spoke-b or spoke-c"
+      ns_of "$arg" >/dev/null 2>&1 && [ "$arg" != inet ] || die "\"$arg\" is not an agent's network; use hub or $(spokes_phrase)"
       svc_known "agent-$arg" || die "no Vigil agent runs in $arg: start the lab with $LAB_DIR/up --with-vigil BIN_DIR"
       svc_stop "agent-$arg"
+      ;;
+    hub-loss)
+      need_pct "$arg"
+      nft_delete_in "$NFT_LOSS" forward vigil:hub-loss
+      # Every forwarded packet, spoke to spoke and spoke to internet alike;
+      # what the hub delivers to itself (DNS, hub service) is not forwarded.
+      if [ "$arg" = 100 ]; then
+        nsx "$NS_HUB" nft add rule $NFT_LOSS forward drop comment '"vigil:hub-loss"'
+      else
+        nsx "$NS_HUB" nft add rule $NFT_LOSS forward numgen random mod 100 '<' "$arg" drop comment '"vigil:hub-loss"'
+      fi
+      ;;
+    route-blackhole)
+      need_spoke "$arg"
+      ns=$(ns_of "$arg")
+      # Everything leaving the spoke is dropped, and so are the replies to
+      # anything coming in: other spokes (10/8), the internet (0/0) and the
+      # hub itself, which talks to the spoke from its peering address.
+      ip -n "$ns" route replace blackhole default
+      ip -n "$ns" route replace blackhole 10.0.0.0/8
+      ip -n "$ns" route replace blackhole "10.$(spoke_octet "$arg").0.1/32"
+      ;;
+    snat-wrong)
+      [ -z "$arg" ] || die "snat-wrong takes no argument"
+      # The wrong address sits on the hub's lo so the internet's replies to
+      # it are answered by ARP and come back (conntrack un-NATs them).
+      ip -n "$NS_HUB" addr replace "$WRONG_EGRESS_IP/32" dev lo
+      nft_delete_in "$NFT_NAT" postrouting vigil:egress-snat
+      nft_delete_in "$NFT_NAT" postrouting vigil:egress-snat-wrong
+      nsx "$NS_HUB" nft add rule $NFT_NAT postrouting oifname '"to-inet"' ip saddr 10.0.0.0/8 \
+        snat to "$WRONG_EGRESS_IP" comment '"vigil:egress-snat-wrong"'
+      ;;
+    hub-unreach)
+      need_spoke "$arg"
+      # The hub's connected route to the spoke becomes a `throw` route: the
+      # lookup ends with no route, so the hub answers ICMP network
+      # unreachable (an `unreachable` route would answer host unreachable).
+      # The peering link stays up.
+      ip -n "$NS_HUB" route replace throw "10.$(spoke_octet "$arg").0.0/24"
+      ;;
+    noise)
+      need_pct "$arg" 50
+      echo "$arg" >"$STATE/workload/noise"
+      nft_delete_in "$NFT_LOSS" forward vigil:noise
+      nsx "$NS_HUB" nft add rule $NFT_LOSS forward iifname '"to-spoke-*"' oifname '"to-inet"' \
+        numgen random mod 100 '<' "$arg" drop comment '"vigil:noise"'
       ;;
     *) die "unknown fault \"$kind\"; see $LAB_DIR/inject --list" ;;
   esac
@@ -213,6 +283,33 @@ fault_restore() {
       svc_known "agent-$arg" || die "no Vigil agent runs in $arg: start the lab with $LAB_DIR/up --with-vigil BIN_DIR"
       svc_ensure_running "agent-$arg"
       ;;
+    hub-loss) nft_delete_in "$NFT_LOSS" forward vigil:hub-loss ;;
+    route-blackhole)
+      need_spoke "$arg"
+      ns=$(ns_of "$arg")
+      ip -n "$ns" route del blackhole "10.$(spoke_octet "$arg").0.1/32" 2>/dev/null || true
+      ip -n "$ns" route replace 10.0.0.0/8 via "$FW_IP" dev to-hub onlink
+      ip -n "$ns" route replace default via "$FW_IP" dev to-hub onlink
+      ;;
+    snat-wrong)
+      nft_delete_in "$NFT_NAT" postrouting vigil:egress-snat-wrong
+      if [ -z "$(nft_handle_in "$NFT_NAT" postrouting vigil:egress-snat)" ]; then
+        nsx "$NS_HUB" nft add rule $NFT_NAT postrouting oifname '"to-inet"' ip saddr 10.0.0.0/8 \
+          snat to "$EGRESS_IP" comment '"vigil:egress-snat"'
+      fi
+      ip -n "$NS_HUB" addr del "$WRONG_EGRESS_IP/32" dev lo 2>/dev/null || true
+      ;;
+    hub-unreach)
+      need_spoke "$arg"
+      local o
+      o=$(spoke_octet "$arg")
+      ip -n "$NS_HUB" route del throw "10.$o.0.0/24" 2>/dev/null || true
+      ip -n "$NS_HUB" route replace "10.$o.0.0/24" dev "to-$arg" proto kernel scope link src "10.$o.0.1"
+      ;;
+    noise)
+      rm -f "$STATE/workload/noise"
+      nft_delete_in "$NFT_LOSS" forward vigil:noise
+      ;;
     *) die "unknown fault \"$kind\"; see $LAB_DIR/inject --list" ;;
   esac
 }
@@ -223,19 +320,41 @@ parse_fault() {
   FAULT_ARG=""
   [[ $1 == *:* ]] && FAULT_ARG=${1#*:}
   case $FAULT_KIND in
-    peering-down | dns-public | dns-deleted | route-wrong | workload-kill | workload-slow | workload-5xx | agent-kill | fw-loss)
+    peering-down | dns-public | dns-deleted | route-wrong | workload-kill | workload-slow | workload-5xx | agent-kill | fw-loss | \
+      hub-loss | route-blackhole | hub-unreach | noise)
       [ -n "$FAULT_ARG" ] || die "$FAULT_KIND needs an argument, e.g. $(grep -o "^$FAULT_KIND:[A-Z]*" <<<"$FAULTS_HELP")"
       ;;
-    fw-rule-removed | fw-drift | dns-down) ;;
+    fw-rule-removed | fw-drift | dns-down | snat-wrong) ;;
     *) die "unknown fault \"$1\"; see $LAB_DIR/inject --list" ;;
   esac
 }
 
-# The record of an active fault; fw-loss is keyed without its percentage so
-# `restore fw-loss` finds it.
+# Checks one FAULT's argument without changing anything, so a list of
+# faults is refused whole before any of it is injected.
+need_fault_args() {
+  parse_fault "$1"
+  local kind=$FAULT_KIND arg=$FAULT_ARG
+  case $kind in
+    peering-down | route-wrong | workload-kill | workload-slow | workload-5xx | route-blackhole | hub-unreach)
+      need_spoke "$arg" ;;
+    fw-loss | hub-loss) need_pct "$arg" ;;
+    noise) need_pct "$arg" 50 ;;
+    dns-public | dns-deleted) need_private_record "$arg" ;;
+    agent-kill)
+      ns_of "$arg" >/dev/null 2>&1 && [ "$arg" != inet ] || die "\"$arg\" is not an agent's network; use hub or $(spokes_phrase)"
+      svc_known "agent-$arg" || die "no Vigil agent runs in $arg: start the lab with $LAB_DIR/up --with-vigil BIN_DIR"
+      ;;
+    *) [ -z "$arg" ] || die "$kind takes no argument" ;;
+  esac
+}
+
+# Faults keyed without their percentage, so `restore fw-loss` finds it.
+PCT_FAULTS="fw-loss hub-loss noise"
+is_pct_fault() { [[ " $PCT_FAULTS " == *" $1 "* ]]; }
+# The record of an active fault.
 fault_key() {
   case $1 in
-    fw-loss) echo fw-loss ;;
+    fw-loss | hub-loss | noise) echo "$1" ;;
     *) echo "$1${2:+:$2}" ;;
   esac
 }

@@ -18,35 +18,54 @@ STATE=/run/vigil-lab-$P
 
 NS_HUB=$P-hub
 NS_INET=$P-inet
-SPOKES=(spoke-a spoke-b spoke-c)
-
-# Second octet of each spoke's 10.x.0.0/24; the hub is 10.10.0.0/24.
-spoke_octet() {
-  case $1 in
-    spoke-a) echo 11 ;;
-    spoke-b) echo 12 ;;
-    spoke-c) echo 13 ;;
-    *) return 1 ;;
-  esac
+# Every spoke the lab can have; a lab runs the first N of them (2..6, default
+# 3). `up --spokes N` records N in $STATE/spokes so every later command sees
+# the same spokes.
+ALL_SPOKES=(spoke-a spoke-b spoke-c spoke-d spoke-e spoke-f)
+MIN_SPOKES=2
+MAX_SPOKES=6
+set_spokes() { SPOKES=("${ALL_SPOKES[@]:0:$1}"); }
+if [ -s "$STATE/spokes" ]; then
+  set_spokes "$(cat "$STATE/spokes")"
+else
+  set_spokes 3
+fi
+# "spoke-a, spoke-b or spoke-c": the spokes of this lab, for error messages.
+spokes_phrase() {
+  local n=${#SPOKES[@]}
+  local IFS=,
+  local head="${SPOKES[*]:0:$((n - 1))}"
+  echo "${head//,/, } or ${SPOKES[$((n - 1))]}"
 }
-# Index used to carve the spoke's shortcut /30 out of 192.0.2.0/24.
+
+# 1-based position of a spoke of this lab (spoke-a is 1); fails for others.
+# It numbers the spoke's 10.(10+i).0.0/16 and its route-wrong shortcut /30
+# out of 192.0.2.0/24.
 spoke_index() {
-  case $1 in
-    spoke-a) echo 1 ;;
-    spoke-b) echo 2 ;;
-    spoke-c) echo 3 ;;
-    *) return 1 ;;
-  esac
+  local i
+  for i in "${!SPOKES[@]}"; do
+    [ "${SPOKES[$i]}" = "$1" ] && { echo $((i + 1)); return 0; }
+  done
+  return 1
+}
+# Second octet of each spoke's addresses; the hub is 10.10.0.0/24.
+spoke_octet() {
+  local i
+  i=$(spoke_index "$1") || return 1
+  echo $((10 + i))
 }
 ns_of() {
   case $1 in
     hub) echo "$NS_HUB" ;;
     inet) echo "$NS_INET" ;;
-    spoke-a | spoke-b | spoke-c) echo "$P-$1" ;;
-    *) return 1 ;;
+    *) spoke_index "$1" >/dev/null && echo "$P-$1" ;;
   esac
 }
-all_ns() { echo "$NS_HUB" "$NS_INET" "$P-spoke-a" "$P-spoke-b" "$P-spoke-c"; }
+# Namespaces of the running lab.
+lab_ns() { echo "$NS_HUB" "$NS_INET" "${SPOKES[@]/#/$P-}"; }
+# Every namespace a lab with this prefix may have made, whatever its spoke
+# count: `down` and the leftover check look at all of them.
+all_ns() { echo "$NS_HUB" "$NS_INET" "${ALL_SPOKES[@]/#/$P-}"; }
 
 # Hub addresses.
 FW_IP=10.10.0.4
@@ -64,6 +83,13 @@ WORKLOAD_PORT=8080
 SENTINEL_PORT=7000
 NFT_TABLE="inet vigil_lab"
 NFT_NAT="ip vigil_lab_nat"
+# Loss in the hub's forwarding (hub-loss, noise): a chain of its own that runs
+# before the firewall's, so the firewall's rules stay as written.
+NFT_LOSS="inet vigil_lab_loss"
+# Egress address the firewall wrongly SNATs to while snat-wrong is injected.
+WRONG_EGRESS_IP=198.51.100.9
+# The alert webhook receiver of `up --webhook` (beside the aggregator).
+WEBHOOK_PORT=7409
 
 log() { echo "lab: $*" >&2; }
 die() {

@@ -7,6 +7,7 @@ Every command prints one line: OUTCOME ELAPSED_MS DETAIL
   http URL                             <status> ms <first line of body> | TIMEOUT | REFUSED | UNREACHABLE | RESET | ERROR
   tcp HOST:PORT                        OPEN ms - | TIMEOUT | REFUSED | UNREACHABLE | ERROR
   burst HOST:PORT --count N            BURST ms ok=K fail=M  (parallel connects, for packet-loss checks)
+  statuses URL --count N               STATUSES ms 200=K,503=M,TIMEOUT=J  (sequential GETs, for noise checks)
 It exits 0 whenever it printed an outcome: callers judge the outcome.
 """
 
@@ -156,6 +157,27 @@ def cmd_burst(a):
     emit("BURST", started, f"ok={ok} fail={len(results) - ok}")
 
 
+def cmd_statuses(a):
+    started = time.monotonic()
+    u = urllib.parse.urlsplit(a.url)
+    if u.scheme != "http" or not u.hostname:
+        raise SystemExit(f'probe: "{a.url}" is not an http:// URL')
+    seen = {}
+    for _ in range(a.count):
+        conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=a.timeout)
+        try:
+            conn.request("GET", u.path or "/")
+            resp = conn.getresponse()
+            resp.read()
+            outcome = str(resp.status)
+        except Exception as e:  # noqa: BLE001
+            outcome = classify_os_error(e)
+        finally:
+            conn.close()
+        seen[outcome] = seen.get(outcome, 0) + 1
+    emit("STATUSES", started, ",".join(f"{k}={v}" for k, v in sorted(seen.items())))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -178,6 +200,11 @@ def main():
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--timeout", type=float, default=0.8)
     p.set_defaults(fn=cmd_burst)
+    p = sub.add_parser("statuses")
+    p.add_argument("url")
+    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--timeout", type=float, default=2.0)
+    p.set_defaults(fn=cmd_statuses)
     a = ap.parse_args()
     a.fn(a)
     sys.stdout.flush()

@@ -11,6 +11,7 @@ Conditions (all must hold at the same time):
   --fault SIDE:SUSPECT[:KIND]  an open fault of /api/v1/faults with that side,
                                suspect and (optionally) kind
   --no-fault SUSPECT           no open fault has that suspect
+  --no-open-faults             no fault is open at all
   --gap NETWORK                an observability gap names an agent of NETWORK
 
 Prints one line and exits 0 when they hold:
@@ -44,6 +45,7 @@ def parse_args(argv):
     p.add_argument("--all-healthy", action="store_true")
     p.add_argument("--fault", action="append", default=[])
     p.add_argument("--no-fault", action="append", default=[])
+    p.add_argument("--no-open-faults", action="store_true")
     p.add_argument("--gap", action="append", default=[])
     args = p.parse_args(argv)
     states = []
@@ -78,7 +80,7 @@ def check(api, args, states, faults):
                if i != "unmodelled" and n["state"] != "healthy"]
         if bad:
             problems.append("not healthy: " + ", ".join(bad))
-    if faults or args.no_fault or args.gap:
+    if faults or args.no_fault or args.gap or args.no_open_faults:
         listing = get(api, "/api/v1/faults")
         open_faults = [f for f in listing.get("faults", []) if f.get("status") == "open"]
         seen = ", ".join(f'{f["side"]}:{f["suspect"]}:{f["kind"]}' for f in open_faults) or "none"
@@ -90,6 +92,8 @@ def check(api, args, states, faults):
                 opened.append(match[0]["opened_at_unix_ms"])
             else:
                 problems.append(f"no open fault {side}:{suspect}{':' + kind if kind else ''} (open: {seen})")
+        if args.no_open_faults and open_faults:
+            problems.append(f"open: {seen}")
         for suspect in args.no_fault:
             if any(f["suspect"] == suspect for f in open_faults):
                 problems.append(f"fault on {suspect} still open")

@@ -8,10 +8,14 @@ request, so fault injection flips it without a restart:
   slow -> 200 "ok" after 2 s
 A missing or unreadable control file means "ok": the file is the lab's
 injection switch, not the service's configuration.
+
+An optional noise file holds a percentage: that share of requests in mode
+ok, chosen at random, answer 503 (the lab's `noise:PCT` background noise).
 """
 
 import argparse
 import http.server
+import random
 import socketserver
 import sys
 import time
@@ -35,6 +39,18 @@ def read_mode(path):
     return mode if mode in ("ok", "5xx", "slow") else "ok"
 
 
+def read_noise(path):
+    """Percentage of ok requests to fail; 0 when there is no noise file."""
+    if not path:
+        return 0.0
+    try:
+        with open(path, encoding="utf-8") as f:
+            pct = float(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0.0
+    return min(max(pct, 0.0), 100.0)
+
+
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -45,6 +61,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--listen", type=parse_listen, required=True, help="HOST:PORT to serve on")
     ap.add_argument("--mode-file", required=True, help="control file holding ok, 5xx or slow")
+    ap.add_argument("--noise-file", help="control file holding a noise percentage (503 at random)")
     ap.add_argument("--name", default="workload", help="name returned in bodies")
     args = ap.parse_args()
 
@@ -56,7 +73,7 @@ def main():
                 self.reply(404, "not found\n")
                 return
             mode = read_mode(args.mode_file)
-            if mode == "5xx":
+            if mode == "5xx" or (mode == "ok" and random.random() * 100 < read_noise(args.noise_file)):
                 self.reply(503, "unavailable\n")
                 return
             if mode == "slow":
