@@ -143,7 +143,7 @@ impl Builder {
                     Entry::Occupied(e) => e.get().clone(),
                     Entry::Vacant(e) => e.insert(http::client(timeout).map_err(fail)?).clone(),
                 };
-                Box::new(HttpProbe::with_client(spec.clone(), client))
+                Box::new(HttpProbe::with_client(spec.clone(), client, timeout))
             }
             ProbeSpec::Tcp(spec) => Box::new(TcpProbe::new(spec.clone(), timeout)),
             ProbeSpec::Dns(spec) => Box::new(DnsProbe::new(spec.clone(), timeout).map_err(fail)?),
