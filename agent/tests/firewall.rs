@@ -143,6 +143,56 @@ async fn http_deny_policy() {
 }
 
 #[tokio::test]
+async fn http_host_names_the_fqdn_while_the_address_is_an_ip() {
+    let (addr, hosts) = web::host_recorder().await;
+    let obs = run(&fw(
+        "allow",
+        "http",
+        addr,
+        "    host: Allowed.Example.com\n",
+    ))
+    .await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    let obs = run(&fw("deny", "http", addr, "    host: blocked.example.com\n")).await;
+    assert_eq!(obs.error_class, ErrorClass::PolicyDrift, "{obs:?}");
+    assert!(
+        obs.message.contains("host blocked.example.com"),
+        "the drift names the Host it sent: {}",
+        obs.message
+    );
+    let obs = run(&fw("allow", "http", addr, "")).await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    assert_eq!(
+        *hosts.lock().unwrap(),
+        ["allowed.example.com", "blocked.example.com", "127.0.0.1"],
+        "the listener saw each probe's Host; without `host` it is the address's host"
+    );
+}
+
+#[tokio::test]
+async fn https_host_is_also_the_sni_unless_sni_is_given() {
+    let lab = TlsLab::new("fw-https-host");
+    let (addr, names) = lab.serve_recording(Cert::Valid).await;
+    let obs = run(&fw("allow", "https", addr, &format!("    host: {NAME}\n"))).await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    let obs = run(&fw(
+        "allow",
+        "https",
+        addr,
+        &format!("    sni: {NAME}\n    host: api.lab.test\n"),
+    ))
+    .await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    assert_eq!(
+        *names.lock().unwrap(),
+        [
+            (NAME.to_owned(), NAME.to_owned()),
+            (NAME.to_owned(), "api.lab.test".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
 async fn https_through_tls_and_blocked_at_the_hello() {
     let lab = TlsLab::new("fw-https");
     let addr = lab.serve(Cert::Valid).await;

@@ -55,11 +55,23 @@ impl FirewallProbe {
         let start = Instant::now();
         let passage = self.attempt().await;
         let latency = start.elapsed();
+        let names = match self.spec.protocol {
+            FirewallProtocol::Tcp => String::new(),
+            FirewallProtocol::Tls => format!(" (sni {})", self.spec.sni_name()),
+            FirewallProtocol::Http => format!(" (host {})", self.spec.host_name()),
+            FirewallProtocol::Https if self.spec.sni_name() == self.spec.host_name() => {
+                format!(" (sni/host {})", self.spec.sni_name())
+            }
+            FirewallProtocol::Https => format!(
+                " (sni {}, host {})",
+                self.spec.sni_name(),
+                self.spec.host_name()
+            ),
+        };
         let what = format!(
-            "{}://{} (sni/host {})",
+            "{}://{}{names}",
             self.spec.protocol.as_str(),
             self.spec.target,
-            self.spec.server_name()
         );
         match (self.spec.expect, passage) {
             (_, Passage::Inconclusive(Failed { class, message })) => Observation::failure(
@@ -110,7 +122,7 @@ impl FirewallProbe {
             Ok(stream) => stream,
             Err(failed) => return judge_failure(failed, None),
         };
-        let host = self.spec.server_name();
+        let host = self.spec.host_name();
         match self.spec.protocol {
             FirewallProtocol::Tcp => settle(stream, deadline).await,
             FirewallProtocol::Http => {
@@ -124,7 +136,8 @@ impl FirewallProbe {
                         return Passage::Inconclusive(Failed::new(ErrorClass::ProbeInternal, e));
                     }
                 };
-                let mut tls = match handshake(stream, host, config, deadline).await {
+                let mut tls = match handshake(stream, self.spec.sni_name(), config, deadline).await
+                {
                     Ok(tls) => tls,
                     Err(failed) => return judge_failure(failed, None),
                 };
