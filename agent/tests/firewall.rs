@@ -77,6 +77,29 @@ async fn tcp_deny_blocked_succeeds_and_says_how() {
 }
 
 #[tokio::test]
+async fn a_silently_dropped_deny_reports_no_latency_and_is_never_slow() {
+    let hole = net::blackhole().await;
+    // The silent drop lasts the whole 600 ms timeout, far past the threshold.
+    let obs = run(&fw(
+        "deny",
+        "tcp",
+        hole.addr,
+        "    latency_threshold: 100ms\n",
+    ))
+    .await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    assert!(
+        obs.latency >= std::time::Duration::from_millis(600),
+        "{obs:?}"
+    );
+    assert!(!obs.latency_reported, "{obs:?}");
+    // An allow probe's latency is the path's, and is judged.
+    let open = net::accepting().await;
+    let obs = run(&fw("allow", "tcp", open, "    latency_threshold: 100ms\n")).await;
+    assert!(obs.latency_reported, "{obs:?}");
+}
+
+#[tokio::test]
 async fn tls_allow_reset_after_client_hello() {
     let (addr, hellos) = net::reset_after_hello().await;
     let obs = run(&fw("allow", "tls", addr, "    sni: blocked.example.com\n")).await;

@@ -100,8 +100,10 @@ impl FirewallProbe {
                 ),
                 detail,
             ),
+            // How long the firewall took to stop it is no service's latency:
+            // a silent drop lasts the whole timeout.
             (PolicyExpectation::Deny, Passage::Blocked { failed, detail }) => {
-                let mut ok = with_detail(Observation::success(latency), detail);
+                let mut ok = with_detail(Observation::success(latency).without_latency(), detail);
                 ok.message = format!(
                     "blocked as required ({}): {}",
                     blocked_by(failed.class),

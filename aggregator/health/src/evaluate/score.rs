@@ -158,3 +158,29 @@ pub fn write_us(out: &mut String, us: u32) {
         write!(out, "{us}µs")
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::Window;
+
+    /// A minute of signals every second, each with `latency_us` (0: none).
+    fn steady(latency_us: u32) -> WindowSummary {
+        let mut w = Window::new(Duration::from_secs(60));
+        for t in 0..60 {
+            w.record(t * 1_000, false, latency_us);
+        }
+        w.summarize(59_000)
+    }
+
+    #[test]
+    fn blocked_deny_probes_without_latency_are_healthy() {
+        // What a deny firewall probe meeting a silent drop now sends.
+        let j = judge(&steady(0), &Thresholds::default());
+        assert_eq!(j.state, HealthState::Healthy, "{}", j.reason());
+        assert_eq!(j.latency_p95_us, None);
+        assert_eq!(j.signals, 60);
+    }
+}

@@ -6,6 +6,10 @@
 //! (agent, probe) pair across the fleet; recording must not allocate (it runs
 //! once per signal on the ingest hot path). It must not know about thresholds
 //! or states.
+//!
+//! A latency of 0 is no latency (the agent measured none, e.g. a deny
+//! firewall probe that was blocked): such a signal is counted, its latency
+//! is not.
 
 use std::time::Duration;
 
@@ -142,8 +146,9 @@ struct LatencySlot {
 pub struct WindowSummary {
     pub signals: u32,
     pub failures: u32,
-    /// Latency of signals that did not fail (a timeout's latency is the
-    /// timeout, already counted as a failure).
+    /// Latency of signals that did not fail and carry one (a timeout's
+    /// latency is the timeout, already counted as a failure; a blocked deny
+    /// probe's wait is no latency at all).
     pub latency: LatencyHistogram,
     /// Newest observation time seen, even outside the window.
     pub last_signal_ms: Option<i64>,
@@ -190,8 +195,9 @@ impl Window {
         }
     }
 
-    /// Counts one signal observed at `at_ms`. Signals older than the ring
-    /// (replayed after an outage) only move `last_signal_ms`.
+    /// Counts one signal observed at `at_ms`, and its latency unless it
+    /// failed or has none (0). Signals older than the ring (replayed after
+    /// an outage) only move `last_signal_ms`.
     pub fn record(&mut self, at_ms: i64, failed: bool, latency_us: u32) {
         self.last_signal_ms = self.last_signal_ms.max(at_ms);
         let epoch = at_ms.div_euclid(i64::from(self.width_ms));
@@ -211,6 +217,9 @@ impl Window {
         bucket.signals = bucket.signals.saturating_add(1);
         if failed {
             bucket.failures = bucket.failures.saturating_add(1);
+            return;
+        }
+        if latency_us == 0 {
             return;
         }
         let slot_epoch = epoch.div_euclid(BUCKETS_PER_SLOT);
@@ -341,6 +350,18 @@ mod tests {
         assert_eq!(together, qs.map(|q| h.quantile(q)));
         assert!(together[0] < together[1] && together[2] <= together[3]);
         assert_eq!(LatencyHistogram::default().quantiles(qs), [None; 4]);
+    }
+
+    #[test]
+    fn a_signal_without_latency_is_counted_but_has_no_latency() {
+        let mut w = Window::new(Duration::from_secs(60));
+        w.record(1_000, false, 0);
+        w.record(2_000, false, 0);
+        let s = w.summarize(2_000);
+        assert_eq!((s.signals, s.failures), (2, 0));
+        assert_eq!(s.latency.quantile(0.95), None);
+        w.record(3_000, false, 5_000);
+        assert!(w.summarize(3_000).latency.quantile(0.95).is_some());
     }
 
     #[test]
