@@ -1,7 +1,7 @@
 //! Every class of model and config error is refused with a message naming
 //! the file, the node/field and the fix; every shipped example parses.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use vigil_aggregator::{AggregatorConfig, ConfigError};
 use vigil_model::Model;
@@ -340,4 +340,32 @@ fn every_example_file_parses() {
         models >= 1 && configs >= 1,
         "found {models} models and {configs} configs"
     );
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples")
+}
+
+#[test]
+fn the_example_aggregator_config_writes_out_the_defaults() {
+    let c = AggregatorConfig::load(&examples().join("aggregator.yaml")).unwrap();
+    let d = AggregatorConfig::default();
+    assert_eq!(c.attribution, d.attribution, "attribution:");
+    assert_eq!(c.evaluation, d.evaluation, "evaluation:");
+    assert_eq!(c.ingest, d.ingest, "ingest:");
+    assert_eq!(c.listen, d.listen, "listen:");
+}
+
+#[test]
+fn the_attribution_defaults_in_docs_model_md_are_the_defaults() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/model.md"))
+            .unwrap();
+    let block = doc
+        .split("```yaml\n")
+        .filter_map(|rest| rest.split("```").next())
+        .find(|b| b.starts_with("attribution:"))
+        .expect("docs/model.md shows the attribution: section");
+    let c = AggregatorConfig::from_yaml(&format!("model: m.yaml\n{block}"), "model.md").unwrap();
+    assert_eq!(c.attribution, AggregatorConfig::default().attribution);
 }
