@@ -369,3 +369,18 @@ fn the_attribution_defaults_in_docs_model_md_are_the_defaults() {
     let c = AggregatorConfig::from_yaml(&format!("model: m.yaml\n{block}"), "model.md").unwrap();
     assert_eq!(c.attribution, AggregatorConfig::default().attribution);
 }
+
+#[test]
+fn the_example_model_lifts_dependencies_to_components_as_documented() {
+    let model = Model::load(&examples().join("model-hub-two-spokes.yaml")).unwrap();
+    let topology = vigil_health::attribution::observe::topology(&model, "hub");
+    let deps = |c: &str| topology.depends_on.get(c).cloned().unwrap_or_default();
+    // Both stamps' nodes lift to one component; what the API calls, and not
+    // the firewall its failures would otherwise be handed to.
+    assert_eq!(deps("checkout-api"), ["hub-dns", "orders-db"]);
+    assert_eq!(deps("orders-db"), ["private-dns-zone"]);
+    assert_eq!(deps("orders-worker"), ["orders-db"]);
+    // Nothing else: the flow's selector names no component, so its
+    // depends_on lifts to no dependent at all.
+    assert_eq!(topology.depends_on.len(), 3, "{:?}", topology.depends_on);
+}
