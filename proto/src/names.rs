@@ -21,7 +21,7 @@ const TAXONOMY: &[ClassDoc] = &[
     ClassDoc {
         class: ErrorClass::Timeout,
         name: "timeout",
-        doc: "No answer within the probe timeout. Across a firewall this is the signature of a silent drop (network-rule deny) or a blackholed route; to a destination inside the spoke it usually means the host or process hangs.",
+        doc: "No answer within the probe timeout. Across a firewall this is the signature of a silent drop (network-rule deny) or a route blackholed on the path (a blackhole route on this host is `network_unreachable`); to a destination inside the spoke it usually means the host or process hangs.",
     },
     ClassDoc {
         class: ErrorClass::ConnectionRefused,

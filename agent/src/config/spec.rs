@@ -249,8 +249,11 @@ impl FirewallProtocol {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirewallSpec {
+    /// Where to connect (`address`).
     pub target: HostPort,
+    /// What the policy must do with the traffic.
     pub expect: PolicyExpectation,
+    /// How far into the conversation the probe goes.
     pub protocol: FirewallProtocol,
     /// Server name sent in the ClientHello (tls, https); `None` uses
     /// `host`, then the host of `target`.
