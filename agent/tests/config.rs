@@ -79,6 +79,7 @@ fn configs_in_the_probe_docs_parse() {
         let config = AgentConfig::from_yaml(block, &format!("docs/probes.md example {i}"))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(config.probes.len() >= 5, "example {i} is too small");
+        assert_eq!(config.warnings(), [], "example {i} draws a warning");
     }
 }
 
@@ -390,4 +391,74 @@ fn load_reads_a_file() {
     assert_eq!(c.probes.len(), 3);
     assert_eq!(c.origin, path.display().to_string());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An agent in `network` with an allow and a deny firewall probe.
+fn firewall_pair(network: &str) -> String {
+    format!(
+        r#"
+agent: {{ id: a, network: {network} }}
+probes:
+  - id: fw-allow-login
+    kind: firewall
+    expect: allow
+    protocol: tls
+    address: login.microsoftonline.com:443
+    component: hub-firewall
+    layer: platform_hub
+  - id: fw-deny-ssh
+    kind: firewall
+    expect: deny
+    address: 203.0.113.50:22
+    component: hub-firewall
+    layer: platform_hub
+"#
+    )
+}
+
+#[test]
+fn a_deny_firewall_probe_in_the_hub_is_warned_about_by_name() {
+    let c = AgentConfig::from_yaml(&firewall_pair("hub"), "hub.yaml").unwrap();
+    let warnings = c.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].probe, "fw-deny-ssh");
+    assert!(
+        warnings[0].message.contains("policy_drift"),
+        "{}",
+        warnings[0]
+    );
+    let c = AgentConfig::from_yaml(&firewall_pair("spoke-a"), "spoke.yaml").unwrap();
+    assert_eq!(c.warnings(), []);
+}
+
+#[test]
+fn the_binary_logs_the_hub_deny_warning_when_it_loads_the_config() {
+    let dir = std::env::temp_dir().join(format!("vigil-agent-advice-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hub.yaml");
+    std::fs::write(&path, firewall_pair("hub")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil-agent"))
+        .arg("--check-config")
+        .arg(&path)
+        .env_remove("VIGIL_NETWORK")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning does not refuse: {stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("WARN"))
+        .unwrap_or_else(|| panic!("no warning logged: {stderr}"));
+    assert!(line.contains("fw-deny-ssh"), "{line}");
+    assert!(!stderr.contains("fw-allow-login"), "{stderr}");
+}
+
+#[test]
+fn the_hub_example_has_no_deny_probe() {
+    let text = std::fs::read_to_string(examples_dir().join("agent-hub.yaml")).unwrap();
+    let c = AgentConfig::from_yaml(&text, "agent-hub.yaml").unwrap();
+    assert_eq!(c.agent.network, vigil_agent::config::HUB_NETWORK);
+    assert_eq!(c.warnings(), []);
 }

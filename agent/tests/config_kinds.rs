@@ -214,6 +214,22 @@ fn firewall_errors() {
         "not requested by protocol tls",
     );
     assert_invalid(
+        &foundation_with(
+            "address: 203.0.113.9:22",
+            "address: 203.0.113.9:22\n    host: ssh.example.com",
+        ),
+        "probes[2].host",
+        "not sent by protocol tcp",
+    );
+    assert_invalid(
+        &foundation_with(
+            "path: /common/discovery",
+            "path: /common/discovery\n    host: \"bad name\"",
+        ),
+        "probes[1].host",
+        "not a DNS name",
+    );
+    assert_invalid(
         &foundation_with("path: /common/discovery", "path: common"),
         "probes[1].path",
         "not a request path",
@@ -328,5 +344,13 @@ fn fields_of_another_kind_are_refused_by_name() {
         ),
         "probes[0].sni",
         "belongs to firewall, tls",
+    );
+    assert_invalid(
+        &foundation_with(
+            "warn_days: 21",
+            "warn_days: 21\n    host: checkout.example.com",
+        ),
+        "probes[5].host",
+        "not used by a tls probe",
     );
 }

@@ -77,6 +77,29 @@ async fn tcp_deny_blocked_succeeds_and_says_how() {
 }
 
 #[tokio::test]
+async fn a_silently_dropped_deny_reports_no_latency_and_is_never_slow() {
+    let hole = net::blackhole().await;
+    // The silent drop lasts the whole 600 ms timeout, far past the threshold.
+    let obs = run(&fw(
+        "deny",
+        "tcp",
+        hole.addr,
+        "    latency_threshold: 100ms\n",
+    ))
+    .await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    assert!(
+        obs.latency >= std::time::Duration::from_millis(600),
+        "{obs:?}"
+    );
+    assert!(!obs.latency_reported, "{obs:?}");
+    // An allow probe's latency is the path's, and is judged.
+    let open = net::accepting().await;
+    let obs = run(&fw("allow", "tcp", open, "    latency_threshold: 100ms\n")).await;
+    assert!(obs.latency_reported, "{obs:?}");
+}
+
+#[tokio::test]
 async fn tls_allow_reset_after_client_hello() {
     let (addr, hellos) = net::reset_after_hello().await;
     let obs = run(&fw("allow", "tls", addr, "    sni: blocked.example.com\n")).await;
@@ -140,6 +163,56 @@ async fn http_deny_policy() {
     let obs = run(&fw("deny", "http", web::destination().await, "")).await;
     assert_eq!(obs.error_class, ErrorClass::PolicyDrift, "{obs:?}");
     assert!(obs.message.contains("HTTP 200"), "{}", obs.message);
+}
+
+#[tokio::test]
+async fn http_host_names_the_fqdn_while_the_address_is_an_ip() {
+    let (addr, hosts) = web::host_recorder().await;
+    let obs = run(&fw(
+        "allow",
+        "http",
+        addr,
+        "    host: Allowed.Example.com\n",
+    ))
+    .await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    let obs = run(&fw("deny", "http", addr, "    host: blocked.example.com\n")).await;
+    assert_eq!(obs.error_class, ErrorClass::PolicyDrift, "{obs:?}");
+    assert!(
+        obs.message.contains("host blocked.example.com"),
+        "the drift names the Host it sent: {}",
+        obs.message
+    );
+    let obs = run(&fw("allow", "http", addr, "")).await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    assert_eq!(
+        *hosts.lock().unwrap(),
+        ["allowed.example.com", "blocked.example.com", "127.0.0.1"],
+        "the listener saw each probe's Host; without `host` it is the address's host"
+    );
+}
+
+#[tokio::test]
+async fn https_host_is_also_the_sni_unless_sni_is_given() {
+    let lab = TlsLab::new("fw-https-host");
+    let (addr, names) = lab.serve_recording(Cert::Valid).await;
+    let obs = run(&fw("allow", "https", addr, &format!("    host: {NAME}\n"))).await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    let obs = run(&fw(
+        "allow",
+        "https",
+        addr,
+        &format!("    sni: {NAME}\n    host: api.lab.test\n"),
+    ))
+    .await;
+    assert_eq!(obs.outcome, Outcome::Success, "{obs:?}");
+    assert_eq!(
+        *names.lock().unwrap(),
+        [
+            (NAME.to_owned(), NAME.to_owned()),
+            (NAME.to_owned(), "api.lab.test".to_owned())
+        ]
+    );
 }
 
 #[tokio::test]

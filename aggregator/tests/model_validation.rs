@@ -1,7 +1,7 @@
 //! Every class of model and config error is refused with a message naming
 //! the file, the node/field and the fix; every shipped example parses.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use vigil_aggregator::{AggregatorConfig, ConfigError};
 use vigil_model::Model;
@@ -340,4 +340,47 @@ fn every_example_file_parses() {
         models >= 1 && configs >= 1,
         "found {models} models and {configs} configs"
     );
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples")
+}
+
+#[test]
+fn the_example_aggregator_config_writes_out_the_defaults() {
+    let c = AggregatorConfig::load(&examples().join("aggregator.yaml")).unwrap();
+    let d = AggregatorConfig::default();
+    assert_eq!(c.attribution, d.attribution, "attribution:");
+    assert_eq!(c.evaluation, d.evaluation, "evaluation:");
+    assert_eq!(c.ingest, d.ingest, "ingest:");
+    assert_eq!(c.listen, d.listen, "listen:");
+}
+
+#[test]
+fn the_attribution_defaults_in_docs_model_md_are_the_defaults() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/model.md"))
+            .unwrap();
+    let block = doc
+        .split("```yaml\n")
+        .filter_map(|rest| rest.split("```").next())
+        .find(|b| b.starts_with("attribution:"))
+        .expect("docs/model.md shows the attribution: section");
+    let c = AggregatorConfig::from_yaml(&format!("model: m.yaml\n{block}"), "model.md").unwrap();
+    assert_eq!(c.attribution, AggregatorConfig::default().attribution);
+}
+
+#[test]
+fn the_example_model_lifts_dependencies_to_components_as_documented() {
+    let model = Model::load(&examples().join("model-hub-two-spokes.yaml")).unwrap();
+    let topology = vigil_health::attribution::observe::topology(&model, "hub");
+    let deps = |c: &str| topology.depends_on.get(c).cloned().unwrap_or_default();
+    // Both stamps' nodes lift to one component; what the API calls, and not
+    // the firewall its failures would otherwise be handed to.
+    assert_eq!(deps("checkout-api"), ["hub-dns", "orders-db"]);
+    assert_eq!(deps("orders-db"), ["private-dns-zone"]);
+    assert_eq!(deps("orders-worker"), ["orders-db"]);
+    // Nothing else: the flow's selector names no component, so its
+    // depends_on lifts to no dependent at all.
+    assert_eq!(topology.depends_on.len(), 3, "{:?}", topology.depends_on);
 }

@@ -21,7 +21,7 @@ const TAXONOMY: &[ClassDoc] = &[
     ClassDoc {
         class: ErrorClass::Timeout,
         name: "timeout",
-        doc: "No answer within the probe timeout. Across a firewall this is the signature of a silent drop (network-rule deny) or a blackholed route; to a destination inside the spoke it usually means the host or process hangs.",
+        doc: "No answer within the probe timeout. Across a firewall this is the signature of a silent drop (network-rule deny) or a route blackholed on the path (a blackhole route on this host is `network_unreachable`); to a destination inside the spoke it usually means the host or process hangs.",
     },
     ClassDoc {
         class: ErrorClass::ConnectionRefused,
@@ -36,12 +36,12 @@ const TAXONOMY: &[ClassDoc] = &[
     ClassDoc {
         class: ErrorClass::NetworkUnreachable,
         name: "network_unreachable",
-        doc: "The local stack has no route: a missing or wrong route (UDR) in the agent's own network.",
+        doc: "This host's own routing table refuses the destination — no route, or a `blackhole`, `unreachable` or `prohibit` route (the agent asks the route again to be sure): a missing or wrong route (UDR) in the agent's own network.",
     },
     ClassDoc {
         class: ErrorClass::HostUnreachable,
         name: "host_unreachable",
-        doc: "An ICMP host-unreachable came back: a router on the path (hub firewall, peering) could not deliver.",
+        doc: "An ICMP host- or network-unreachable came back while this host's own route is fine: a router on the path (hub firewall, peering) could not deliver.",
     },
     ClassDoc {
         class: ErrorClass::PacketLoss,

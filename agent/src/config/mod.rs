@@ -4,8 +4,10 @@
 //!
 //! Inside, imports run one way: `validate` (the whole file) uses `probes` and
 //! `export` (its sections), which use `kinds` and `fields` (single values),
-//! which use `error`. No sub-config imports the module that imports it.
+//! which use `error`; `advice` reads a config once it is built. No
+//! sub-config imports the module that imports it.
 
+mod advice;
 mod error;
 mod export;
 mod fields;
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 use vigil_proto::v1;
 
+pub use advice::{ConfigWarning, HUB_NETWORK};
 pub use error::{ConfigError, Location};
 pub use export::{ExportConfig, OTLP_SWITCH, OtlpProtocol, OtlpSettings};
 pub use spec::{
@@ -170,14 +173,26 @@ pub struct Schedule {
 impl AgentConfig {
     /// Reads and parses `path`, applies the identity overrides and the
     /// OTLP variables (`VIGIL_AGENT_OTLP`, `OTEL_*`) from the process
-    /// environment, and validates.
+    /// environment, and validates. Logs every [`Self::warnings`] entry as a
+    /// warning naming its probe.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             origin: origin.clone(),
             source,
         })?;
-        Self::from_yaml_with_env(&text, &origin, &|key| std::env::var(key).ok())
+        let config = Self::from_yaml_with_env(&text, &origin, &|key| std::env::var(key).ok())?;
+        for w in config.warnings() {
+            tracing::warn!(config = %origin, probe = %w.probe, "{w}");
+        }
+        Ok(config)
+    }
+
+    /// Advice on probes that are valid but probably wrong where this agent
+    /// runs (a deny firewall probe in the hub network); empty when there is
+    /// none. Nothing here stops the agent.
+    pub fn warnings(&self) -> Vec<ConfigWarning> {
+        advice::warnings(self)
     }
 
     /// Parses and validates YAML text; `origin` names the file in errors.

@@ -119,6 +119,9 @@ pub(super) struct RawProbe {
     pub expect: Option<String>,
     pub protocol: Option<String>,
     pub path: Option<String>,
+    /// The HTTP `Host` name of an http/https firewall probe (and, for
+    /// https, the SNI unless `sni` is given).
+    pub host: Option<String>,
     // firewall, tls
     pub sni: Option<String>,
     // reachability

@@ -49,12 +49,15 @@ impl ProbeSpec {
             },
             Self::Tls(tls) => format!("{} (sni {})", tls.target, tls.server_name),
             Self::Firewall(fw) => {
-                let sni = match (&fw.sni, fw.protocol.speaks_tls()) {
-                    (Some(sni), true) => format!(" sni {sni}"),
-                    _ => String::new(),
-                };
+                let mut names = String::new();
+                if fw.protocol.speaks_tls() && (fw.sni.is_some() || fw.host.is_some()) {
+                    names.push_str(&format!(" sni {}", fw.sni_name()));
+                }
+                if fw.protocol.speaks_http() && (fw.sni.is_some() || fw.host.is_some()) {
+                    names.push_str(&format!(" host {}", fw.host_name()));
+                }
                 format!(
-                    "{}://{}{sni} expect {}",
+                    "{}://{}{names} expect {}",
                     fw.protocol.as_str(),
                     fw.target,
                     fw.expect.as_str()
@@ -246,20 +249,48 @@ impl FirewallProtocol {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirewallSpec {
+    /// Where to connect (`address`).
     pub target: HostPort,
+    /// What the policy must do with the traffic.
     pub expect: PolicyExpectation,
+    /// How far into the conversation the probe goes.
     pub protocol: FirewallProtocol,
-    /// Server name sent in the ClientHello (tls, https) and the HTTP `Host`;
-    /// `None` uses the host of `target`.
+    /// Server name sent in the ClientHello (tls, https); `None` uses
+    /// `host`, then the host of `target`.
     pub sni: Option<String>,
+    /// Name sent as the HTTP `Host` (http, https), so an FQDN application
+    /// rule can be tested against an IP `target` without the system
+    /// resolver; `None` uses `sni`, then the host of `target`.
+    pub host: Option<String>,
     /// Request path for http and https.
     pub path: String,
 }
 
 impl FirewallSpec {
-    /// The name the application rule sees (SNI or Host header).
+    /// The name sent in the TLS ClientHello.
+    pub fn sni_name(&self) -> &str {
+        self.sni
+            .as_deref()
+            .or(self.host.as_deref())
+            .unwrap_or(&self.target.host)
+    }
+
+    /// The name sent as the HTTP `Host`.
+    pub fn host_name(&self) -> &str {
+        self.host
+            .as_deref()
+            .or(self.sni.as_deref())
+            .unwrap_or(&self.target.host)
+    }
+
+    /// The name the application rule sees: the SNI where TLS is spoken
+    /// first, else the Host.
     pub fn server_name(&self) -> &str {
-        self.sni.as_deref().unwrap_or(&self.target.host)
+        if self.protocol.speaks_tls() {
+            self.sni_name()
+        } else {
+            self.host_name()
+        }
     }
 }
 

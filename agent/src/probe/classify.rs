@@ -26,28 +26,65 @@ pub fn io_kind(kind: io::ErrorKind) -> Option<ErrorClass> {
     }
 }
 
-/// Walks an error's source chain to the first `io::Error` whose kind names a
-/// transport failure. Library wrappers (hyper, reqwest) bury the OS error a
-/// few levels down.
-pub fn io_in_chain(err: &(dyn StdError + 'static)) -> Option<ErrorClass> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<io::Error>()
-            && let Some(class) = io_kind(io.kind())
-        {
-            return Some(class);
-        }
-        current = e.source();
-    }
-    None
+/// Whether an OS error is one a route lookup answers with, so a connect
+/// that failed this way may have been refused by this host's own routing
+/// table: `ENETUNREACH` (no route), `EHOSTUNREACH` (an `unreachable` route,
+/// or an ICMP unreachable from a router further on), `EINVAL` (a `blackhole`
+/// route) or `EACCES` (a `prohibit` route). Only the route lookup itself
+/// (`connect::route_refused`) tells which.
+pub fn is_route_error(err: &io::Error) -> bool {
+    use io::ErrorKind as K;
+    err.raw_os_error().is_some()
+        && matches!(
+            err.kind(),
+            K::NetworkUnreachable | K::HostUnreachable | K::InvalidInput | K::PermissionDenied
+        )
 }
 
-/// Classifies a failed HTTP request.
-pub fn http(err: &reqwest::Error) -> ErrorClass {
+/// The class of a failed connect. `refused_here` says whether this host's
+/// routing table refuses the destination: then a route error is
+/// `network_unreachable` whatever the route type made the kernel answer.
+/// Otherwise an unreachable answer came from a router on the path
+/// (`host_unreachable`), and an `EINVAL` or `EACCES` was not about routes
+/// at all (`None`: the caller's own fallback).
+pub fn connect_error(err: &io::Error, refused_here: bool) -> Option<ErrorClass> {
+    use io::ErrorKind as K;
+    if !is_route_error(err) {
+        return io_kind(err.kind());
+    }
+    if refused_here {
+        return Some(ErrorClass::NetworkUnreachable);
+    }
+    match err.kind() {
+        K::NetworkUnreachable | K::HostUnreachable => Some(ErrorClass::HostUnreachable),
+        _ => None,
+    }
+}
+
+/// Whether an error's source chain holds a route error (see
+/// [`is_route_error`]), which only a route lookup can classify.
+pub fn route_error_in_chain(err: &(dyn StdError + 'static)) -> bool {
+    ios(err).any(is_route_error)
+}
+
+/// [`connect_error`] for the first `io::Error` of the source chain that it
+/// classifies: how a library that connects by itself (reqwest, hyper,
+/// tonic) failed to connect. Those wrappers bury the OS error a few levels
+/// down.
+pub fn chain(err: &(dyn StdError + 'static), refused_here: bool) -> Option<ErrorClass> {
+    ios(err).find_map(|io| connect_error(io, refused_here))
+}
+
+fn ios<'a>(err: &'a (dyn StdError + 'static)) -> impl Iterator<Item = &'a io::Error> {
+    std::iter::successors(Some(err), |&e| e.source()).filter_map(|e| e.downcast_ref::<io::Error>())
+}
+
+/// Classifies a failed HTTP request; `refused_here` as in [`connect_error`].
+pub fn http(err: &reqwest::Error, refused_here: bool) -> ErrorClass {
     if err.is_timeout() {
         return ErrorClass::Timeout;
     }
-    io_in_chain(err).unwrap_or(ErrorClass::HttpProtocol)
+    chain(err, refused_here).unwrap_or(ErrorClass::HttpProtocol)
 }
 
 /// The status a firewall or proxy uses for "denied by policy" in place of
@@ -129,9 +166,74 @@ mod tests {
     #[test]
     fn finds_io_kind_below_wrappers() {
         let err = Wrapper(io::Error::from(io::ErrorKind::ConnectionRefused));
-        assert_eq!(io_in_chain(&err), Some(ErrorClass::ConnectionRefused));
+        assert_eq!(chain(&err, false), Some(ErrorClass::ConnectionRefused));
         let err = Wrapper(io::Error::other("something"));
-        assert_eq!(io_in_chain(&err), None);
+        assert_eq!(chain(&err, false), None);
+    }
+
+    // Linux errno values, as the kernel's route lookup returns them.
+    const EACCES: i32 = 13;
+    const EINVAL: i32 = 22;
+    const ENETUNREACH: i32 = 101;
+    const EHOSTUNREACH: i32 = 113;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_route_refused_here_is_network_unreachable_whatever_the_errno() {
+        for code in [EINVAL, ENETUNREACH, EHOSTUNREACH, EACCES] {
+            let err = io::Error::from_raw_os_error(code);
+            assert!(is_route_error(&err), "{err}");
+            assert_eq!(
+                connect_error(&err, true),
+                Some(ErrorClass::NetworkUnreachable),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn an_unreachable_answer_from_further_on_is_host_unreachable() {
+        for code in [ENETUNREACH, EHOSTUNREACH] {
+            let err = io::Error::from_raw_os_error(code);
+            assert_eq!(
+                connect_error(&err, false),
+                Some(ErrorClass::HostUnreachable),
+                "{err}"
+            );
+        }
+        // EINVAL and EACCES that a route lookup did not give say nothing
+        // about the path: the caller's fallback decides.
+        for code in [EINVAL, EACCES] {
+            let err = io::Error::from_raw_os_error(code);
+            assert_eq!(connect_error(&err, false), None, "{err}");
+        }
+    }
+
+    #[test]
+    fn errors_that_are_not_from_the_os_are_not_route_errors() {
+        let made_here = io::Error::new(io::ErrorKind::InvalidInput, "bad address");
+        assert!(!is_route_error(&made_here));
+        assert_eq!(connect_error(&made_here, true), None);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            connect_error(&refused, true),
+            Some(ErrorClass::ConnectionRefused)
+        );
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn finds_a_route_error_below_wrappers() {
+        let err = Wrapper(io::Error::from_raw_os_error(EINVAL));
+        assert!(route_error_in_chain(&err));
+        assert_eq!(chain(&err, true), Some(ErrorClass::NetworkUnreachable));
+        assert_eq!(chain(&err, false), None);
+        let err = Wrapper(io::Error::from_raw_os_error(EHOSTUNREACH));
+        assert_eq!(chain(&err, false), Some(ErrorClass::HostUnreachable));
+        assert!(!route_error_in_chain(&Wrapper(io::Error::from(
+            io::ErrorKind::ConnectionReset
+        ))));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! address set, a CNAME chain through an expected name. It must not decide
 //! what a failure means for the model; the error class says what happened.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use hickory_resolver::TokioResolver;
@@ -18,7 +18,7 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use ipnet::IpNet;
 use vigil_proto::v1::{DnsDetail, ErrorClass, signal_detail::Detail};
 
-use super::{Observation, Probe, ProbeFuture, classify};
+use super::{Observation, Probe, ProbeFuture, classify, connect};
 use crate::config::{DnsRecordType, DnsSpec};
 
 /// Private ranges a private endpoint may resolve to: RFC 1918, RFC 6598
@@ -37,12 +37,16 @@ pub struct DnsProbe {
     fqdn: String,
     resolver: TokioResolver,
     resolver_name: String,
+    /// Where the resolver sends its queries, to tell a resolver that does
+    /// not answer from one this host has no route to.
+    servers: Vec<SocketAddr>,
     private: Vec<IpNet>,
 }
 
 impl DnsProbe {
     pub fn new(spec: DnsSpec, timeout: Duration) -> Result<Self, String> {
         let provider = TokioRuntimeProvider::default();
+        let mut servers: Vec<SocketAddr> = spec.server.into_iter().collect();
         let mut builder = match spec.server {
             Some(server) => {
                 // UDP first; the pool retries over TCP when an answer comes
@@ -57,8 +61,18 @@ impl DnsProbe {
                     provider,
                 )
             }
-            None => TokioResolver::builder(provider)
-                .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?,
+            None => {
+                let (config, opts) = hickory_resolver::system_conf::read_system_conf()
+                    .map_err(|e| format!("cannot read the system resolver configuration: {e}"))?;
+                servers = config
+                    .name_servers()
+                    .iter()
+                    .flat_map(|ns| ns.connections.iter().map(|c| (ns.ip, c.port).into()))
+                    .collect();
+                let mut builder = TokioResolver::builder_with_config(config, provider);
+                *builder.options_mut() = opts;
+                builder
+            }
         };
         let opts: &mut ResolverOpts = builder.options_mut();
         // A cache would make every run after the first measure the cache.
@@ -89,6 +103,7 @@ impl DnsProbe {
             fqdn,
             resolver,
             resolver_name,
+            servers,
             private,
         })
     }
@@ -132,7 +147,15 @@ impl DnsProbe {
                 .with_detail(detail)
             }
             Err(e) => {
-                let (class, code) = classify::dns(&e);
+                let (mut class, code) = classify::dns(&e);
+                // No answer at all may be no way to ask: every resolver
+                // address refused by this host's routing table.
+                if code.is_none()
+                    && !self.servers.is_empty()
+                    && self.servers.iter().all(|&s| connect::route_refused(s))
+                {
+                    class = ErrorClass::NetworkUnreachable;
+                }
                 let rcode = code.map(rcode_name).unwrap_or_default();
                 let message = format!(
                     "{} {} via {}: {e}",

@@ -17,6 +17,7 @@ const BODY_LIMIT: usize = 1024;
 pub struct EgressProbe {
     spec: EgressSpec,
     client: reqwest::Client,
+    timeout: Duration,
 }
 
 impl EgressProbe {
@@ -30,7 +31,11 @@ impl EgressProbe {
             .user_agent(concat!("vigil-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Self { spec, client })
+        Ok(Self {
+            spec,
+            client,
+            timeout,
+        })
     }
 
     async fn check(&self) -> Observation {
@@ -39,8 +44,10 @@ impl EgressProbe {
         let response = match self.client.get(url.clone()).send().await {
             Ok(r) => r,
             Err(e) => {
+                let deadline = tokio::time::Instant::from_std(start) + self.timeout;
+                let here = super::http::refused_here(&e, url, deadline).await;
                 return Observation::failure(
-                    classify::http(&e),
+                    classify::http(&e, here),
                     start.elapsed(),
                     format!("echo endpoint {url}: {e}"),
                 );
@@ -51,7 +58,7 @@ impl EgressProbe {
             Ok(body) => body,
             Err(e) => {
                 return Observation::failure(
-                    classify::http(&e),
+                    classify::http(&e, false),
                     start.elapsed(),
                     format!("echo endpoint {url}: {e}"),
                 );

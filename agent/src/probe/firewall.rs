@@ -55,11 +55,23 @@ impl FirewallProbe {
         let start = Instant::now();
         let passage = self.attempt().await;
         let latency = start.elapsed();
+        let names = match self.spec.protocol {
+            FirewallProtocol::Tcp => String::new(),
+            FirewallProtocol::Tls => format!(" (sni {})", self.spec.sni_name()),
+            FirewallProtocol::Http => format!(" (host {})", self.spec.host_name()),
+            FirewallProtocol::Https if self.spec.sni_name() == self.spec.host_name() => {
+                format!(" (sni/host {})", self.spec.sni_name())
+            }
+            FirewallProtocol::Https => format!(
+                " (sni {}, host {})",
+                self.spec.sni_name(),
+                self.spec.host_name()
+            ),
+        };
         let what = format!(
-            "{}://{} (sni/host {})",
+            "{}://{}{names}",
             self.spec.protocol.as_str(),
             self.spec.target,
-            self.spec.server_name()
         );
         match (self.spec.expect, passage) {
             (_, Passage::Inconclusive(Failed { class, message })) => Observation::failure(
@@ -88,8 +100,10 @@ impl FirewallProbe {
                 ),
                 detail,
             ),
+            // How long the firewall took to stop it is no service's latency:
+            // a silent drop lasts the whole timeout.
             (PolicyExpectation::Deny, Passage::Blocked { failed, detail }) => {
-                let mut ok = with_detail(Observation::success(latency), detail);
+                let mut ok = with_detail(Observation::success(latency).without_latency(), detail);
                 ok.message = format!(
                     "blocked as required ({}): {}",
                     blocked_by(failed.class),
@@ -110,7 +124,7 @@ impl FirewallProbe {
             Ok(stream) => stream,
             Err(failed) => return judge_failure(failed, None),
         };
-        let host = self.spec.server_name();
+        let host = self.spec.host_name();
         match self.spec.protocol {
             FirewallProtocol::Tcp => settle(stream, deadline).await,
             FirewallProtocol::Http => {
@@ -124,7 +138,8 @@ impl FirewallProbe {
                         return Passage::Inconclusive(Failed::new(ErrorClass::ProbeInternal, e));
                     }
                 };
-                let mut tls = match handshake(stream, host, config, deadline).await {
+                let mut tls = match handshake(stream, self.spec.sni_name(), config, deadline).await
+                {
                     Ok(tls) => tls,
                     Err(failed) => return judge_failure(failed, None),
                 };

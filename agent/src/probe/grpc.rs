@@ -12,7 +12,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use vigil_proto::v1::{ErrorClass, GrpcDetail, signal_detail::Detail};
 
-use super::{Observation, Probe, ProbeFuture, classify};
+use super::{Observation, Probe, ProbeFuture, classify, connect};
 use crate::config::GrpcSpec;
 
 pub struct GrpcProbe {
@@ -54,8 +54,9 @@ impl GrpcProbe {
                 );
             }
             Ok(Err(e)) => {
+                let here = connect::refused_here(&e, &target.host, target.port, deadline).await;
                 return Observation::failure(
-                    classify::io_in_chain(&e).unwrap_or(ErrorClass::GrpcError),
+                    classify::chain(&e, here).unwrap_or(ErrorClass::GrpcError),
                     start.elapsed(),
                     format!("connect to {target}: {}", classify::describe(&e)),
                 );
@@ -91,7 +92,10 @@ impl GrpcProbe {
                 let class = match status.code() {
                     Code::DeadlineExceeded => ErrorClass::Timeout,
                     Code::Unavailable => {
-                        classify::io_in_chain(&status).unwrap_or(ErrorClass::GrpcError)
+                        let here =
+                            connect::refused_here(&status, &target.host, target.port, deadline)
+                                .await;
+                        classify::chain(&status, here).unwrap_or(ErrorClass::GrpcError)
                     }
                     _ => ErrorClass::GrpcError,
                 };

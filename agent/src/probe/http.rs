@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use vigil_proto::v1::{ErrorClass, HttpDetail, signal_detail::Detail};
 
-use super::{Observation, Probe, ProbeFuture, classify};
+use super::{Observation, Probe, ProbeFuture, classify, connect};
 use crate::config::HttpSpec;
 
 /// Only this much of a body is read for `body_match`; health pages are small.
@@ -15,17 +15,23 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub struct HttpProbe {
     spec: HttpSpec,
     client: reqwest::Client,
+    /// The client's timeout, which also bounds a second look at the route.
+    timeout: Duration,
 }
 
 impl HttpProbe {
     /// A probe with a client of its own.
     pub fn new(spec: HttpSpec, timeout: Duration) -> Result<Self, String> {
-        Ok(Self::with_client(spec, client(timeout)?))
+        Ok(Self::with_client(spec, client(timeout)?, timeout))
     }
 
     /// A probe on a client shared with other HTTP probes of its timeout.
-    pub fn with_client(spec: HttpSpec, client: reqwest::Client) -> Self {
-        Self { spec, client }
+    pub fn with_client(spec: HttpSpec, client: reqwest::Client, timeout: Duration) -> Self {
+        Self {
+            spec,
+            client,
+            timeout,
+        }
     }
 
     async fn check(&self) -> Observation {
@@ -33,8 +39,10 @@ impl HttpProbe {
         let response = match self.client.get(self.spec.url.clone()).send().await {
             Ok(r) => r,
             Err(e) => {
+                let deadline = tokio::time::Instant::from_std(start) + self.timeout;
+                let here = refused_here(&e, &self.spec.url, deadline).await;
                 return Observation::failure(
-                    classify::http(&e),
+                    classify::http(&e, here),
                     start.elapsed(),
                     classify::describe(&e),
                 );
@@ -66,7 +74,7 @@ impl HttpProbe {
             Ok(body) => body,
             Err(e) => {
                 return Observation::failure(
-                    classify::http(&e),
+                    classify::http(&e, false),
                     start.elapsed(),
                     classify::describe(&e),
                 )
@@ -109,6 +117,19 @@ pub(super) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
         .user_agent(concat!("vigil-agent/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// Whether a failed request to `url` was refused by this host's routing
+/// table (see `connect::refused_here`).
+pub(super) async fn refused_here(
+    err: &reqwest::Error,
+    url: &reqwest::Url,
+    deadline: tokio::time::Instant,
+) -> bool {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => connect::refused_here(err, host, port, deadline).await,
+        _ => false,
+    }
 }
 
 async fn read_prefix(mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {

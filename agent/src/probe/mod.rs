@@ -45,7 +45,14 @@ pub struct Observation {
     /// `Unspecified` exactly when the outcome is a success; a warning names
     /// the threshold it crossed (e.g. `tls_expiring`).
     pub error_class: ErrorClass,
+    /// How long the run took.
     pub latency: Duration,
+    /// Whether `latency` is the target's latency, which is reported to the
+    /// aggregator and judged. False for a `deny` firewall probe that was
+    /// blocked: it waited on the firewall (a silent drop lasts the whole
+    /// timeout), not on a service, so it reports no latency and never
+    /// crosses `latency_threshold`.
+    pub latency_reported: bool,
     /// A short human explanation; empty on a plain success, but a success
     /// may explain itself (a `deny` firewall probe says how it was blocked).
     pub message: String,
@@ -58,6 +65,7 @@ impl Observation {
             outcome: Outcome::Success,
             error_class: ErrorClass::Unspecified,
             latency,
+            latency_reported: true,
             message: String::new(),
             detail: None,
         }
@@ -68,6 +76,7 @@ impl Observation {
             outcome: Outcome::Failure,
             error_class: class,
             latency,
+            latency_reported: true,
             message: message.into(),
             detail: None,
         }
@@ -79,9 +88,17 @@ impl Observation {
             outcome: Outcome::Warning,
             error_class: class,
             latency,
+            latency_reported: true,
             message: message.into(),
             detail: None,
         }
+    }
+
+    /// The same observation, with a latency that is not the target's (see
+    /// `latency_reported`).
+    pub fn without_latency(mut self) -> Self {
+        self.latency_reported = false;
+        self
     }
 
     pub fn with_detail(mut self, detail: Detail) -> Self {
@@ -143,7 +160,7 @@ impl Builder {
                     Entry::Occupied(e) => e.get().clone(),
                     Entry::Vacant(e) => e.insert(http::client(timeout).map_err(fail)?).clone(),
                 };
-                Box::new(HttpProbe::with_client(spec.clone(), client))
+                Box::new(HttpProbe::with_client(spec.clone(), client, timeout))
             }
             ProbeSpec::Tcp(spec) => Box::new(TcpProbe::new(spec.clone(), timeout)),
             ProbeSpec::Dns(spec) => Box::new(DnsProbe::new(spec.clone(), timeout).map_err(fail)?),
@@ -182,7 +199,11 @@ pub async fn run_once(
         ),
     };
     match latency_threshold {
-        Some(limit) if observation.is_success() && observation.latency > limit => {
+        Some(limit)
+            if observation.is_success()
+                && observation.latency_reported
+                && observation.latency > limit =>
+        {
             let message = format!(
                 "took {} (threshold {})",
                 humantime::format_duration(round_ms(observation.latency)),

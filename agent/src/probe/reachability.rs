@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use vigil_proto::v1::{ErrorClass, ReachabilityDetail, signal_detail::Detail};
 
 use super::connect::{self, Failed};
-use super::{Observation, Probe, ProbeFuture, classify};
+use super::{Observation, Probe, ProbeFuture};
 use crate::config::{ReachabilityMethod, ReachabilitySpec};
 
 const PING_GROUP_RANGE: &str = "/proc/sys/net/ipv4/ping_group_range";
@@ -146,7 +146,7 @@ async fn attempt(addr: SocketAddr, deadline: tokio::time::Instant) -> Result<Dur
     let start = Instant::now();
     match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
         Ok(Ok(_stream)) => Ok(start.elapsed()),
-        Ok(Err(e)) => Err(classify::io_kind(e.kind()).unwrap_or(ErrorClass::ProbeInternal)),
+        Ok(Err(e)) => Err(connect::failure_class(&e, addr)),
         Err(_) => Err(ErrorClass::Timeout),
     }
 }

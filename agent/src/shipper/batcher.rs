@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use vigil_proto::v1::{Signal, SignalBatch, SignalDetail};
 
 use super::{Counters, Outbox, ProbeRun};
+use crate::probe::Observation;
 
 pub struct Batcher {
     pub max_signals: usize,
@@ -80,6 +81,17 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// The wire latency of a run: 0 means "no latency" (see
+/// `Observation::latency_reported`), so a measured one is at least 1 µs.
+fn latency_us(o: &Observation) -> u32 {
+    if !o.latency_reported {
+        return 0;
+    }
+    u32::try_from(o.latency.as_micros())
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
 /// Encodes probe runs compactly: times as deltas from the earliest run.
 pub fn encode(sequence: u64, runs: impl ExactSizeIterator<Item = ProbeRun>) -> SignalBatch {
     let runs: Vec<ProbeRun> = runs.collect();
@@ -96,7 +108,7 @@ pub fn encode(sequence: u64, runs: impl ExactSizeIterator<Item = ProbeRun>) -> S
                 probe_index: r.probe_index,
                 outcome: o.outcome as i32,
                 error_class: o.error_class as i32,
-                latency_us: u32::try_from(o.latency.as_micros()).unwrap_or(u32::MAX),
+                latency_us: latency_us(&o),
                 time_offset_ms: i32::try_from(r.observed_at_unix_ms - base).unwrap_or(i32::MAX),
                 message: if o.is_success() {
                     String::new()
@@ -112,5 +124,29 @@ pub fn encode(sequence: u64, runs: impl ExactSizeIterator<Item = ProbeRun>) -> S
         base_time_unix_ms: base,
         signals,
         dropped_signals_total: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(observation: Observation) -> ProbeRun {
+        ProbeRun {
+            probe_index: 0,
+            observed_at_unix_ms: 1_000,
+            observation,
+        }
+    }
+
+    #[test]
+    fn a_latency_that_is_not_the_targets_is_sent_as_none() {
+        let measured = Observation::success(Duration::from_millis(2_000));
+        let blocked = measured.clone().without_latency();
+        let instant = Observation::success(Duration::ZERO);
+        let batch = encode(1, [measured, blocked, instant].map(run).into_iter());
+        let sent: Vec<u32> = batch.signals.iter().map(|s| s.latency_us).collect();
+        // 0 is reserved for "no latency": a real one is at least 1 µs.
+        assert_eq!(sent, [2_000_000, 0, 1]);
     }
 }

@@ -8,6 +8,7 @@
 pub mod dns;
 pub mod grpc;
 pub mod net;
+pub mod netns;
 pub mod tls;
 pub mod web;
 

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -14,6 +14,9 @@ use time::{Duration, OffsetDateTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+/// (SNI, HTTP `Host`) of every request an HTTPS server answered, in order.
+pub type Names = Arc<Mutex<Vec<(String, String)>>>;
 
 /// The name the valid certificates are issued for.
 pub const NAME: &str = "vault.lab.test";
@@ -101,6 +104,13 @@ impl TlsLab {
 
     /// Serves `kind` on a fresh loopback port.
     pub async fn serve(&self, kind: Cert) -> SocketAddr {
+        self.serve_recording(kind).await.0
+    }
+
+    /// Serves `kind` on a fresh loopback port and records, for every HTTP
+    /// request after a handshake, the SNI the client sent (empty without
+    /// one) and the request's `Host`.
+    pub async fn serve_recording(&self, kind: Cert) -> (SocketAddr, Names) {
         let (chain, key) = self.leaf(kind);
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -113,17 +123,31 @@ impl TlsLab {
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let names = Names::default();
+        let seen = names.clone();
         tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(conn).await else {
                         return;
                     };
+                    let sni = tls.get_ref().1.server_name().unwrap_or_default().to_owned();
                     let mut buf = [0u8; 4096];
                     if let Ok(n) = tls.read(&mut buf).await
                         && n > 0
                     {
+                        let mut headers = [httparse::EMPTY_HEADER; 32];
+                        let mut request = httparse::Request::new(&mut headers);
+                        let _ = request.parse(&buf[..n]);
+                        let host = request
+                            .headers
+                            .iter()
+                            .find(|h| h.name.eq_ignore_ascii_case("host"))
+                            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+                            .unwrap_or_default();
+                        seen.lock().expect("names").push((sni, host));
                         let _ = tls
                             .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
                             .await;
@@ -132,7 +156,7 @@ impl TlsLab {
                 });
             }
         });
-        addr
+        (addr, names)
     }
 }
 

@@ -1,12 +1,14 @@
-//! HTTP servers on loopback: a destination that answers, a firewall deny
-//! page (status 470 "Action: Deny"), and an echo endpoint that returns the
-//! caller's IP as plain text (what ifconfig.me-style services do).
+//! HTTP servers on loopback: a destination that answers, one that also
+//! records the `Host` of every request, a firewall deny page (status 470
+//! "Action: Deny"), and an echo endpoint that returns the caller's IP as
+//! plain text (what ifconfig.me-style services do).
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
@@ -29,6 +31,28 @@ async fn serve(app: Router) -> SocketAddr {
 /// Any path answers 200 "hello".
 pub async fn destination() -> SocketAddr {
     serve(Router::new().fallback(|| async { "hello" })).await
+}
+
+/// The `Host` of every request a server saw, in order.
+pub type Hosts = Arc<Mutex<Vec<String>>>;
+
+/// Any path answers 200 "hello" and records the request's `Host`.
+pub async fn host_recorder() -> (SocketAddr, Hosts) {
+    let hosts = Hosts::default();
+    let seen = hosts.clone();
+    let app = Router::new().fallback(move |headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            seen.lock().expect("hosts").push(host);
+            "hello"
+        }
+    });
+    (serve(app).await, hosts)
 }
 
 /// Any path answers 470 with the firewall's deny text.

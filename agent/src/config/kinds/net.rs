@@ -69,6 +69,17 @@ pub(in crate::config) fn firewall(f: &Fields<'_>) -> Result<FirewallSpec, Config
         }
         Some(text) => Some(f.server_name("sni", text)?),
     };
+    let host = match p.host.as_deref() {
+        None => None,
+        Some(_) if !protocol.speaks_http() => {
+            return Err(f.err(
+                "host",
+                format!("is not sent by protocol {}", protocol.as_str()),
+                "remove it, or use protocol: http or https (with tls, name the SNI in sni)",
+            ));
+        }
+        Some(text) => Some(f.server_name("host", text)?),
+    };
     let path = match p.path.as_deref().map(str::trim) {
         None => "/".to_owned(),
         Some(_) if !protocol.speaks_http() => {
@@ -97,6 +108,7 @@ pub(in crate::config) fn firewall(f: &Fields<'_>) -> Result<FirewallSpec, Config
         expect,
         protocol,
         sni,
+        host,
         path,
     })
 }

@@ -158,3 +158,43 @@ pub fn write_us(out: &mut String, us: u32) {
         write!(out, "{us}µs")
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::store::Window;
+
+    /// A minute of signals every second, each with `latency_us` (0: none).
+    fn steady(latency_us: u32) -> WindowSummary {
+        let mut w = Window::new(Duration::from_secs(60));
+        for t in 0..60 {
+            w.record(t * 1_000, false, latency_us);
+        }
+        w.summarize(59_000)
+    }
+
+    #[test]
+    fn blocked_deny_probes_without_latency_are_healthy() {
+        // What a deny firewall probe meeting a silent drop now sends.
+        let j = judge(&steady(0), &Thresholds::default());
+        assert_eq!(j.state, HealthState::Healthy, "{}", j.reason());
+        assert_eq!(j.latency_p95_us, None);
+        assert_eq!(j.signals, 60);
+    }
+
+    #[test]
+    fn identical_samples_are_judged_by_their_own_latency() {
+        // 2.00 s every time against a 2 s threshold: not above it. The
+        // window keeps its extremes to within 0.1 %.
+        let j = judge(&steady(2_000_000), &Thresholds::default());
+        let p95 = j.latency_p95_us.expect("a p95");
+        assert!(p95.abs_diff(2_000_000) <= 2_000, "{}", j.reason());
+        assert_eq!(j.state, HealthState::Degraded, "{}", j.reason());
+        // 2.9 s every time is above it.
+        let j = judge(&steady(2_900_000), &Thresholds::default());
+        assert_eq!(j.state, HealthState::Unhealthy, "{}", j.reason());
+        assert!(j.reason().contains("p95 2.9s"), "{}", j.reason());
+    }
+}

@@ -6,6 +6,10 @@
 //! (agent, probe) pair across the fleet; recording must not allocate (it runs
 //! once per signal on the ingest hot path). It must not know about thresholds
 //! or states.
+//!
+//! A latency of 0 is no latency (the agent measured none, e.g. a deny
+//! firewall probe that was blocked): such a signal is counted, its latency
+//! is not.
 
 use std::time::Duration;
 
@@ -20,22 +24,41 @@ const BINS: usize = LATENCY_BOUNDS_US.len() + 1;
 /// How many buckets a window is split into: the resolution of "how far back".
 pub const BUCKETS: usize = 30;
 
-/// A fixed latency histogram; quantiles interpolate within a bin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A fixed latency histogram with the smallest and largest sample;
+/// quantiles interpolate within a bin, never beyond the samples seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LatencyHistogram {
     counts: [u32; BINS],
+    /// Smallest sample (`u32::MAX` before the first).
+    min_us: u32,
+    /// Largest sample (0 before the first).
+    max_us: u32,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        Self {
+            counts: [0; BINS],
+            min_us: u32::MAX,
+            max_us: 0,
+        }
+    }
 }
 
 impl LatencyHistogram {
     pub fn record(&mut self, latency_us: u32) {
         let bin = LATENCY_BOUNDS_US.partition_point(|&b| b < latency_us);
         self.counts[bin] = self.counts[bin].saturating_add(1);
+        self.min_us = self.min_us.min(latency_us);
+        self.max_us = self.max_us.max(latency_us);
     }
 
     pub fn merge(&mut self, other: &LatencyHistogram) {
         for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
             *a = a.saturating_add(*b);
         }
+        self.min_us = self.min_us.min(other.min_us);
+        self.max_us = self.max_us.max(other.max_us);
     }
 
     pub fn count(&self) -> u64 {
@@ -43,8 +66,10 @@ impl LatencyHistogram {
     }
 
     /// Estimated quantile `q` (0..=1) in microseconds, `None` without samples.
-    /// Interpolates linearly inside the bin the quantile falls in; the open
-    /// last bin reports twice its lower bound.
+    /// Interpolates linearly inside the bin the quantile falls in, narrowed
+    /// to the smallest and largest sample: samples that are all alike come
+    /// out as themselves, not spread over their bin (2.0 s samples are not
+    /// a p95 of 2.95 s).
     pub fn quantile(&self, q: f64) -> Option<u32> {
         let [v] = self.quantiles([q]);
         v
@@ -77,7 +102,9 @@ impl LatencyHistogram {
                 let hi = LATENCY_BOUNDS_US
                     .get(bin)
                     .copied()
-                    .unwrap_or(lo.saturating_mul(2));
+                    .unwrap_or(u32::MAX)
+                    .min(self.max_us);
+                let lo = lo.max(self.min_us).min(hi);
                 let frac = (rank - below as f64) / f64::from(c);
                 out[next] = Some(lo + ((f64::from(hi - lo)) * frac).round() as u32);
                 next += 1;
@@ -85,9 +112,45 @@ impl LatencyHistogram {
             below = upto;
         }
         for slot in &mut out[next..] {
-            *slot = LATENCY_BOUNDS_US.last().copied();
+            *slot = Some(self.max_us);
         }
         out
+    }
+}
+
+/// A latency in 16 bits, the way a float keeps it: exact below 2048 µs,
+/// then 11 significant bits (within 0.1 %). Codes grow with the value and
+/// the next code up is the next value up.
+mod code {
+    const MANTISSA: u32 = 11;
+    const EXACT: u32 = 1 << MANTISSA;
+
+    /// The code of the largest representable value at or below `us`.
+    pub fn floor(us: u32) -> u16 {
+        if us < EXACT {
+            return us as u16;
+        }
+        let shift = 32 - us.leading_zeros() - MANTISSA;
+        ((shift << (MANTISSA - 1)) + (us >> shift)) as u16
+    }
+
+    /// The code of the smallest representable value at or above `us`.
+    pub fn ceil(us: u32) -> u16 {
+        let code = floor(us);
+        if decode(code) == us { code } else { code + 1 }
+    }
+
+    pub fn decode(code: u16) -> u32 {
+        let code = u32::from(code);
+        if code < EXACT {
+            return code;
+        }
+        let shift = (code >> (MANTISSA - 1)) - 1;
+        if shift >= 32 {
+            return u32::MAX;
+        }
+        let top = (code & (EXACT / 2 - 1)) | (EXACT / 2);
+        u32::try_from(u64::from(top) << shift).unwrap_or(u32::MAX)
     }
 }
 
@@ -98,22 +161,42 @@ impl LatencyHistogram {
 pub const LATENCY_SLOTS: usize = 5;
 const BUCKETS_PER_SLOT: i64 = (BUCKETS / LATENCY_SLOTS) as i64;
 
-/// Latency bins as stored per series: `u16` counts, saturating.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Latency bins as stored per series: `u16` counts, saturating, and the
+/// smallest and largest sample as 16-bit codes (rounded outwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CompactHistogram {
     counts: [u16; BINS],
+    min: u16,
+    max: u16,
+}
+
+impl Default for CompactHistogram {
+    fn default() -> Self {
+        Self {
+            counts: [0; BINS],
+            min: u16::MAX,
+            max: 0,
+        }
+    }
 }
 
 impl CompactHistogram {
     fn record(&mut self, latency_us: u32) {
         let bin = LATENCY_BOUNDS_US.partition_point(|&b| b < latency_us);
         self.counts[bin] = self.counts[bin].saturating_add(1);
+        self.min = self.min.min(code::floor(latency_us));
+        self.max = self.max.max(code::ceil(latency_us));
     }
 
     fn add_to(&self, out: &mut LatencyHistogram) {
+        if self.is_empty() {
+            return;
+        }
         for (a, &b) in out.counts.iter_mut().zip(self.counts.iter()) {
             *a = a.saturating_add(u32::from(b));
         }
+        out.min_us = out.min_us.min(code::decode(self.min));
+        out.max_us = out.max_us.max(code::decode(self.max));
     }
 
     fn is_empty(&self) -> bool {
@@ -142,8 +225,9 @@ struct LatencySlot {
 pub struct WindowSummary {
     pub signals: u32,
     pub failures: u32,
-    /// Latency of signals that did not fail (a timeout's latency is the
-    /// timeout, already counted as a failure).
+    /// Latency of signals that did not fail and carry one (a timeout's
+    /// latency is the timeout, already counted as a failure; a blocked deny
+    /// probe's wait is no latency at all).
     pub latency: LatencyHistogram,
     /// Newest observation time seen, even outside the window.
     pub last_signal_ms: Option<i64>,
@@ -190,8 +274,9 @@ impl Window {
         }
     }
 
-    /// Counts one signal observed at `at_ms`. Signals older than the ring
-    /// (replayed after an outage) only move `last_signal_ms`.
+    /// Counts one signal observed at `at_ms`, and its latency unless it
+    /// failed or has none (0). Signals older than the ring (replayed after
+    /// an outage) only move `last_signal_ms`.
     pub fn record(&mut self, at_ms: i64, failed: bool, latency_us: u32) {
         self.last_signal_ms = self.last_signal_ms.max(at_ms);
         let epoch = at_ms.div_euclid(i64::from(self.width_ms));
@@ -211,6 +296,9 @@ impl Window {
         bucket.signals = bucket.signals.saturating_add(1);
         if failed {
             bucket.failures = bucket.failures.saturating_add(1);
+            return;
+        }
+        if latency_us == 0 {
             return;
         }
         let slot_epoch = epoch.div_euclid(BUCKETS_PER_SLOT);
@@ -344,12 +432,84 @@ mod tests {
     }
 
     #[test]
+    fn quantiles_of_identical_samples_are_those_samples() {
+        // 2.00 s sits low in the 2-3 s bin: spread over the bin, its p95
+        // read 2.95 s and turned a 2 s threshold's leaf unhealthy.
+        for us in [2_000_000, 2_000_417, 87, 1_234_567, 9_999_999, 40_000_000] {
+            let mut w = Window::new(Duration::from_secs(60));
+            for t in 0..20 {
+                w.record(t * 1_000, false, us);
+            }
+            let h = w.summarize(19_000).latency;
+            for q in [0.0, 0.5, 0.95, 0.99, 1.0] {
+                let got = h.quantile(q).unwrap();
+                let err = f64::from(got.abs_diff(us)) / f64::from(us);
+                assert!(err <= 0.001, "q{q} of {us} µs samples: {got} µs");
+            }
+        }
+    }
+
+    #[test]
+    fn quantiles_stay_between_the_smallest_and_largest_sample() {
+        let mut h = LatencyHistogram::default();
+        for us in [2_100_000, 2_200_000, 2_300_000] {
+            h.record(us);
+        }
+        let [p0, p95, p100] = h.quantiles([0.0, 0.95, 1.0]);
+        assert!(p0.unwrap() >= 2_100_000, "{p0:?}");
+        assert!(p95.unwrap() <= 2_300_000, "{p95:?}");
+        assert_eq!(p100, Some(2_300_000));
+    }
+
+    #[test]
+    fn a_signal_without_latency_is_counted_but_has_no_latency() {
+        let mut w = Window::new(Duration::from_secs(60));
+        w.record(1_000, false, 0);
+        w.record(2_000, false, 0);
+        let s = w.summarize(2_000);
+        assert_eq!((s.signals, s.failures), (2, 0));
+        assert_eq!(s.latency.quantile(0.95), None);
+        w.record(3_000, false, 5_000);
+        assert_eq!(w.summarize(3_000).latency.quantile(0.95), Some(5_000));
+    }
+
+    #[test]
+    fn latency_codes_round_outwards_within_a_thousandth() {
+        assert_eq!(code::decode(u16::MAX), u32::MAX);
+        for us in [
+            0,
+            1,
+            2_047,
+            2_048,
+            2_049,
+            3_001,
+            999_999,
+            2_000_417,
+            u32::MAX,
+        ] {
+            let (lo, hi) = (code::decode(code::floor(us)), code::decode(code::ceil(us)));
+            assert!(lo <= us && us <= hi, "{us}: {lo}..{hi}");
+            assert!(
+                f64::from(hi - lo) <= f64::from(us) / 1000.0,
+                "{us}: {lo}..{hi}"
+            );
+        }
+        // Codes grow with the value, so min and max compare as codes.
+        let mut last = 0;
+        for us in (0..40_000_000).step_by(997) {
+            let c = code::floor(us);
+            assert!(c >= last, "{us}");
+            last = c;
+        }
+    }
+
+    #[test]
     fn quantile_interpolates_inside_a_bin() {
         let mut h = LatencyHistogram::default();
-        for _ in 0..100 {
-            h.record(400_000);
+        for i in 0..100 {
+            h.record(300_001 + i * 2_000);
         }
         let p95 = h.quantile(0.95).unwrap();
-        assert!(p95 > 300_000 && p95 <= 500_000, "{p95}");
+        assert!(p95 > 450_000 && p95 <= 500_000, "{p95}");
     }
 }
