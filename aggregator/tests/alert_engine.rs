@@ -51,6 +51,43 @@ fn firing_alerts_repeat_on_the_receivers_interval_only() {
 }
 
 #[test]
+fn a_fault_that_changes_while_it_lasts_pages_once_more_only_when_it_escalates() {
+    let mut e = AlertEngine::new(engine_config());
+    let sent = |d: Vec<vigil_alert::Delivery>| -> Vec<(AlertStatus, String, String)> {
+        d.into_iter()
+            .map(|d| {
+                let label = |k: &str| d.alert.label(k).unwrap_or_default().to_string();
+                (d.alert.status, label("kind"), label("severity"))
+            })
+            .collect()
+    };
+    let mut f = fault(1, hub("hub-dns"), FaultKind::Intermittent);
+    let firing = |kind: &str, severity: &str| (AlertStatus::Firing, kind.into(), severity.into());
+    assert_eq!(
+        sent(e.step(&snapshot(1, vec![f.clone()], vec![]), 0)),
+        [firing("intermittent", "warning")]
+    );
+    // New impact and confidence while it lasts: nothing to act on anew.
+    f.impact.push("checkout".into());
+    f.confidence = 0.5;
+    assert_eq!(sent(e.step(&snapshot(2, vec![f.clone()], vec![]), 1_000)), []);
+    // Failing outright now: an escalation, told once.
+    f.kind = FaultKind::Outage;
+    assert_eq!(
+        sent(e.step(&snapshot(3, vec![f.clone()], vec![]), 2_000)),
+        [firing("outage", "critical")]
+    );
+    // Easing while it recovers keeps the worst word: no page.
+    f.kind = FaultKind::Intermittent;
+    f.impact.clear();
+    assert_eq!(sent(e.step(&snapshot(4, vec![f.clone()], vec![]), 3_000)), []);
+    assert_eq!(
+        sent(e.step(&snapshot(5, vec![], vec![closed(f)]), 4_000)),
+        [(AlertStatus::Resolved, "outage".into(), "critical".into())]
+    );
+}
+
+#[test]
 fn a_flapping_alert_is_held_until_stable() {
     let mut e = AlertEngine::new(engine_config());
     let f = fault(1, hub("hub-dns"), FaultKind::Outage);

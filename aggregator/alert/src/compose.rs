@@ -60,10 +60,11 @@ impl Alert {
     }
 
     /// What makes a change worth an update notification: the labels (side,
-    /// severity, …) and who owns it with what impact. Scores, confidence and
-    /// evidence move every evaluation and would only make noise.
-    pub fn material(&self) -> (&BTreeMap<String, String>, Option<&String>) {
-        (&self.labels, self.annotations.get("owner"))
+    /// severity, …), which only escalate while the alert is active. Impact,
+    /// scores, confidence and evidence move while a fault lasts and would
+    /// page the same fault again for nothing new to act on.
+    pub fn material(&self) -> &BTreeMap<String, String> {
+        &self.labels
     }
 }
 

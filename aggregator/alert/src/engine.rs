@@ -108,11 +108,14 @@ impl AlertEngine {
 
     /// Folds in one snapshot and returns what to send.
     pub fn step(&mut self, snap: &Snapshot, now_ms: i64) -> Vec<Delivery> {
-        let desired = self.desired(snap);
+        let mut desired = self.desired(snap);
         let mut current: Vec<Alert> = Vec::new();
-        for (key, alert) in &desired {
-            if !self.active.contains_key(key) {
-                self.changed(key, now_ms);
+        for (key, alert) in &mut desired {
+            match self.active.get(key) {
+                None => self.changed(key, now_ms),
+                // A fault that eases while it recovers keeps the worst it
+                // was: its receivers are not told again for a milder word.
+                Some(was) => keep_worst(alert, was),
             }
             current.push(alert.clone());
         }
@@ -220,5 +223,29 @@ impl AlertEngine {
             );
         }
         send
+    }
+}
+
+/// Labels that only ever escalate while an alert is active, each with its
+/// values from mildest to worst.
+const ESCALATING: [(&str, &[&str]); 2] = [
+    ("severity", &["info", "warning", "critical"]),
+    ("kind", &["intermittent", "outage"]),
+];
+
+/// Keeps on `alert` the worse of its own and `was`'s escalating labels.
+fn keep_worst(alert: &mut Alert, was: &Alert) {
+    for (label, order) in ESCALATING {
+        let rank = |a: &Alert| {
+            a.label(label)
+                .and_then(|v| order.iter().position(|o| *o == v))
+        };
+        if let (Some(now), Some(before)) = (rank(alert), rank(was))
+            && before > now
+        {
+            alert
+                .labels
+                .insert(label.to_string(), order[before].to_string());
+        }
     }
 }
