@@ -70,7 +70,10 @@ fn a_fault_that_changes_while_it_lasts_pages_once_more_only_when_it_escalates() 
     // New impact and confidence while it lasts: nothing to act on anew.
     f.impact.push("checkout".into());
     f.confidence = 0.5;
-    assert_eq!(sent(e.step(&snapshot(2, vec![f.clone()], vec![]), 1_000)), []);
+    assert_eq!(
+        sent(e.step(&snapshot(2, vec![f.clone()], vec![]), 1_000)),
+        []
+    );
     // Failing outright now: an escalation, told once.
     f.kind = FaultKind::Outage;
     assert_eq!(
@@ -80,7 +83,10 @@ fn a_fault_that_changes_while_it_lasts_pages_once_more_only_when_it_escalates() 
     // Easing while it recovers keeps the worst word: no page.
     f.kind = FaultKind::Intermittent;
     f.impact.clear();
-    assert_eq!(sent(e.step(&snapshot(4, vec![f.clone()], vec![]), 3_000)), []);
+    assert_eq!(
+        sent(e.step(&snapshot(4, vec![f.clone()], vec![]), 3_000)),
+        []
+    );
     assert_eq!(
         sent(e.step(&snapshot(5, vec![], vec![closed(f)]), 4_000)),
         [(AlertStatus::Resolved, "outage".into(), "critical".into())]

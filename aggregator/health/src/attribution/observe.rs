@@ -93,7 +93,10 @@ pub fn topology(model: &Model, hub_network: &str, firewall: Option<String>) -> T
             components_under(model, d, &mut to);
         }
         for c in from {
-            depends_on.entry(c).or_default().extend(to.iter().cloned());
+            // A group that depends on one of its own members must not make a
+            // component the impact of itself.
+            let deps: Vec<String> = to.iter().filter(|d| **d != c).cloned().collect();
+            depends_on.entry(c).or_default().extend(deps);
         }
     }
     Topology {
@@ -180,6 +183,30 @@ fn sorted<'a>(ids: impl Iterator<Item = &'a String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_depending_on_its_own_member_makes_no_component_depend_on_itself() {
+        let model = Model::from_yaml(
+            "nodes:
+  - id: root
+    children: [app, dns]
+  - id: app
+    children: [api, db]
+    depends_on: [db, dns]
+  - id: api
+    select: { component: api }
+  - id: db
+    select: { component: db }
+  - id: dns
+    select: { component: hub-dns }
+",
+            "t.yaml",
+        )
+        .unwrap();
+        let t = topology(&model, "hub", None);
+        assert_eq!(t.depends_on["api"], ["db", "hub-dns"]);
+        assert_eq!(t.depends_on["db"], ["hub-dns"], "{:?}", t.depends_on);
+    }
 
     #[test]
     fn the_leaf_index_names_the_same_nodes_as_a_scan() {
