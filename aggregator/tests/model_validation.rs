@@ -373,7 +373,7 @@ fn the_attribution_defaults_in_docs_model_md_are_the_defaults() {
 #[test]
 fn the_example_model_lifts_dependencies_to_components_as_documented() {
     let model = Model::load(&examples().join("model-hub-two-spokes.yaml")).unwrap();
-    let topology = vigil_health::attribution::observe::topology(&model, "hub");
+    let topology = vigil_health::attribution::observe::topology(&model, "hub", None);
     let deps = |c: &str| topology.depends_on.get(c).cloned().unwrap_or_default();
     // Both stamps' nodes lift to one component; what the API calls, and not
     // the firewall its failures would otherwise be handed to.

@@ -113,8 +113,9 @@ impl AlertEngine {
         for (key, alert) in &mut desired {
             match self.active.get(key) {
                 None => self.changed(key, now_ms),
-                // A fault that eases while it recovers keeps the worst it
-                // was: its receivers are not told again for a milder word.
+                // An alert keeps its identity while it lasts; one that eases
+                // while it recovers keeps the worst it was, so its receivers
+                // are not told again for a milder word.
                 Some(was) => keep_worst(alert, was),
             }
             current.push(alert.clone());
@@ -233,19 +234,17 @@ const ESCALATING: [(&str, &[&str]); 2] = [
     ("kind", &["intermittent", "outage"]),
 ];
 
-/// Keeps on `alert` the worse of its own and `was`'s escalating labels.
+/// An active alert keeps the labels it first fired with (they are its
+/// identity to every receiver, Alertmanager's included), except that the
+/// escalating ones take the worse of then and now.
 fn keep_worst(alert: &mut Alert, was: &Alert) {
+    let now = std::mem::replace(&mut alert.labels, was.labels.clone());
     for (label, order) in ESCALATING {
-        let rank = |a: &Alert| {
-            a.label(label)
-                .and_then(|v| order.iter().position(|o| *o == v))
-        };
-        if let (Some(now), Some(before)) = (rank(alert), rank(was))
-            && before > now
+        let rank = |v: Option<&String>| v.and_then(|v| order.iter().position(|o| o == v));
+        if let (Some(n), b) = (rank(now.get(label)), rank(was.labels.get(label)))
+            && b.is_none_or(|b| n > b)
         {
-            alert
-                .labels
-                .insert(label.to_string(), order[before].to_string());
+            alert.labels.insert(label.to_string(), order[n].to_string());
         }
     }
 }
