@@ -397,3 +397,41 @@ impl Path {
             || o.target_network.is_some_and(|t| t != o.network)
     }
 }
+
+#[test]
+fn a_dead_resolver_takes_the_zone_and_what_depends_on_the_zone_as_its_impact() {
+    let mut w = estate();
+    for net in SPOKES {
+        let agent = leak(format!("agent-{net}"));
+        let zone = (
+            "zone",
+            ProbeKind::Dns,
+            "private-dns-zone",
+            Layer::PlatformHub,
+        );
+        w.sightings
+            .push(sighting(agent, net, zone, "kv.privatelink.test", None));
+        let kv = ("kv", ProbeKind::Tcp, "kv-store", Layer::WorkloadData);
+        w.sightings.push(sighting(
+            agent,
+            net,
+            kv,
+            "kv.privatelink.test:443",
+            Some("spoke-a"),
+        ));
+    }
+    // The resolver is dead: the hub answers port unreachable, which a UDP
+    // lookup reads as refused; the data store's name no longer resolves.
+    w.fail(
+        |o| o.kind == ProbeKind::Dns,
+        ErrorClass::ConnectionRefused,
+        10,
+    )
+    .fail(|o| o.component == "kv-store", ErrorClass::DnsTimeout, 10);
+    let v = w.verdict_with(&[
+        ("private-dns-zone", "hub-dns"),
+        ("kv-store", "private-dns-zone"),
+    ]);
+    let f = only_on(&v, "platform/hub/hub-dns");
+    assert_eq!(f.impact, ["kv-store", "private-dns-zone"], "{f:#?}");
+}

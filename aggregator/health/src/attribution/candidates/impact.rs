@@ -47,17 +47,15 @@ pub(super) fn take_impact(
         // failing from where no packet crosses the hub's forwarding fails
         // for a reason of its own.
         let forwarding = p.firewall == Some(component.as_str());
-        for (dependent, deps) in &p.topology.depends_on {
-            if deps.iter().any(|d| d == component) {
-                let hit = take(remaining, removed, |i| {
-                    let o = &p.sightings[i];
-                    o.component == dependent
-                        && !names_the_target_down(o.window.dominant_class)
-                        && (!forwarding || p.paths.of[i].crosses(Hop::Forward))
-                });
-                if !hit.is_empty() {
-                    components.insert(dependent.clone());
-                }
+        for dependent in dependents_of(p, component) {
+            let hit = take(remaining, removed, |i| {
+                let o = &p.sightings[i];
+                o.component == dependent
+                    && !(is_workload(o.layer) && names_the_target_down(o.window.dominant_class))
+                    && (!forwarding || p.paths.of[i].crosses(Hop::Forward))
+            });
+            if !hit.is_empty() {
+                components.insert(dependent.to_string());
             }
         }
     }
@@ -81,6 +79,26 @@ pub(super) fn take_impact(
         components: components.into_iter().collect(),
         silent_agents,
     }
+}
+
+/// Every component that depends on `component`, directly or through
+/// others (a data store that depends on the private zone, which depends on
+/// the resolver), each once.
+fn dependents_of<'a>(p: &'a Prepared<'_>, component: &str) -> Vec<&'a str> {
+    let mut found: Vec<&'a str> = Vec::new();
+    let mut frontier: Vec<&str> = vec![component];
+    while let Some(c) = frontier.pop() {
+        for (dependent, deps) in &p.topology.depends_on {
+            if deps.iter().any(|d| d == c)
+                && dependent != component
+                && !found.contains(&dependent.as_str())
+            {
+                found.push(dependent);
+                frontier.push(dependent);
+            }
+        }
+    }
+    found
 }
 
 fn is_workload(layer: Layer) -> bool {
