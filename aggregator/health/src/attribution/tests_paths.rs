@@ -435,3 +435,40 @@ fn a_dead_resolver_takes_the_zone_and_what_depends_on_the_zone_as_its_impact() {
     let f = only_on(&v, "platform/hub/hub-dns");
     assert_eq!(f.impact, ["kv-store", "private-dns-zone"], "{f:#?}");
 }
+
+#[test]
+fn a_deny_probe_getting_through_from_one_spoke_only_is_that_spokes_route() {
+    let mut w = estate();
+    // spoke-b's default route bypasses the firewall: its egress IP is wrong
+    // and the forbidden destination answers it, and only it.
+    w.fail(
+        |o| o.probe_id == "egress-ip" && o.network == "spoke-b",
+        ErrorClass::EgressIpMismatch,
+        10,
+    )
+    .fail(
+        |o| o.probe_id == "deny" && o.network == "spoke-b",
+        ErrorClass::PolicyDrift,
+        10,
+    );
+    let v = w.verdict_with(&[]);
+    assert!(
+        v.findings
+            .iter()
+            .all(|f| f.suspect.path() == "platform/spoke-b/connectivity"),
+        "{:#?}",
+        v.findings
+    );
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.kind == FaultKind::SecurityDrift),
+        "the bypass is still a security drift: {:#?}",
+        v.findings
+    );
+    // Seen from every spoke, it is the firewall's policy.
+    let mut w = estate();
+    w.fail(|o| o.probe_id == "deny", ErrorClass::PolicyDrift, 10);
+    let f = only_on(&w.verdict_with(&[]), "platform/hub/hub-firewall").clone();
+    assert_eq!(f.kind, FaultKind::SecurityDrift);
+}

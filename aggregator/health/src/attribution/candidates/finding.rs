@@ -171,12 +171,12 @@ fn kind_of(p: &Prepared<'_>, idx: &[usize], params: &Params) -> FaultKind {
         return FaultKind::SecurityDrift;
     }
     // When the newest signals of every pair fail, it is down now, whatever
-    // the window's average still says.
-    if !idx.is_empty()
-        && idx
-            .iter()
-            .all(|&i| p.sightings[i].window.failure_streak >= 2)
-    {
+    // the window's average still says: each pair's last two failed, or every
+    // failure it has is at its newest end (it has just gone down).
+    let down_now = |w: &crate::attribution::WindowView<'_>| {
+        w.last_failed && (w.failure_streak >= 2 || w.failure_streak >= w.failures)
+    };
+    if !idx.is_empty() && idx.iter().all(|&i| down_now(&p.sightings[i].window)) {
         return FaultKind::Outage;
     }
     let mut ratios: Vec<f64> = idx

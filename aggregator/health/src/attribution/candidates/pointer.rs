@@ -61,6 +61,18 @@ impl Prepared<'_> {
             .target_network
             .filter(|t| *t != o.network && !self.is_hub(t));
         match o.window.dominant_class {
+            // A policy is the same for every spoke: a deny probe getting
+            // through from one spoke, while it stays blocked from the others
+            // and that spoke's egress IP proves its traffic leaves another
+            // way, is that spoke's route around the firewall.
+            ErrorClass::PolicyDrift
+                if !self.is_hub(o.network)
+                    && self.spokes_failing_alike(i) == 1
+                    && ok_nets.iter().any(|n| *n != o.network && !self.is_hub(n))
+                    && self.egress_ip_wrong_in(o.network) =>
+            {
+                return Pointer::Connectivity(o.network.to_string());
+            }
             ErrorClass::PolicyDrift => return Pointer::Component,
             // Every spoke sees the wrong egress address: the shared SNAT.
             ErrorClass::EgressIpMismatch if self.spokes_failing_alike(i) >= 2 => {
@@ -176,6 +188,15 @@ impl Prepared<'_> {
                     && w.last_failed
                     && w.dominant_class == o.window.dominant_class
             })
+    }
+
+    /// Whether a failing pair of `network` sees the wrong egress IP.
+    fn egress_ip_wrong_in(&self, network: &str) -> bool {
+        self.sightings.iter().enumerate().any(|(j, x)| {
+            self.failing[j]
+                && x.network == network
+                && x.window.dominant_class == ErrorClass::EgressIpMismatch
+        })
     }
 
     /// Spokes whose pairs of the same target fail with the same class as
