@@ -8,6 +8,7 @@
 //! Where the lab cannot run (not root, tools missing) it says so loudly; under
 //! `CI=true` that is a failure, because CI must run it.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -117,42 +118,29 @@ fn vigil_binaries() -> PathBuf {
     profile_dir
 }
 
-/// Removes whatever a killed check left behind.
-fn lab_down() {
+/// Removes whatever a killed run left behind.
+fn lab_down(prefix: &str) {
     let _ = Command::new(repo_root().join("deploy/lab/down"))
-        .env("VIGIL_LAB_PREFIX", prefix())
+        .env("VIGIL_LAB_PREFIX", prefix)
         .status();
 }
 
-#[test]
-fn the_lab_check_passes_with_vigil() {
-    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-    if let Some(reason) = missing_prerequisite() {
-        assert!(
-            !ci,
-            "LAB TESTS DID NOT RUN in CI: {reason}; CI must run them as root with iproute2 and nftables"
-        );
-        // Straight to the process's stderr: the test harness captures
-        // `eprintln!`, and this must be seen without --nocapture.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n################################################################\n\
-             ## LAB TESTS DID NOT RUN: {reason}\n\
-             ## run `tests/run` as root to run them (CI does)\n\
-             ################################################################\n"
-        );
-        return;
-    }
-    let bin_dir = vigil_binaries();
-
-    let mut child = Command::new(repo_root().join("deploy/lab/check"))
-        .arg("--with-vigil")
-        .arg(&bin_dir)
-        .env("VIGIL_LAB_PREFIX", prefix())
+/// Runs `deploy/lab/SCRIPT ARGS` with the lab prefix `prefix`, echoing and
+/// keeping its output lines; kills it and tears the lab down past
+/// `deadline`.
+fn run_lab_script(
+    script: &str,
+    args: &[OsString],
+    prefix: &str,
+    deadline: Duration,
+) -> (std::process::ExitStatus, Vec<String>) {
+    let mut child = Command::new(repo_root().join("deploy/lab").join(script))
+        .args(args)
+        .env("VIGIL_LAB_PREFIX", prefix)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("deploy/lab/check starts");
+        .unwrap_or_else(|e| panic!("deploy/lab/{script} starts: {e}"));
     let (tx, rx) = mpsc::channel::<String>();
     let readers: Vec<_> = [
         child
@@ -189,15 +177,15 @@ fn the_lab_check_passes_with_vigil() {
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break child.wait().expect("check exit status");
+                break child.wait().expect("exit status");
             }
         }
-        if start.elapsed() > CHECK_DEADLINE {
+        if start.elapsed() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            lab_down();
+            lab_down(prefix);
             panic!(
-                "deploy/lab/check did not finish within {CHECK_DEADLINE:?}; last lines:\n{}",
+                "deploy/lab/{script} did not finish within {deadline:?}; last lines:\n{}",
                 lines[lines.len().saturating_sub(20)..].join("\n")
             );
         }
@@ -205,6 +193,43 @@ fn the_lab_check_passes_with_vigil() {
     for reader in readers {
         let _ = reader.join();
     }
+    (status, lines)
+}
+
+/// `Some(reason)` to skip (loudly; a failure under `CI=true`) where the
+/// lab cannot run.
+fn skip_reason(what: &str) -> Option<String> {
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let reason = missing_prerequisite()?;
+    assert!(
+        !ci,
+        "LAB TESTS DID NOT RUN in CI: {reason}; CI must run them as root with iproute2 and nftables"
+    );
+    // Straight to the process's stderr: the test harness captures
+    // `eprintln!`, and this must be seen without --nocapture.
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n################################################################\n\
+         ## LAB TESTS DID NOT RUN ({what}): {reason}\n\
+         ## run `tests/run` as root to run them (CI does)\n\
+         ################################################################\n"
+    );
+    Some(reason)
+}
+
+#[test]
+fn the_lab_check_passes_with_vigil() {
+    if skip_reason("check").is_some() {
+        return;
+    }
+    let bin_dir = vigil_binaries();
+    let start = Instant::now();
+    let (status, lines) = run_lab_script(
+        "check",
+        &[OsString::from("--with-vigil"), bin_dir.into_os_string()],
+        &prefix(),
+        CHECK_DEADLINE,
+    );
     let failures: Vec<&String> = lines.iter().filter(|l| l.starts_with("FAIL")).collect();
     let summary = lines
         .iter()
@@ -246,4 +271,77 @@ fn the_lab_check_passes_with_vigil() {
         "lab check with Vigil passed in {:?}: {summary}",
         start.elapsed()
     );
+}
+
+/// Generated scenarios on real packets, reduced (the full run is
+/// `deploy/lab/scenarios --seed 2 --count 36`, docs/attribution.md): a
+/// record answering publicly, a wrong SNAT at the same moment as a workload
+/// crash, and the hub losing its route to a spoke, in a lab of two or three
+/// spokes probed every 2-3 s. Each expected suspect must open, every fault
+/// must page once and resolve once, and no replay may open a fault after
+/// the restore.
+#[test]
+fn generated_lab_scenarios_find_every_cause_and_page_each_fault_once() {
+    if skip_reason("scenarios").is_some() {
+        return;
+    }
+    let bin_dir = vigil_binaries();
+    let prefix = format!("vgs{}", std::process::id() % 10_000_000);
+    let out = std::env::temp_dir().join(format!("{prefix}-scenarios.jsonl"));
+    let (status, lines) = run_lab_script(
+        "scenarios",
+        &[
+            "--seed",
+            "8",
+            "--count",
+            "3",
+            "--spokes-range",
+            "2-3",
+            "--interval-range",
+            "2-3",
+        ]
+        .map(OsString::from)
+        .into_iter()
+        .chain([
+            OsString::from("--bin-dir"),
+            bin_dir.into_os_string(),
+            OsString::from("--out"),
+            out.clone().into_os_string(),
+        ])
+        .collect::<Vec<_>>(),
+        &prefix,
+        CHECK_DEADLINE,
+    );
+    assert!(
+        status.success(),
+        "deploy/lab/scenarios failed ({status}):\n{}",
+        lines.join("\n")
+    );
+    let text = std::fs::read_to_string(&out).expect("the scenario records");
+    let _ = std::fs::remove_file(&out);
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON record per line"))
+        .collect();
+    assert_eq!(records.len(), 3, "{text}");
+    for r in &records {
+        let faults = &r["faults"];
+        for e in r["expected"].as_array().expect("expected suspects") {
+            assert!(
+                r["detected"]
+                    .get(e["fault"].as_str().unwrap())
+                    .is_some_and(|d| !d.is_null()),
+                "{faults}: {} never opened: {r}",
+                e["suspect"]
+            );
+        }
+        for (id, pages) in r["pages"].as_object().expect("pages per fault") {
+            assert_eq!(
+                (&pages["firing"], &pages["resolved"]),
+                (&serde_json::json!(1), &serde_json::json!(1)),
+                "{faults}: fault {id} paged {pages} times: {r}"
+            );
+        }
+        assert_eq!(r["replay_faults"], serde_json::json!([]), "{faults}: {r}");
+    }
 }
