@@ -36,7 +36,7 @@ pub(super) fn build_finding(
     removed.extend(&explains);
     let impact = take_impact(p, c, &explains, remaining, removed);
     let counter = counter_evidence(p, c, &explains);
-    let certainty = if ambiguous || dependency_stirring(p, &c.suspect) {
+    let certainty = if ambiguous || dependency_stirring(p, &c.suspect, &explains) {
         Certainty::Ambiguous
     } else {
         Certainty::Attributed
@@ -78,10 +78,18 @@ fn newest_failure(p: &Prepared<'_>, idx: &[usize]) -> Option<i64> {
 /// starting to fail too: the workload is unsure until that dependency is
 /// judged, as it may be the impact of a platform fault that has not crossed
 /// the bar yet.
-fn dependency_stirring(p: &Prepared<'_>, suspect: &Suspect) -> bool {
+fn dependency_stirring(p: &Prepared<'_>, suspect: &Suspect, explains: &[usize]) -> bool {
     let Suspect::Workload { component } = suspect else {
         return false;
     };
+    // Failures that say the workload itself is down (refused, a bad
+    // certificate) are no dependency's impact, whatever else is failing.
+    if explains
+        .iter()
+        .all(|&i| super::impact::names_the_target_down(p.sightings[i].window.dominant_class))
+    {
+        return false;
+    }
     // Two pairs at once: one alone is what noise looks like.
     p.topology.depends_on.get(component).is_some_and(|deps| {
         p.sightings

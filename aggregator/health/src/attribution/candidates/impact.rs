@@ -111,7 +111,7 @@ fn is_workload(layer: Layer) -> bool {
 /// Classes that say the target itself is down or broken (nothing listens,
 /// its certificate is bad): no dependency's failure causes them, so such a
 /// failure is never a dependency's impact.
-fn names_the_target_down(class: ErrorClass) -> bool {
+pub(super) fn names_the_target_down(class: ErrorClass) -> bool {
     matches!(
         class,
         ErrorClass::ConnectionRefused
