@@ -33,6 +33,10 @@ CATALOGUE = {
 # impact is every workload by the model's depends_on (docs/attribution.md,
 # "Known limits": a workload failing beside a failing hub component it
 # depends on is taken as that component's impact).
+# A second concern the same suspect may rightly raise: a spoke's shortcut
+# around the firewall also lets it reach what the firewall denies, a
+# security drift of that spoke's route.
+ALSO = {"route-wrong": "security_drift"}
 PAIR_PLATFORM = [k for k, v in CATALOGUE.items() if v[1] == "platform" and k != "dns-down"]
 PAIR_SHARE = 0.25
 
@@ -46,7 +50,8 @@ def expectation(fault):
     """{"fault", "side", "suspect", "kind"} Vigil should open for FAULT."""
     kind, arg = split(fault)
     _, side, suspect, want_kind = CATALOGUE[kind]
-    return {"fault": fault, "side": side, "suspect": suspect.format(s=arg), "kind": want_kind}
+    return {"fault": fault, "side": side, "suspect": suspect.format(s=arg), "kind": want_kind,
+            "also": ALSO.get(kind)}
 
 
 def matches(expected, fault):
@@ -56,6 +61,13 @@ def matches(expected, fault):
     if fault["suspect"] != expected["suspect"] or fault["side"] != expected["side"]:
         return False
     return (expected["kind"] == "security_drift") == (fault["kind"] == "security_drift")
+
+
+def also(expected, fault):
+    """Whether an opened fault is the second concern the expected suspect
+    may rightly raise (see ALSO): not a wrong extra fault."""
+    extra = expected.get("also") or ALSO.get(split(expected["fault"])[0])
+    return extra is not None and fault["suspect"] == expected["suspect"] and fault["kind"] == extra
 
 
 def spoke_of(fault):

@@ -472,3 +472,40 @@ fn a_deny_probe_getting_through_from_one_spoke_only_is_that_spokes_route() {
     let f = only_on(&w.verdict_with(&[]), "platform/hub/hub-firewall").clone();
     assert_eq!(f.kind, FaultKind::SecurityDrift);
 }
+
+#[test]
+fn a_workload_is_not_held_unsure_by_a_dependency_whose_failure_is_already_explained() {
+    let mut w = estate();
+    // The egress rule goes (every spoke's egress-IP probe, which stands for
+    // the spoke's egress path, fails with it) while a workload answers 503.
+    w.fail(|o| o.probe_id == "egress", ErrorClass::Timeout, 10)
+        .fail(|o| o.probe_id == "egress-ip", ErrorClass::Timeout, 10)
+        .fail(|o| o.component == "app-spoke-b", ErrorClass::HttpStatus, 10);
+    let v = w.verdict_with(&[("app-spoke-b", "egress-path")]);
+    assert_eq!(
+        paths_of(&v),
+        ["platform/hub/hub-firewall", "workload/app-spoke-b"],
+        "{:#?}",
+        v.findings
+    );
+    assert!(
+        v.findings
+            .iter()
+            .all(|f| f.certainty == Certainty::Attributed),
+        "{:#?}",
+        v.findings
+    );
+}
+
+#[test]
+fn a_deny_probe_blocked_again_is_no_longer_drift() {
+    let mut w = estate();
+    w.fail(|o| o.probe_id == "deny", ErrorClass::PolicyDrift, 8);
+    for o in w.sightings.iter_mut().filter(|o| o.probe_id == "deny") {
+        o.window.last_failed = false;
+        o.window.success_streak = 2;
+        o.window.failure_streak = 0;
+    }
+    let v = w.verdict_with(&[]);
+    assert!(v.findings.is_empty(), "{:#?}", v.findings);
+}

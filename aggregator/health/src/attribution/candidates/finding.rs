@@ -36,7 +36,7 @@ pub(super) fn build_finding(
     removed.extend(&explains);
     let impact = take_impact(p, c, &explains, remaining, removed);
     let counter = counter_evidence(p, c, &explains);
-    let certainty = if ambiguous || dependency_stirring(p, &c.suspect, &explains) {
+    let certainty = if ambiguous || dependency_stirring(p, &c.suspect, &explains, remaining) {
         Certainty::Ambiguous
     } else {
         Certainty::Attributed
@@ -78,7 +78,12 @@ fn newest_failure(p: &Prepared<'_>, idx: &[usize]) -> Option<i64> {
 /// starting to fail too: the workload is unsure until that dependency is
 /// judged, as it may be the impact of a platform fault that has not crossed
 /// the bar yet.
-fn dependency_stirring(p: &Prepared<'_>, suspect: &Suspect, explains: &[usize]) -> bool {
+fn dependency_stirring(
+    p: &Prepared<'_>,
+    suspect: &Suspect,
+    explains: &[usize],
+    remaining: &BTreeSet<usize>,
+) -> bool {
     let Suspect::Workload { component } = suspect else {
         return false;
     };
@@ -91,14 +96,18 @@ fn dependency_stirring(p: &Prepared<'_>, suspect: &Suspect, explains: &[usize]) 
         return false;
     }
     // Two pairs at once: one alone is what noise looks like.
+    // A dependency's failing pairs that an earlier finding already explains
+    // are judged: they say nothing still forming.
     p.topology.depends_on.get(component).is_some_and(|deps| {
         p.sightings
             .iter()
-            .filter(|o| {
+            .enumerate()
+            .filter(|(j, o)| {
                 deps.iter().any(|d| d == o.component)
                     && o.window.fresh
                     && o.window.last_failed
                     && o.window.failures > 0
+                    && !(p.failing[*j] && !remaining.contains(j))
             })
             .count()
             >= 2

@@ -71,10 +71,15 @@ impl<'a> Prepared<'a> {
                 } else {
                     params.min_failures
                 };
+                // A deny probe blocked twice in a row since it got through
+                // says the policy holds again.
+                let blocked_again = o.window.dominant_class == ErrorClass::PolicyDrift
+                    && o.window.success_streak >= 2;
                 o.window.fresh
                     && o.window.failures >= needed
                     && o.window.failure_ratio() >= params.failing_ratio
                     && !o.window.recovering()
+                    && !blocked_again
                     // The probe's own trouble says nothing about its target.
                     && o.window.dominant_class != ErrorClass::ProbeInternal
             })
