@@ -107,7 +107,7 @@ fn dependency_stirring(
                     && o.window.fresh
                     && o.window.last_failed
                     && o.window.failures > 0
-                    && !(p.failing[*j] && !remaining.contains(j))
+                    && (!p.failing[*j] || remaining.contains(j))
             })
             .count()
             >= 2
