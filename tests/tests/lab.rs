@@ -38,21 +38,12 @@ fn find_tool(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
-}
-
 /// Why the lab cannot run here, if it cannot.
 fn missing_prerequisite() -> Option<String> {
     if !cfg!(target_os = "linux") {
         return Some("the lab needs Linux network namespaces".to_owned());
     }
-    if !is_root() {
+    if !vigil_testkit::peer::is_root() {
         return Some("not running as root (the lab creates network namespaces)".to_owned());
     }
     let missing: Vec<&str> = [

@@ -26,21 +26,12 @@ pub struct Netns {
     pub name: String,
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
-}
-
 /// Whether namespace tests can run here; prints why not, past the
 /// harness's capture, so a skip shows even in a passing run.
 pub fn available(test: &str) -> bool {
     let why = if !cfg!(target_os = "linux") {
         Some("network namespaces are Linux only")
-    } else if !is_root() {
+    } else if !vigil_testkit::peer::is_root() {
         Some("not running as root (creating network namespaces needs it)")
     } else if Command::new("ip").arg("-V").output().is_err() {
         if std::env::var("CI").as_deref() == Ok("true") {

@@ -4,6 +4,8 @@
 //! the test; elsewhere the test skips, and says so on the process's stderr,
 //! past the test harness's capture, so the skip shows even in a passing run.
 //!
+//! [`is_root`] says whether the suites that build network namespaces can.
+//!
 //! Owns that decision and its message. It must not install anything, and
 //! must never let a missing peer pass silently under CI.
 
@@ -25,4 +27,15 @@ pub fn available(bin: &str, package: &str, skipped: &str) -> bool {
         "SKIP {skipped}: {bin} not installed (apt-get install {package}); this check did NOT run"
     );
     false
+}
+
+/// Whether this process runs as root (its effective uid is 0), as the suites
+/// that create network namespaces need.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
 }
