@@ -354,14 +354,10 @@ pub fn run_generated(scenarios: &[Scenario], steady: Duration, steady_estates: u
         .collect();
     let (mut false_faults, mut agent_hours) = (0, 0.0);
     for s in scenarios.iter().take(steady_estates) {
-        let (opened, per_hour) = steady_run(&s.config, steady, true);
-        false_faults += opened;
-        if per_hour > 0.0 {
-            agent_hours += opened as f64 / per_hour;
-        } else {
-            let agents = s.config.shape.spokes * s.config.shape.agents_per_spoke + 1;
-            agent_hours += agents as f64 * steady.as_secs_f64() / 3600.0;
-        }
+        false_faults += steady_run(&s.config, steady, true).0;
+        // Every spoke's agents and the hub's one.
+        let agents = s.config.shape.spokes * s.config.shape.agents_per_spoke + 1;
+        agent_hours += agents as f64 * steady.as_secs_f64() / 3600.0;
     }
     let per_hour = if agent_hours > 0.0 {
         false_faults as f64 / agent_hours

@@ -69,7 +69,7 @@ impl Prepared<'_> {
                 if !self.is_hub(o.network)
                     && self.spokes_failing_alike(i) == 1
                     && ok_nets.iter().any(|n| *n != o.network && !self.is_hub(n))
-                    && self.egress_ip_wrong_in(o.network) =>
+                    && self.egress_ip_wrong.contains(o.network) =>
             {
                 return Pointer::Connectivity(o.network.to_string());
             }
@@ -188,15 +188,6 @@ impl Prepared<'_> {
                     && w.last_failed
                     && w.dominant_class == o.window.dominant_class
             })
-    }
-
-    /// Whether a failing pair of `network` sees the wrong egress IP.
-    fn egress_ip_wrong_in(&self, network: &str) -> bool {
-        self.sightings.iter().enumerate().any(|(j, x)| {
-            self.failing[j]
-                && x.network == network
-                && x.window.dominant_class == ErrorClass::EgressIpMismatch
-        })
     }
 
     /// Spokes whose pairs of the same target fail with the same class as

@@ -57,6 +57,9 @@ pub(super) struct Prepared<'a> {
     pub paths: Paths<'a>,
     /// The hub component that stands for the forwarding path.
     pub firewall: Option<&'a str>,
+    /// Networks with a failing pair that sees the wrong egress IP: their
+    /// traffic leaves some other way than through the hub.
+    pub egress_ip_wrong: BTreeSet<&'a str>,
 }
 
 impl<'a> Prepared<'a> {
@@ -178,8 +181,12 @@ impl<'a> Prepared<'a> {
             agent_count,
             paths,
             firewall,
+            egress_ip_wrong: BTreeSet::new(),
         };
         for (j, o) in sightings.iter().enumerate() {
+            if p.failing[j] && o.window.dominant_class == ErrorClass::EgressIpMismatch {
+                p.egress_ip_wrong.insert(o.network);
+            }
             let decided = p.failing[j] || p.healthy[j];
             if !decided || !p.crosses_hub(j) {
                 continue;
