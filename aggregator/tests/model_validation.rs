@@ -262,6 +262,42 @@ fn yaml_errors_name_the_file_and_location() {
 }
 
 #[test]
+fn attribution_values_that_parse_but_cannot_work_name_file_field_and_fix() {
+    let ok = AggregatorConfig::from_yaml(
+        "model: m.yaml\nattribution: { firewall_component: hub-firewall }\n",
+        "agg.yaml",
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    for (section, field) in [
+        (
+            "{ firewall_component: ' ' }",
+            "attribution.firewall_component",
+        ),
+        ("{ hub_network: '' }", "attribution.hub_network"),
+        ("{ outage_ratio: 1.5 }", "attribution.outage_ratio"),
+        ("{ open_after: 0 }", "attribution.open_after"),
+    ] {
+        let err = AggregatorConfig::from_yaml(
+            &format!("model: m.yaml\nattribution: {section}\n"),
+            "agg.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { field: f, .. } if *f == field),
+            "{section}: {err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("agg.yaml") && text.contains("fix:"), "{text}");
+    }
+    let err = AggregatorConfig::from_yaml(
+        "model: m.yaml\nattribution: { firewall: hub-firewall }\n",
+        "agg.yaml",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("firewall"), "{err}");
+}
+
+#[test]
 fn config_errors_name_file_field_and_fix() {
     let err =
         AggregatorConfig::from_yaml("model: m.yaml\nevaluation: { hysteresis: 0 }\n", "agg.yaml")

@@ -71,6 +71,10 @@ pub fn run(args: &SimulateArgs, json: bool) -> anyhow::Result<bool> {
         (0.0..0.5).contains(&args.noise),
         "--noise must be in 0..0.5, e.g. 0.01"
     );
+    anyhow::ensure!(
+        args.generate != Some(0),
+        "--generate must be at least 1: the number of scenarios to draw"
+    );
     let config = SimConfig {
         shape: Shape {
             spokes: args.spokes,

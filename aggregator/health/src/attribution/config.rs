@@ -123,6 +123,17 @@ impl AttributionConfig {
                 "name the hub agents' network, e.g. `hub`",
             ));
         }
+        if self
+            .firewall_component
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Some((
+                "attribution.firewall_component",
+                "is empty".into(),
+                "name the hub firewall's component, e.g. `hub-firewall`, or leave the field out",
+            ));
+        }
         for (field, v) in [
             ("attribution.failing_ratio", self.failing_ratio),
             ("attribution.outage_ratio", self.outage_ratio),
