@@ -93,3 +93,22 @@ fn attribution_holds_on_generated_estates() {
         "detection p95 in probe intervals:\n{table}"
     );
 }
+
+/// Generated estates where an earlier method opened a wrong fault: gray loss
+/// on the hub's forwarding in a two-spoke estate, where a spoke's connection
+/// shares most of its paths with the forwarding and one stray failure on
+/// the hub's path into that spoke made it look like a second cause; and
+/// gray loss on six spokes at 9 s probes, whose ambiguous onset opened
+/// unsure faults that the next round of probes dissolved.
+#[test]
+fn gray_loss_on_the_forwarding_opens_the_firewall_alone() {
+    for (seed, n) in [(2, 56), (2, 47), (3, 18)] {
+        let s = &vigil_simulate::generate(seed, n + 1, 0.01)[n];
+        assert_eq!(s.class, "hub forwarding loss (gray)", "seed {seed} #{n}");
+        let o = vigil_simulate::run_scenario(&s.config, &s.class, s.faults.clone());
+        assert!(
+            o.component_correct && o.wrong_faults == 0 && o.unsure_faults == 0,
+            "seed {seed} #{n}: {o:?}"
+        );
+    }
+}

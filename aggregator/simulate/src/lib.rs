@@ -14,7 +14,9 @@ mod world;
 
 pub use faults::{Expected, SimFault};
 pub use generate::{Scenario, evaluation_for, generate};
-pub use report::{Report, ScenarioOutcome, Summary, run_benchmark, run_generated, steady_run};
+pub use report::{
+    Report, ScenarioOutcome, Summary, run_benchmark, run_generated, run_scenario, steady_run,
+};
 pub use world::{Shape, model_yaml};
 
 use std::sync::Arc;

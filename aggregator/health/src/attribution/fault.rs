@@ -225,6 +225,8 @@ fn says_more(a: &Finding, b: &Finding) -> bool {
 #[derive(Default)]
 struct Track {
     seen_in_row: u32,
+    /// When the current run of sightings began.
+    seen_since_ms: i64,
     missing_in_row: u32,
     fault: Option<Fault>,
 }
@@ -273,10 +275,11 @@ impl FaultTracker {
             // A firm finding opens after `open_after`; an unsure one (the
             // onset of a fault often looks ambiguous for an evaluation or two,
             // while vantage points disagree) must persist three times longer.
-            let needed = if finding.certainty == Certainty::Attributed {
-                self.params.open_after
-            } else {
+            let unsure = finding.certainty != Certainty::Attributed;
+            let needed = if unsure {
                 self.params.open_after.saturating_mul(3)
+            } else {
+                self.params.open_after
             };
             // Failures observed before the fault was seen to recover are
             // history an agent delivered late (a replay after a cut): they
@@ -293,8 +296,17 @@ impl FaultTracker {
             }
             present.insert(key.clone());
             let track = self.tracks.entry(key).or_default();
+            if track.seen_in_row == 0 {
+                track.seen_since_ms = now_ms;
+            }
             track.seen_in_row += 1;
             track.missing_in_row = 0;
+            // Vantage points change their minds only when their probes run
+            // again: an unsure finding must also outlast its slowest probe's
+            // interval, or every onset and every recovery at long intervals
+            // would open a fault that the next round of probes dissolves.
+            let persisted = track.seen_in_row >= needed
+                && (!unsure || now_ms - track.seen_since_ms >= unsure_hold_ms(finding.interval_ms));
             match &mut track.fault {
                 Some(fault) if fault.is_open() => {
                     let changed = fault.kind != finding.kind
@@ -316,21 +328,21 @@ impl FaultTracker {
                     let recent = fault
                         .closed_at_ms
                         .is_some_and(|c| now_ms - c <= self.params.flap_window_ms);
-                    if recent && track.seen_in_row >= needed {
+                    if recent && persisted {
                         fault.closed_at_ms = None;
                         fault.reopened += 1;
                         apply(fault, finding);
                         fault.updated_at_ms = now_ms;
                         self.closed.retain(|c| c.id != fault.id);
                         events.push(FaultEvent::Opened(fault.clone()));
-                    } else if !recent && track.seen_in_row >= needed {
+                    } else if !recent && persisted {
                         let f = new_fault(&mut self.next_id, finding, now_ms);
                         events.push(FaultEvent::Opened(f.clone()));
                         track.fault = Some(f);
                     }
                 }
                 None => {
-                    if track.seen_in_row >= needed {
+                    if persisted {
                         let f = new_fault(&mut self.next_id, finding, now_ms);
                         events.push(FaultEvent::Opened(f.clone()));
                         track.fault = Some(f);
@@ -409,6 +421,12 @@ impl FaultTracker {
     pub fn gaps(&self) -> &[Gap] {
         &self.gaps
     }
+}
+
+/// How long an unsure finding must stand, for evidence of this interval:
+/// two rounds of every vantage point's probes.
+fn unsure_hold_ms(interval_ms: u32) -> i64 {
+    2 * i64::from(interval_ms)
 }
 
 fn new_fault(next_id: &mut u64, finding: &Finding, now_ms: i64) -> Fault {

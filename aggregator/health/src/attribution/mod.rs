@@ -76,6 +76,8 @@ pub struct WindowView<'a> {
     pub last_failure_ms: Option<i64>,
     /// Age of the pair's newest signal, `None` without any.
     pub age_ms: Option<i64>,
+    /// The probe's declared interval: how often the pair brings news.
+    pub interval_ms: u32,
 }
 
 impl WindowView<'_> {
@@ -267,6 +269,9 @@ pub struct Finding {
     /// When the newest failure of its evidence was observed (Unix ms):
     /// failures an agent delivers late are judged by when they happened.
     pub newest_failure_ms: Option<i64>,
+    /// The longest probe interval among its evidence: how long until every
+    /// vantage point behind it has spoken again.
+    pub interval_ms: u32,
 }
 
 /// An observability gap: an agent that went silent without evidence that its

@@ -120,6 +120,7 @@ impl World {
                         failure_streak: 0,
                         last_failure_ms: None,
                         age_ms: Some(1_000),
+                        interval_ms: 10_000,
                     },
                 });
             }
@@ -439,4 +440,28 @@ fn a_fault_keeps_its_id_when_its_kind_changes() {
     }
     assert_eq!(t.open().len(), 1);
     assert_eq!(t.open()[0].id, id);
+}
+
+#[test]
+fn an_unsure_finding_opens_only_once_it_outlasts_two_rounds_of_its_probes() {
+    // Probes every 10 s, evaluated every second: the onset of a fault looks
+    // ambiguous until every vantage point has run its probes again, so an
+    // unsure finding waits two rounds, not a few evaluations.
+    let mut w = World::healthy();
+    w.fail(|o| o.component == "hub-dns", ErrorClass::DnsTimeout, 30);
+    let mut unsure = w.verdict();
+    for f in &mut unsure.findings {
+        f.certainty = Certainty::Ambiguous;
+        f.interval_ms = 10_000;
+    }
+    let mut t = FaultTracker::new(TrackerParams::default());
+    for at in (1..20).map(|s| s * 1_000) {
+        let ev = t.observe(&unsure, at);
+        assert!(ev.is_empty(), "opened after {} s: {ev:?}", at / 1_000);
+    }
+    let ev = t.observe(&unsure, 21_000);
+    assert!(
+        matches!(ev.as_slice(), [FaultEvent::Opened(f)] if f.certainty == Certainty::Ambiguous),
+        "{ev:?}"
+    );
 }

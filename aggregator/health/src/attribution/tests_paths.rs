@@ -41,6 +41,7 @@ fn sighting(
             failure_streak: 0,
             last_failure_ms: None,
             age_ms: Some(1_000),
+            interval_ms: 10_000,
         },
     }
 }

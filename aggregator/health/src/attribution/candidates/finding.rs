@@ -64,6 +64,7 @@ pub(super) fn build_finding(
         impact: impact.components,
         silent_agents: impact.silent_agents,
         newest_failure_ms: newest_failure(p, &explains),
+        interval_ms: longest_interval(p, &explains),
     }
 }
 
@@ -72,6 +73,14 @@ fn newest_failure(p: &Prepared<'_>, idx: &[usize]) -> Option<i64> {
     idx.iter()
         .filter_map(|&i| p.sightings[i].window.last_failure_ms)
         .max()
+}
+
+/// The longest probe interval among `idx`.
+fn longest_interval(p: &Prepared<'_>, idx: &[usize]) -> u32 {
+    idx.iter()
+        .map(|&i| p.sightings[i].window.interval_ms)
+        .max()
+        .unwrap_or(0)
 }
 
 /// Whether a workload fails while a platform component it depends on is
@@ -172,6 +181,7 @@ pub(super) fn unexplained(
             impact: Vec::new(),
             silent_agents: Vec::new(),
             newest_failure_ms: newest_failure(p, &idx),
+            interval_ms: longest_interval(p, &idx),
         });
     }
 }

@@ -174,8 +174,9 @@ fn covering_hops<'a>(
         }
         let through = tf as f64 / ts.max(1) as f64;
         let around = af as f64 / avs.max(1) as f64;
-        // Failing pairs avoiding the hop outnumber a stray failure.
-        let avoiding_failures_few = af <= tf / 4;
+        // Failing pairs avoiding the hop are few beside those crossing it;
+        // one stray failure of noise among them does not clear the hop.
+        let avoiding_failures_few = af <= (tf / 4).max(1);
         tf > 0 && around * 3.0 <= through && avoiding_failures_few
     });
     hops
@@ -219,8 +220,12 @@ impl<'a> Paths<'a> {
         };
         let mut tallies: HashMap<Hop<'a>, HopTally<'a>> = HashMap::new();
         let (mut all_signals, mut all_failures) = (0u64, 0u64);
+        let mut covered: HashMap<TargetKey<'a>, Vec<Hop<'a>>> = HashMap::new();
         for (key, members) in groups {
             let shared = covering_hops(members, &of, sightings, &path_failures);
+            if !shared.is_empty() {
+                covered.insert(*key, shared.clone());
+            }
             // A target failing on paths that no one hop covers (from inside
             // its own spoke as from everywhere else) fails for its own
             // reasons: it says nothing about any hop, for or against.
@@ -287,6 +292,22 @@ impl<'a> Paths<'a> {
             );
             explainable.insert(hop, t.explainable.into_iter().collect());
         }
+        if causes.len() >= 2 {
+            let fails_on = |i: usize, hop: Hop<'a>| -> u32 {
+                let covers = covered
+                    .get(&super::prepare::target_key(&sightings[i]))
+                    .is_some_and(|c| c.contains(&hop));
+                if covers { path_failures(i) } else { 0 }
+            };
+            drop_dominated(
+                &mut causes,
+                &mut explainable,
+                &of,
+                sightings,
+                &fails_on,
+                params,
+            );
+        }
         Paths {
             of,
             causes,
@@ -336,6 +357,111 @@ impl<'a> Paths<'a> {
                     .cmp(&b.explains)
                     .then(a.confidence.total_cmp(&b.confidence))
             })
+    }
+}
+
+/// How the paths that cross one hop cause but not another fare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Apart {
+    /// No decided pair crosses the one without the other.
+    Empty,
+    Healthy,
+    Failing,
+}
+
+/// Two hop causes whose paths overlap (a spoke's connection and the hub's
+/// forwarding, for that spoke's traffic through the firewall) both look
+/// failing when either fails. What tells them apart is the paths that cross
+/// one and not the other: the hop whose own paths are healthy there is
+/// explained away by the other, which keeps what it explained on the paths
+/// they share. When neither has failing paths of its own, the stronger one
+/// stands for both; when both do, both are causes.
+fn drop_dominated<'a>(
+    causes: &mut HashMap<Hop<'a>, HopCause>,
+    explainable: &mut HashMap<Hop<'a>, BTreeSet<usize>>,
+    of: &[Path<'a>],
+    sightings: &[Sighting<'_>],
+    fails_on: &impl Fn(usize, Hop<'a>) -> u32,
+    params: &Params,
+) {
+    // Strongest first, so of two causes with no paths of their own the
+    // stronger is kept.
+    let mut order: Vec<(Hop<'a>, HopCause)> = causes.iter().map(|(h, c)| (*h, *c)).collect();
+    order.sort_by(|(ha, a), (hb, b)| {
+        b.explains
+            .cmp(&a.explains)
+            .then(b.confidence.total_cmp(&a.confidence))
+            .then(ha.cmp(hb))
+    });
+    let apart = |a: Hop<'a>, b: Hop<'a>| -> Apart {
+        let (mut signals, mut failures, mut through_s, mut through_f) = (0u64, 0u64, 0u64, 0u64);
+        for (i, path) in of.iter().enumerate() {
+            let w = &sightings[i].window;
+            if !w.fresh || w.total == 0 || !path.crosses(a) {
+                continue;
+            }
+            let f = u64::from(fails_on(i, a));
+            (through_s, through_f) = (through_s + u64::from(w.total), through_f + f);
+            if !path.crosses(b) {
+                (signals, failures) = (signals + u64::from(w.total), failures + f);
+            }
+        }
+        if signals == 0 {
+            return Apart::Empty;
+        }
+        let ratio = failures as f64 / signals as f64;
+        let through = through_f as f64 / through_s.max(1) as f64;
+        if ratio >= params.failing_ratio && ratio * 3.0 >= through {
+            Apart::Failing
+        } else {
+            Apart::Healthy
+        }
+    };
+    // Moves what `from` explained on the paths it shares with `to` over to
+    // `to`, and drops `from`.
+    let mut merge = |from: Hop<'a>, to: Hop<'a>| {
+        causes.remove(&from);
+        let moved: Vec<usize> = explainable
+            .remove(&from)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&i| of[i].crosses(to))
+            .collect();
+        let into = explainable.entry(to).or_default();
+        into.extend(moved);
+        let n = into.len();
+        if let Some(c) = causes.get_mut(&to) {
+            c.explains = n;
+        }
+    };
+    let mut kept: Vec<Hop<'a>> = Vec::new();
+    'next: for (hop, _) in order {
+        let mut j = 0;
+        while j < kept.len() {
+            let k = kept[j];
+            match (apart(hop, k), apart(k, hop)) {
+                // Failing on paths of its own: a cause by itself.
+                (Apart::Failing, Apart::Failing) => j += 1,
+                // Its paths are within the stronger one's, which is healthy
+                // apart from them: it is the narrower explanation.
+                (Apart::Failing | Apart::Empty, Apart::Healthy) => {
+                    merge(k, hop);
+                    kept.remove(j);
+                }
+                (Apart::Failing, Apart::Empty) => {
+                    merge(k, hop);
+                    kept.remove(j);
+                }
+                // Healthy on its own paths, or no paths of its own while
+                // the stronger one has failing or no paths apart: explained
+                // away.
+                _ => {
+                    merge(hop, k);
+                    continue 'next;
+                }
+            }
+        }
+        kept.push(hop);
     }
 }
 
