@@ -305,7 +305,7 @@ impl FaultTracker {
             // again: an unsure finding must also outlast its slowest probe's
             // interval, or every onset and every recovery at long intervals
             // would open a fault that the next round of probes dissolves.
-            let persisted = track.seen_in_row >= needed
+            let persisted = (track.seen_in_row >= needed || (!unsure && finding.corroborated))
                 && (!unsure || now_ms - track.seen_since_ms >= unsure_hold_ms(finding.interval_ms));
             match &mut track.fault {
                 Some(fault) if fault.is_open() => {

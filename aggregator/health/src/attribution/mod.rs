@@ -272,6 +272,10 @@ pub struct Finding {
     /// The longest probe interval among its evidence: how long until every
     /// vantage point behind it has spoken again.
     pub interval_ms: u32,
+    /// Whether at least two networks see it down now (their newest two
+    /// probes failed): an onset that noise does not make and that no later
+    /// evaluation will see differently, so it needs no persistence.
+    pub corroborated: bool,
 }
 
 /// An observability gap: an agent that went silent without evidence that its

@@ -371,7 +371,12 @@ fn tracker_opens_after_persistence_reopens_on_flap_and_closes() {
         ErrorClass::HttpStatus,
         30,
     );
-    let failing = w.verdict();
+    let mut failing = w.verdict();
+    // Not seen down now by two networks (a gray failure, say): it must
+    // persist before it opens.
+    for f in &mut failing.findings {
+        f.corroborated = false;
+    }
     let healthy = World::healthy().verdict();
     let mut t = FaultTracker::new(TrackerParams {
         open_after: 2,
@@ -464,4 +469,30 @@ fn an_unsure_finding_opens_only_once_it_outlasts_two_rounds_of_its_probes() {
         matches!(ev.as_slice(), [FaultEvent::Opened(f)] if f.certainty == Certainty::Ambiguous),
         "{ev:?}"
     );
+}
+
+#[test]
+fn a_target_just_gone_down_from_two_networks_is_a_fault_at_once() {
+    // Two networks, each of whose newest two probes of hub DNS failed: below
+    // the per-pair bar of three failures, too few to pool as a gray failure,
+    // but two networks failing twice in a row at once is no noise.
+    let mut w = World::healthy();
+    w.sightings
+        .retain(|o| o.network == "spoke-a" || o.network == "spoke-b");
+    w.fail(|o| o.component == "hub-dns", ErrorClass::DnsTimeout, 2);
+    for o in w.sightings.iter_mut().filter(|o| o.component == "hub-dns") {
+        o.window.failure_streak = 2;
+    }
+    let v = w.verdict();
+    let f = only(&v);
+    assert_eq!(f.suspect.path(), "platform/hub/hub-dns");
+    assert!(f.corroborated, "{f:#?}");
+    let mut t = FaultTracker::new(TrackerParams::default());
+    let ev = t.observe(&v, 1_000);
+    assert!(matches!(ev.as_slice(), [FaultEvent::Opened(_)]), "{ev:?}");
+    // One network alone is not enough: its two failures wait for a third.
+    for o in w.sightings.iter_mut().filter(|o| o.network == "spoke-b") {
+        o.window = World::healthy().sightings[0].window.clone();
+    }
+    assert!(w.verdict().findings.is_empty(), "{:#?}", w.verdict());
 }

@@ -297,6 +297,22 @@ fn network_unreachable_about_another_spoke_is_that_spoke_not_the_observer() {
 }
 
 #[test]
+fn no_route_to_a_spoke_from_two_networks_is_that_spoke_not_its_workload() {
+    // The first sign of the hub losing its route to spoke-c: the hub answers
+    // "network unreachable" about spoke-c's workload to spoke-a and spoke-b,
+    // while it is fine from inside spoke-c and from the hub. A workload
+    // that fails is refused or times out; it is never unroutable.
+    let mut w = estate();
+    w.fail(
+        |o| o.probe_id == "app-spoke-c" && (o.network == "spoke-a" || o.network == "spoke-b"),
+        ErrorClass::NetworkUnreachable,
+        3,
+    );
+    let v = w.verdict_with(&[]);
+    assert_eq!(paths_of(&v), ["platform/spoke-c/connectivity"], "{v:#?}");
+}
+
+#[test]
 fn a_probes_own_trouble_is_no_evidence() {
     let mut w = estate();
     w.fail(|o| o.component == "hub-dns", ErrorClass::ProbeInternal, 10);
@@ -342,8 +358,8 @@ fn failures_replayed_after_a_recovery_already_seen_open_no_fault() {
         keep_closed: 10,
     });
     let cut = cut.verdict_with(&[]);
-    t.observe(&cut, NOW_MS - 10_000);
-    let ev = t.observe(&cut, NOW_MS - 9_000);
+    let mut ev = t.observe(&cut, NOW_MS - 10_000);
+    ev.extend(t.observe(&cut, NOW_MS - 9_000));
     assert!(matches!(ev.as_slice(), [FaultEvent::Opened(_)]), "{ev:?}");
     t.observe(&healthy, NOW_MS - 8_000);
     let ev = t.observe(&healthy, NOW_MS - 7_000);
@@ -381,8 +397,8 @@ fn failures_replayed_after_a_recovery_already_seen_open_no_fault() {
         10,
     );
     let again = again.verdict_with(&[]);
-    t.observe(&again, NOW_MS - 3_000);
-    let ev = t.observe(&again, NOW_MS - 2_000);
+    let mut ev = t.observe(&again, NOW_MS - 3_000);
+    ev.extend(t.observe(&again, NOW_MS - 2_000));
     assert!(matches!(ev.as_slice(), [FaultEvent::Opened(_)]), "{ev:?}");
 }
 

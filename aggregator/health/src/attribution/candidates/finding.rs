@@ -65,6 +65,7 @@ pub(super) fn build_finding(
         silent_agents: impact.silent_agents,
         newest_failure_ms: newest_failure(p, &explains),
         interval_ms: longest_interval(p, &explains),
+        corroborated: corroborated(p, &explains),
     }
 }
 
@@ -73,6 +74,21 @@ fn newest_failure(p: &Prepared<'_>, idx: &[usize]) -> Option<i64> {
     idx.iter()
         .filter_map(|&i| p.sightings[i].window.last_failure_ms)
         .max()
+}
+
+/// Whether two networks or more see pairs of `idx` down now.
+fn corroborated(p: &Prepared<'_>, idx: &[usize]) -> bool {
+    let mut nets: Vec<&str> = idx
+        .iter()
+        .filter(|&&i| {
+            let w = &p.sightings[i].window;
+            w.last_failed && w.failure_streak >= 2
+        })
+        .map(|&i| p.sightings[i].network)
+        .collect();
+    nets.sort_unstable();
+    nets.dedup();
+    nets.len() >= 2
 }
 
 /// The longest probe interval among `idx`.
@@ -182,6 +198,7 @@ pub(super) fn unexplained(
             silent_agents: Vec::new(),
             newest_failure_ms: newest_failure(p, &idx),
             interval_ms: longest_interval(p, &idx),
+            corroborated: false,
         });
     }
 }

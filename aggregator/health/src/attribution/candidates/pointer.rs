@@ -96,6 +96,18 @@ impl Prepared<'_> {
             ErrorClass::NetworkUnreachable if !self.is_hub(o.network) && into_other.is_none() => {
                 return Pointer::Connectivity(o.network.to_string());
             }
+            // The hub answering "no route" about a spoke to observers in two
+            // networks or more is that spoke's path: a component that fails
+            // is refused or times out, it is never unroutable. (From one
+            // observer alone, its own routes may be what is broken.)
+            ErrorClass::NetworkUnreachable
+                if into_other
+                    .is_some_and(|t| fail_nets.iter().filter(|n| **n != t).count() >= 2) =>
+            {
+                if let Some(t) = into_other {
+                    return Pointer::Connectivity(t.to_string());
+                }
+            }
             _ => {}
         }
         // A shared hop whose every path fails, and only those: the hub's
@@ -114,7 +126,10 @@ impl Prepared<'_> {
         {
             let inside_ok = ok_nets.contains(t) && !fail_nets.contains(t);
             let inside_silent = self.silent_networks.contains(t);
-            let outside_ok = ok_nets.iter().any(|n| *n != t);
+            // A network with one agent failing and one fine is no healthy
+            // outside view: at the onset of a cut, the second agent has
+            // merely not probed since.
+            let outside_ok = ok_nets.iter().any(|n| *n != t && !fail_nets.contains(n));
             if (inside_ok || inside_silent) && !outside_ok {
                 return Pointer::Connectivity(t.to_string());
             }

@@ -91,6 +91,7 @@ impl<'a> Prepared<'a> {
         for (i, o) in sightings.iter().enumerate() {
             groups.entry(target_key(o)).or_default().push(i);
         }
+        mark_corroborated_onsets(sightings, &groups, &mut failing);
         let firewall = topology
             .firewall
             .as_deref()
@@ -241,6 +242,43 @@ fn firewall_component<'a>(sightings: &[Sighting<'a>]) -> Option<&'a str> {
         .into_iter()
         .max_by_key(|(c, n)| (*n, std::cmp::Reverse(*c)))
         .map(|(c, _)| c)
+}
+
+/// A target that has just gone down fails its newest two probes from every
+/// network that sees it: one pair's two failures in a row could be noise,
+/// but two networks' at once are not (at 1% noise, one chance in 10^8), so
+/// such pairs count as failing without waiting for a third failure each.
+fn mark_corroborated_onsets(
+    sightings: &[Sighting<'_>],
+    groups: &HashMap<TargetKey<'_>, Vec<usize>>,
+    failing: &mut [bool],
+) {
+    let down_now = |o: &Sighting<'_>| {
+        let w = &o.window;
+        w.fresh
+            && w.last_failed
+            && w.failure_streak >= 2
+            && !matches!(
+                w.dominant_class,
+                ErrorClass::PolicyDrift | ErrorClass::ProbeInternal
+            )
+    };
+    for members in groups.values() {
+        let mut networks: Vec<&str> = members
+            .iter()
+            .filter(|&&i| down_now(&sightings[i]))
+            .map(|&i| sightings[i].network)
+            .collect();
+        networks.sort_unstable();
+        networks.dedup();
+        if networks.len() >= 2 {
+            for &i in members {
+                if down_now(&sightings[i]) {
+                    failing[i] = true;
+                }
+            }
+        }
+    }
 }
 
 /// Error classes that say where the fault is by themselves.
