@@ -52,9 +52,8 @@ fn attribution_meets_its_targets_on_the_labelled_scenarios() {
 
 /// Generated estates (2–6 spokes, probe intervals 2–10 s, single faults and
 /// pairs on different sides, 1% noise), reduced from `vigil simulate
-/// --generate 100`. The accuracy targets hold; wrong and unsure faults and
-/// detection are held to what docs/attribution.md records, so a change that
-/// makes them worse fails here.
+/// --generate 500`. Every target of docs/attribution.md holds here,
+/// detection within two probe intervals included.
 #[test]
 fn attribution_holds_on_generated_estates() {
     let scenarios = vigil_simulate::generate(11, 30, 0.01);
@@ -84,12 +83,12 @@ fn attribution_holds_on_generated_estates() {
     );
     let all = &report.overall;
     assert!(
-        all.wrong_scenarios as f64 <= 0.05 * all.runs as f64,
+        all.wrong_scenarios as f64 <= 0.02 * all.runs as f64,
         "scenarios with a wrong fault:\n{table}"
     );
-    assert!(all.unsure_share <= 0.2, "unsure share:\n{table}");
+    assert!(all.unsure_share <= 0.1, "unsure share:\n{table}");
     assert!(
-        all.detection_p95.is_some_and(|d| d <= 3.0),
+        all.detection_p95.is_some_and(|d| d <= 2.0),
         "detection p95 in probe intervals:\n{table}"
     );
 }

@@ -422,6 +422,11 @@ fn a_dead_resolver_takes_the_zone_and_what_depends_on_the_zone_as_its_impact() {
         );
         w.sightings
             .push(sighting(agent, net, zone, "kv.privatelink.test", None));
+        // Two names in the zone per spoke, one resolver probe: the zone
+        // explains more pairs, but fails because the resolver does.
+        let zone_db = ("zone-db", zone.1, zone.2, zone.3);
+        w.sightings
+            .push(sighting(agent, net, zone_db, "db.privatelink.test", None));
         let kv = ("kv", ProbeKind::Tcp, "kv-store", Layer::WorkloadData);
         w.sightings.push(sighting(
             agent,
@@ -443,6 +448,7 @@ fn a_dead_resolver_takes_the_zone_and_what_depends_on_the_zone_as_its_impact() {
         ("private-dns-zone", "hub-dns"),
         ("kv-store", "private-dns-zone"),
     ]);
+    assert_eq!(paths_of(&v), ["platform/hub/hub-dns"], "{v:#?}");
     let f = only_on(&v, "platform/hub/hub-dns");
     assert_eq!(f.impact, ["kv-store", "private-dns-zone"], "{f:#?}");
 }

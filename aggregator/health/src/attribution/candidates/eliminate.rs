@@ -13,7 +13,7 @@ use super::finding::build_finding;
 use super::group::{Candidate, Candidates, Stage};
 use super::prepare::Prepared;
 use super::score::{Score, score};
-use crate::attribution::{Finding, Params};
+use crate::attribution::{Finding, Params, Suspect};
 
 /// What elimination took.
 pub(super) struct Chosen<'a> {
@@ -44,7 +44,8 @@ pub(super) fn eliminate<'a>(
     let mut findings = Vec::new();
     let mut explained_silent: BTreeSet<&'a str> = BTreeSet::new();
     let mut removed = Vec::new();
-    while let Some((best, winner, ambiguous)) = choose(&pool, &scores) {
+    while let Some(chosen) = choose(&pool, &scores) {
+        let (best, winner, ambiguous) = dependency_first(p, &pool, &scores, chosen);
         // `choose` only names candidates still in the pool.
         let Some(cand) = pool[best].take() else {
             break;
@@ -78,6 +79,47 @@ pub(super) fn eliminate<'a>(
         remaining,
         explained_silent,
     }
+}
+
+/// Of a hub component and a hub component it depends on (a private zone
+/// served by the hub's resolver), both failing, the dependency is taken
+/// first, so the dependent is its impact and not a second fault: the zone
+/// may be probed more often than the resolver, and so explain more pairs,
+/// but it fails because the resolver does.
+fn dependency_first(
+    p: &Prepared<'_>,
+    pool: &[Option<Candidate>],
+    scores: &[Option<Score>],
+    chosen: (usize, Score, bool),
+) -> (usize, Score, bool) {
+    let hub_component = |ci: usize| match pool[ci].as_ref() {
+        Some(Candidate {
+            suspect: Suspect::Hub { component },
+            drift: false,
+            ..
+        }) => Some(component.as_str()),
+        _ => None,
+    };
+    let Some(dependent) = hub_component(chosen.0) else {
+        return chosen;
+    };
+    let dependency = scores.iter().enumerate().find_map(|(cj, s)| {
+        let s = (*s)?;
+        let c = hub_component(cj)?;
+        (cj != chosen.0 && super::impact::dependents_of(p, c).contains(&dependent))
+            .then_some((cj, s))
+    });
+    let Some((cj, s)) = dependency else {
+        return chosen;
+    };
+    // Unsure only if a third candidate of the stage rivals the dependency.
+    let ambiguous = scores.iter().enumerate().any(|(ck, r)| {
+        ck != cj
+            && ck != chosen.0
+            && pool[ck].as_ref().is_some_and(|c| c.stage() == Stage::Hub)
+            && r.is_some_and(|r| r.rivals(&s))
+    });
+    (cj, s, ambiguous)
 }
 
 /// The best candidate of the earliest stage that has a score, with that

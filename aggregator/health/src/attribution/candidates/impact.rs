@@ -84,7 +84,7 @@ pub(super) fn take_impact(
 /// Every component that depends on `component`, directly or through
 /// others (a data store that depends on the private zone, which depends on
 /// the resolver), each once.
-fn dependents_of<'a>(p: &'a Prepared<'_>, component: &str) -> Vec<&'a str> {
+pub(super) fn dependents_of<'a>(p: &'a Prepared<'_>, component: &str) -> Vec<&'a str> {
     let mut found: Vec<&'a str> = Vec::new();
     let mut frontier: Vec<&str> = vec![component];
     while let Some(c) = frontier.pop() {
