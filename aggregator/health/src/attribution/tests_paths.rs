@@ -176,6 +176,35 @@ fn gray_loss_on_the_hubs_forwarding_is_the_hub_firewall_with_the_workloads_as_im
 }
 
 #[test]
+fn gray_loss_at_its_onset_is_found_before_the_window_fills() {
+    // A 30% loss that began two probes ago: the window still holds the
+    // healthy signals from before it, so only about 5% of the window fails
+    // through the forwarding, under the failing ratio; but no background
+    // noise makes that many failures on those paths and none around them.
+    let mut w = estate();
+    for o in w.sightings.iter_mut() {
+        o.window.total = 30;
+        o.window.success_streak = 30;
+    }
+    let mut n = 0;
+    for o in w
+        .sightings
+        .iter_mut()
+        .filter(|o| forwarded(o) && o.probe_id != "deny")
+    {
+        n += 1;
+        o.window.failures = 1 + n % 2;
+        o.window.last_failed = n % 2 == 0;
+        o.window.success_streak = u32::from(n % 2 != 0);
+        o.window.failure_streak = u32::from(n % 2 == 0);
+        o.window.last_failure_ms = Some(NOW_MS - 2_000);
+        o.window.dominant_class = ErrorClass::Timeout;
+    }
+    let v = w.verdict_with(&[]);
+    assert_eq!(paths_of(&v), ["platform/hub/hub-firewall"], "{v:#?}");
+}
+
+#[test]
 fn a_spoke_cut_off_by_its_own_routes_is_its_connectivity_alone() {
     let mut w = estate();
     // spoke-c's default route is blackholed: everything out of it fails,

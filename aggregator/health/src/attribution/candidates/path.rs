@@ -246,11 +246,17 @@ impl<'a> Paths<'a> {
                     t.signals += signals;
                     t.crossing_failures += u64::from(failures);
                     // Failures of a target the hop does not cover are some
-                    // other cause's: they do not count for it.
-                    if shared.contains(&hop) {
+                    // other cause's: they do not count for it. A wrong
+                    // egress IP proves the traffic did not leave through
+                    // the hub's forwarding (a wrong SNAT, which every spoke
+                    // sees, is judged by the pointing rules).
+                    let counts = shared.contains(&hop)
+                        && !(hop == Hop::Forward
+                            && o.window.dominant_class == ErrorClass::EgressIpMismatch);
+                    if counts {
                         t.failures += u64::from(failures);
                     }
-                    if failures > 0 && shared.contains(&hop) {
+                    if failures > 0 && counts {
                         t.explainable.push(i);
                         t.networks.insert(o.network);
                         t.targets.insert(*key);
@@ -274,8 +280,15 @@ impl<'a> Paths<'a> {
                 Hop::Forward => t.networks.len().min(t.targets.len()),
                 Hop::Spoke(_) => t.targets.len(),
             };
+            // At the onset of a gray loss the window still holds the
+            // healthy signals from before it, so the ratio through the hop
+            // lags; failures that the estate's background rate (the paths
+            // around it, and no less than a tenth of the failing ratio)
+            // would almost never produce count as soon as they are there.
+            let background = outside.max(params.failing_ratio / 10.0);
             let holds = t.failures >= u64::from(params.min_failures) * 2
-                && through >= params.failing_ratio
+                && (through >= params.failing_ratio
+                    || unlikely_as_noise(t.failures, t.signals, background))
                 && through >= 3.0 * outside
                 && breadth >= 2;
             if !holds {
@@ -358,6 +371,23 @@ impl<'a> Paths<'a> {
                     .then(a.confidence.total_cmp(&b.confidence))
             })
     }
+}
+
+/// Whether `failures` among `signals` would arise from a background
+/// failure rate `rate` less than once in 100,000 windows (a Poisson tail).
+fn unlikely_as_noise(failures: u64, signals: u64, rate: f64) -> bool {
+    let lambda = signals as f64 * rate;
+    let f = failures as f64;
+    if f > 10.0 * lambda + 30.0 {
+        return true;
+    }
+    // P(X ≥ f) = 1 − Σ_{k<f} e^−λ λ^k / k!
+    let (mut term, mut below) = ((-lambda).exp(), 0.0);
+    for k in 0..failures {
+        below += term;
+        term *= lambda / (k + 1) as f64;
+    }
+    1.0 - below < 1e-5
 }
 
 /// How the paths that cross one hop cause but not another fare.
