@@ -517,6 +517,19 @@ fn a_deny_probe_getting_through_from_one_spoke_only_is_that_spokes_route() {
     w.fail(|o| o.probe_id == "deny", ErrorClass::PolicyDrift, 10);
     let f = only_on(&w.verdict_with(&[]), "platform/hub/hub-firewall").clone();
     assert_eq!(f.kind, FaultKind::SecurityDrift);
+    assert_eq!(f.certainty, Certainty::Attributed);
+    // From one spoke, before its egress-IP probe has run since: its route
+    // or the firewall's rule for it, which only that probe tells. Unsure,
+    // so it waits for the probe rather than blaming the firewall at once.
+    let mut w = estate();
+    w.fail(
+        |o| o.probe_id == "deny" && o.network == "spoke-b",
+        ErrorClass::PolicyDrift,
+        10,
+    );
+    let f = only_on(&w.verdict_with(&[]), "platform/hub/hub-firewall").clone();
+    assert_eq!(f.kind, FaultKind::SecurityDrift);
+    assert_eq!(f.certainty, Certainty::Ambiguous, "{f:#?}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use vigil_proto::v1::ErrorClass;
 use super::group::Candidate;
 use super::impact::take_impact;
 use super::pointer::Pointer;
-use super::prepare::Prepared;
+use super::prepare::{Prepared, target_key};
 use super::score::counter_evidence;
 use crate::attribution::{Certainty, EvidenceItem, FaultKind, Finding, Params, Suspect, Verdict};
 
@@ -36,7 +36,10 @@ pub(super) fn build_finding(
     removed.extend(&explains);
     let impact = take_impact(p, c, &explains, remaining, removed);
     let counter = counter_evidence(p, c, &explains);
-    let certainty = if ambiguous || dependency_stirring(p, &c.suspect, &explains, remaining) {
+    let certainty = if ambiguous
+        || dependency_stirring(p, &c.suspect, &explains, remaining)
+        || lone_spoke_drift(p, c, &explains)
+    {
         Certainty::Ambiguous
     } else {
         Certainty::Attributed
@@ -136,6 +139,30 @@ fn dependency_stirring(
             })
             .count()
             >= 2
+    })
+}
+
+/// A hub policy found too open from one spoke only, while other spokes see
+/// it hold: the firewall's rule for that spoke, or that spoke's route around
+/// the firewall, which its egress-IP probe proves only once it has run. Held
+/// unsure, so it opens only if it outlasts two rounds of probes without the
+/// route being proven.
+fn lone_spoke_drift(p: &Prepared<'_>, c: &Candidate, explains: &[usize]) -> bool {
+    if !c.drift || !matches!(c.suspect, Suspect::Hub { .. }) {
+        return false;
+    }
+    let spokes: BTreeSet<&str> = explains
+        .iter()
+        .map(|&i| p.sightings[i].network)
+        .filter(|n| !p.is_hub(n))
+        .collect();
+    let [spoke] = spokes.into_iter().collect::<Vec<_>>()[..] else {
+        return false;
+    };
+    explains.iter().any(|&i| {
+        p.group_nets
+            .get(&target_key(&p.sightings[i]))
+            .is_some_and(|g| g.healthy.iter().any(|n| *n != spoke && !p.is_hub(n)))
     })
 }
 
