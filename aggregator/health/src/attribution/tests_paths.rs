@@ -483,6 +483,38 @@ fn a_dead_resolver_takes_the_zone_and_what_depends_on_the_zone_as_its_impact() {
 }
 
 #[test]
+fn a_zone_failing_while_its_resolver_starts_to_is_unsure_until_the_resolver_is_judged() {
+    // The resolver has just died: the zone's names, probed more often, have
+    // already failed twice in a row from every spoke, the resolver's own
+    // probe only once. The zone is not a fault of its own yet.
+    let mut w = estate();
+    for net in SPOKES {
+        let agent = leak(format!("agent-{net}"));
+        let zone = (
+            "zone",
+            ProbeKind::Dns,
+            "private-dns-zone",
+            Layer::PlatformHub,
+        );
+        w.sightings
+            .push(sighting(agent, net, zone, "kv.privatelink.test", None));
+    }
+    w.fail(
+        |o| o.component == "private-dns-zone",
+        ErrorClass::DnsTimeout,
+        10,
+    )
+    .fail(|o| o.component == "hub-dns", ErrorClass::DnsTimeout, 1);
+    let v = w.verdict_with(&[("private-dns-zone", "hub-dns")]);
+    let f = only_on(&v, "platform/hub/private-dns-zone");
+    assert_eq!(f.certainty, Certainty::Ambiguous, "{f:#?}");
+    // Without the dependency declared, nothing holds it.
+    let v = w.verdict_with(&[]);
+    let f = only_on(&v, "platform/hub/private-dns-zone");
+    assert_eq!(f.certainty, Certainty::Attributed, "{f:#?}");
+}
+
+#[test]
 fn a_deny_probe_getting_through_from_one_spoke_only_is_that_spokes_route() {
     let mut w = estate();
     // spoke-b's default route bypasses the firewall: its egress IP is wrong

@@ -37,7 +37,7 @@ pub(super) fn build_finding(
     let impact = take_impact(p, c, &explains, remaining, removed);
     let counter = counter_evidence(p, c, &explains);
     let certainty = if ambiguous
-        || dependency_stirring(p, &c.suspect, &explains, remaining)
+        || (!c.drift && dependency_stirring(p, &c.suspect, &explains, remaining))
         || lone_spoke_drift(p, c, &explains)
     {
         Certainty::Ambiguous
@@ -102,17 +102,18 @@ fn longest_interval(p: &Prepared<'_>, idx: &[usize]) -> u32 {
         .unwrap_or(0)
 }
 
-/// Whether a workload fails while a platform component it depends on is
-/// starting to fail too: the workload is unsure until that dependency is
-/// judged, as it may be the impact of a platform fault that has not crossed
-/// the bar yet.
+/// Whether a workload (or a hub component: a private zone served by the
+/// hub's resolver) fails while a platform component it depends on is
+/// starting to fail too: it is unsure until that dependency is judged, as
+/// it may be the impact of a platform fault that has not crossed the bar
+/// yet.
 fn dependency_stirring(
     p: &Prepared<'_>,
     suspect: &Suspect,
     explains: &[usize],
     remaining: &BTreeSet<usize>,
 ) -> bool {
-    let Suspect::Workload { component } = suspect else {
+    let (Suspect::Workload { component } | Suspect::Hub { component }) = suspect else {
         return false;
     };
     // Failures that say the workload itself is down (refused, a bad
