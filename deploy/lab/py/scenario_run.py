@@ -18,6 +18,13 @@ import scenario_catalog as cat
 
 API = "http://10.10.0.100:7401"
 POLL_S = 0.5
+# Vigil's defaults: a fault recurring within REOPEN_MS of closing reopens as
+# itself (attribution.flap_window), and an alert changing more than
+# FLAP_CHANGES times within FLAP_MS is held (alerts.flap). The runner waits
+# rather than let a scenario repeated back to back be held by design.
+REOPEN_MS = 5 * 60_000
+FLAP_MS = 10 * 60_000
+FLAP_CHANGES = 4
 
 
 def now_ms():
@@ -40,6 +47,9 @@ class Lab:
         self.env = dict(os.environ, VIGIL_LAB_PREFIX=prefix)
         self.state = f"/run/vigil-lab-{prefix}"
         self.poller = None
+        # suspect -> [(received_ms, status)] of its notifications, this
+        # aggregator's life only (a new lab is a new aggregator).
+        self.changes = {}
 
     def cmd(self, *args, check=True, timeout=180):
         r = subprocess.run([os.path.join(self.lab_dir, args[0]), *args[1:]], env=self.env,
@@ -55,10 +65,39 @@ class Lab:
         self.poller = Poller(self.prefix, self.lab_dir)
 
     def down(self):
+        self.changes = {}
         if self.poller:
             self.poller.stop()
             self.poller = None
         self.cmd("down", check=False, timeout=120)
+
+    def remember_pages(self, since_ms, opened):
+        """Files the notifications since SINCE_MS under the suspects of the
+        faults that OPENED (by fault id)."""
+        suspect_of = {o["id"]: o["suspect"] for o in opened}
+        for n in self.notifications(since_ms):
+            suspect = suspect_of.get(n.get("fault_id"))
+            if suspect:
+                self.changes.setdefault(suspect, []).append((n["received_ms"], n.get("status")))
+
+    def flap_wait_ms(self, suspects, at_ms):
+        """How long until a scenario on SUSPECTS would page on its own: its
+        fault would reopen as itself and two more changes would pass the
+        alert's flap guard."""
+        wait = 0
+        for s in suspects:
+            changes = self.changes.get(s, [])
+            closes = [t for t, st in changes if st == "resolved"]
+            if not closes or at_ms - max(closes) > REOPEN_MS:
+                continue
+            recent = sorted(t for t, _ in changes if at_ms - t <= FLAP_MS)
+            if len(recent) + 2 <= FLAP_CHANGES:
+                continue
+            # Either the reopen window ends (a new fault, a new alert) or
+            # enough old changes age out of the flap window.
+            ages_out = recent[len(recent) + 2 - FLAP_CHANGES - 1] + FLAP_MS
+            wait = max(wait, min(max(closes) + REOPEN_MS, ages_out) - at_ms)
+        return max(0, wait)
 
     def notifications(self, since_ms):
         out = []
@@ -187,6 +226,12 @@ def run_scenario(lab, sc, seed):
     rec = {"seed": seed, "index": sc["index"], "class": sc["class"], "spokes": sc["spokes"],
            "interval_s": s, "faults": sc["faults"], "expected": sc["expected"], "noise_pct": 1}
     rec["steady_before"], rec["steady_wait_s"] = wait_steady(poller, max(90, 30 * s))
+    wait_ms = lab.flap_wait_ms([e["suspect"] for e in sc["expected"]], now_ms())
+    rec["flap_wait_s"] = round(wait_ms / 1000, 1)
+    if wait_ms:
+        say(f"#{sc['index']} waits {rec['flap_wait_s']} s: its suspect was paged back to back")
+        time.sleep(wait_ms / 1000 + 1)
+        rec["steady_before"], _ = wait_steady(poller, max(90, 30 * s))
     openings = Openings(poller.next())
     t_inject = now_ms()
     lab.cmd("inject", *sc["faults"])
@@ -227,6 +272,7 @@ def run_scenario(lab, sc, seed):
     rec["opened"] = [dict(o, open_ms=o["open_ms"] - t_inject) for o in openings.opened]
     rec["replay_faults"] = [o for o in rec["opened"] if o["phase"] == "restore"]
     rec["pages"] = wait_pages(lab, t_inject, [o["id"] for o in openings.opened])
+    lab.remember_pages(t_inject, openings.opened)
     return rec
 
 
