@@ -32,6 +32,9 @@ const PENDING_RUNS: usize = 1024;
 pub enum AgentError {
     #[error(transparent)]
     Probe(#[from] ProbeBuildError),
+    /// `aggregator.tls` names files that cannot be used.
+    #[error("aggregator.tls: {0}")]
+    Tls(#[from] vigil_trust::TrustError),
     #[error(transparent)]
     Export(#[from] ExportError),
     #[error("cannot listen on {addr} for /healthz, /readyz and /metrics: {source}")]
@@ -61,6 +64,10 @@ pub struct Agent;
 impl Agent {
     /// Starts everything and returns once probes are scheduled.
     pub async fn start(config: AgentConfig) -> Result<AgentHandle, AgentError> {
+        // Read once now so a wrong path fails the start, not every reconnect.
+        if let Some(tls) = &config.aggregator.tls {
+            tls.files.read_pem()?;
+        }
         let mut builder = probe::Builder::default();
         let probes = config
             .probes
@@ -126,9 +133,16 @@ impl Agent {
             vantage: Some(config.agent.vantage()),
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
         };
+        if config.aggregator.tls.is_none() {
+            tracing::warn!(
+                endpoint = %config.aggregator.endpoint,
+                "streaming to the aggregator in plaintext (an http:// endpoint): anyone on the path can read or forge these signals; use https:// with aggregator.tls in production"
+            );
+        }
         let shipper = Shipper {
             endpoint: config.aggregator.endpoint.clone(),
             connect_timeout: config.aggregator.connect_timeout,
+            tls: config.aggregator.tls.clone(),
             hello,
             declarations,
             outbox: outbox.clone(),

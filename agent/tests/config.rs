@@ -462,3 +462,37 @@ fn the_hub_example_has_no_deny_probe() {
     assert_eq!(c.agent.network, vigil_agent::config::HUB_NETWORK);
     assert_eq!(c.warnings(), []);
 }
+
+#[test]
+fn tls_to_the_aggregator_follows_the_endpoint_scheme() {
+    let https = good_with(
+        "endpoint: http://127.0.0.1:7400",
+        "endpoint: https://vigil.hub:7400",
+    );
+    assert_invalid(&https, "aggregator.tls", "is missing while the endpoint");
+    let tls = "  tls:\n    ca: /etc/vigil/tls/ca.crt\n    cert: /etc/vigil/tls/tls.crt\n    key: /etc/vigil/tls/tls.key\n";
+    let plain_with_tls = good_with(
+        "endpoint: http://127.0.0.1:7400\n",
+        &format!("endpoint: http://127.0.0.1:7400\n{tls}"),
+    );
+    assert_invalid(
+        &plain_with_tls,
+        "aggregator.endpoint",
+        "plaintext while aggregator.tls",
+    );
+    let half = good_with(
+        "endpoint: http://127.0.0.1:7400\n",
+        "endpoint: https://vigil.hub:7400\n  tls:\n    ca: /ca.crt\n    cert: /tls.crt\n",
+    );
+    assert_invalid(&half, "aggregator.tls.cert", "without aggregator.tls.key");
+    let good = good_with(
+        "endpoint: http://127.0.0.1:7400\n",
+        &format!(
+            "endpoint: https://vigil.hub:7400\n{tls}    server_name: vigil-aggregator.vigil.svc\n"
+        ),
+    );
+    let c = AgentConfig::from_yaml(&good, "agent.yaml").unwrap();
+    let t = c.aggregator.tls.expect("tls settings");
+    assert_eq!(t.files.ca, PathBuf::from("/etc/vigil/tls/ca.crt"));
+    assert_eq!(t.server_name.as_deref(), Some("vigil-aggregator.vigil.svc"));
+}

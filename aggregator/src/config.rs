@@ -77,6 +77,13 @@ pub struct AggregatorConfig {
     /// Alert receivers and routes (docs/observability.md).
     #[serde(default)]
     pub alerts: vigil_alert::AlertsConfig,
+    /// TLS on both listeners and agents' client certificates
+    /// (docs/security.md). Required unless `insecure.plaintext` is set.
+    #[serde(default)]
+    pub tls: Option<crate::trust::TlsConfig>,
+    /// Explicit opt-outs of the secure default; each warns at start.
+    #[serde(default)]
+    pub insecure: crate::trust::InsecureConfig,
 }
 
 /// Where the two servers listen. Port 0 lets the OS choose.
@@ -168,6 +175,8 @@ impl Default for AggregatorConfig {
             attribution: vigil_health::attribution::AttributionConfig::default(),
             export: vigil_export::ExportConfig::default(),
             alerts: vigil_alert::AlertsConfig::default(),
+            tls: None,
+            insecure: crate::trust::InsecureConfig::default(),
         }
     }
 }
@@ -194,10 +203,13 @@ impl AggregatorConfig {
                 message: vigil_model::duration::strip_location(&e.without_snippet().to_string()),
             }
         })?;
-        if let Some(dir) = Path::new(origin).parent()
-            && config.model.is_relative()
-        {
-            config.model = dir.join(&config.model);
+        if let Some(dir) = Path::new(origin).parent() {
+            if config.model.is_relative() {
+                config.model = dir.join(&config.model);
+            }
+            if let Some(tls) = config.tls.as_mut() {
+                tls.anchor(dir);
+            }
         }
         config.validate(origin)?;
         Ok(config)
@@ -222,6 +234,14 @@ impl AggregatorConfig {
                     fix,
                 })?;
         Ok(self)
+    }
+
+    /// How the listeners are served: TLS unless `insecure.plaintext` says
+    /// otherwise, and an error naming the field when neither is set. Parsing
+    /// does not require it (a file may be checked piece by piece); starting
+    /// does.
+    pub fn transport(&self, origin: &str) -> Result<crate::trust::Transport, ConfigError> {
+        crate::trust::transport(self.tls.as_ref(), &self.insecure, origin)
     }
 
     /// Checks values that parse but cannot work. `origin` names the file (or

@@ -14,6 +14,8 @@ pub mod ingest;
 mod observability;
 pub mod query;
 mod server;
+pub mod trust;
 
 pub use config::{AggregatorConfig, ConfigError};
 pub use server::{Aggregator, AggregatorHandle, StartError};
+pub use trust::{InsecureConfig, TlsConfig, Transport};

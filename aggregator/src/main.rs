@@ -70,6 +70,12 @@ fn run(args: Args) -> anyhow::Result<()> {
             args.config.display()
         )
     })?;
+    // After the model, so a broken model is reported first; before anything
+    // starts, so a missing `tls:` or an unreadable certificate names its file.
+    if let vigil_aggregator::Transport::Tls(tls) = config.transport(&origin)? {
+        tls.check()
+            .with_context(|| format!("checking `tls:` in {origin}"))?;
+    }
     if args.check_config {
         init_logging(args.log_format, None::<tracing_subscriber::layer::Identity>);
         println!(

@@ -9,9 +9,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::future::{Future, IntoFuture};
+
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
@@ -25,6 +29,7 @@ use crate::query::grpc::QueryEndpoint;
 use crate::query::http::{self, HttpState};
 use crate::query::tree_bytes::{QueryRoutes, TreeBytes};
 use crate::query::view::TreeCache;
+use crate::trust::{AgentPolicy, Transport, Trust};
 use vigil_health::attribution::Attributor;
 use vigil_health::clock::now_unix_ms;
 use vigil_health::evaluate::Evaluator;
@@ -56,7 +61,12 @@ pub enum StartError {
     Evaluator(#[source] std::io::Error),
     #[error(transparent)]
     Observability(#[from] crate::observability::ObservabilityError),
+    #[error("TLS: {0}")]
+    Trust(#[from] vigil_trust::TrustError),
 }
+
+/// What `insecure.plaintext` says at start and in `/readyz`.
+const PLAINTEXT_WARNING: &str = "insecure.plaintext is set: gRPC and HTTP are served without TLS and agents are taken at their word (any client can stream as any agent); not for production";
 
 /// Entry point of the library.
 pub struct Aggregator;
@@ -69,6 +79,7 @@ impl Aggregator {
         model: Model,
     ) -> Result<AggregatorHandle, StartError> {
         config.validate("aggregator config")?;
+        let transport = config.transport("aggregator config")?;
         let model = Arc::new(model);
         let store = Arc::new(Store::new(
             Arc::clone(&model),
@@ -102,6 +113,18 @@ impl Aggregator {
         };
         let grpc_addr = local("grpc", &grpc_listener, config.listen.grpc)?;
         let http_addr = local("http", &http_listener, config.listen.http)?;
+        let trust = match &transport {
+            Transport::Tls(tls) => Some(Trust::start(tls, &shutdown)?),
+            Transport::Plaintext => {
+                tracing::warn!("{PLAINTEXT_WARNING}");
+                None
+            }
+        };
+        let warnings: Arc<[String]> = match trust {
+            Some(_) => Arc::new([]),
+            None => Arc::new([PLAINTEXT_WARNING.to_string()]),
+        };
+        let handshakes = Arc::new(vigil_trust::HandshakeCounters::default());
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         for name in [
@@ -125,6 +148,9 @@ impl Aggregator {
             limits: config.ingest.clone(),
             aggregator_id: config.id.clone(),
             shutdown: shutdown.clone(),
+            agents: trust
+                .as_ref()
+                .map_or(AgentPolicy::Trusting, |t| t.agents.clone()),
         })
         .max_decoding_message_size(config.ingest.max_message_bytes);
         let trees = Arc::new(TreeCache::default());
@@ -146,7 +172,7 @@ impl Aggregator {
 
         let grpc_task = {
             let stop = shutdown.clone();
-            let serve = tonic::transport::Server::builder()
+            let router = tonic::transport::Server::builder()
                 // A cut link leaves an agent's stream half-open with no RST:
                 // keepalive pings find it, so the agent shows disconnected.
                 .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
@@ -157,14 +183,30 @@ impl Aggregator {
                 .add_service(reflection)
                 .add_service(ingest)
                 .add_service(query)
-                .add_service(faults)
-                .serve_with_incoming_shutdown(
+                .add_service(faults);
+            let serve: std::pin::Pin<
+                Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>,
+            > = match &trust {
+                Some(t) => {
+                    let incoming = vigil_trust::accept_tls(
+                        "grpc",
+                        grpc_listener,
+                        t.grpc.clone(),
+                        Arc::clone(&handshakes),
+                        stop.clone(),
+                    );
+                    let incoming =
+                        ReceiverStream::new(incoming).map(|(tls, _)| Ok::<_, std::io::Error>(tls));
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, stop.cancelled_owned()))
+                }
+                None => Box::pin(router.serve_with_incoming_shutdown(
                     // Answers are small and awaited: Nagle's algorithm would
                     // hold a response's last segment for the client's delayed
                     // ACK (40 ms on Linux).
                     TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
                     stop.cancelled_owned(),
-                );
+                )),
+            };
             tokio::spawn(async move {
                 if let Err(e) = serve.await {
                     tracing::error!(error = %e, "gRPC server failed");
@@ -180,16 +222,39 @@ impl Aggregator {
                 ready: Arc::clone(&ready),
                 shutdown: shutdown.clone(),
                 trees,
+                warnings,
             });
             if let Some(metrics) = observability.router {
                 router = router.merge(metrics);
             }
             let stop = shutdown.clone();
+            let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+                match &trust {
+                    Some(t) => {
+                        let listener = vigil_trust::TlsListener {
+                            incoming: vigil_trust::accept_tls(
+                                "http",
+                                http_listener,
+                                t.http.clone(),
+                                Arc::clone(&handshakes),
+                                stop.clone(),
+                            ),
+                            local: http_addr,
+                        };
+                        Box::pin(
+                            axum::serve(listener, router)
+                                .with_graceful_shutdown(stop.cancelled_owned())
+                                .into_future(),
+                        )
+                    }
+                    None => Box::pin(
+                        axum::serve(http_listener, router)
+                            .with_graceful_shutdown(stop.cancelled_owned())
+                            .into_future(),
+                    ),
+                };
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(http_listener, router)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-                {
+                if let Err(e) = serve.await {
                     tracing::error!(error = %e, "HTTP server failed");
                 }
             })

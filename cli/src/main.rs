@@ -6,6 +6,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod certs_cli;
 mod demo_cli;
 mod simulate_cli;
 
@@ -22,6 +23,9 @@ struct Cli {
     /// The aggregator's gRPC address.
     #[arg(long, global = true, env = "VIGIL_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
+    /// With an https:// server: the CA certificate (PEM) that signs it.
+    #[arg(long, global = true, env = "VIGIL_CA")]
+    ca: Option<std::path::PathBuf>,
     /// Output for people (text) or for scripts (json).
     #[arg(long, short, global = true, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
@@ -77,6 +81,9 @@ enum Command {
     /// evaluation and attribution on a simulated clock. Exits 1 when a
     /// target is missed.
     Simulate(simulate_cli::SimulateArgs),
+    /// Write a development CA and TLS certificates for the aggregator and
+    /// agents (their identities in SPIFFE URI SANs).
+    Certs(certs_cli::CertsArgs),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => return demo_cli::demo(args).await,
         Command::Inject(args) => return demo_cli::inject(args).await,
         Command::Restore(args) => return demo_cli::restore(args).await,
+        Command::Certs(args) => return certs_cli::run(&args),
         Command::Simulate(args) => {
             let met = simulate_cli::run(&args, matches!(cli.output, OutputFormat::Json))?;
             anyhow::ensure!(met, "attribution missed a target (see the table above)");
@@ -134,7 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         query => query,
     };
-    let mut client = QueryClient::connect(&cli.server, cli.timeout).await?;
+    let mut client = QueryClient::connect_with(&cli.server, cli.timeout, cli.ca.as_deref()).await?;
     match command {
         Command::Tree => {
             let tree = client.tree().await?;
@@ -178,9 +186,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             emit(&out)
         }
         // Returned above, before connecting to an aggregator.
-        Command::Demo(_) | Command::Inject(_) | Command::Restore(_) | Command::Simulate(_) => {
-            Ok(())
-        }
+        Command::Demo(_)
+        | Command::Inject(_)
+        | Command::Restore(_)
+        | Command::Simulate(_)
+        | Command::Certs(_) => Ok(()),
     }
 }
 

@@ -114,9 +114,23 @@ impl AgentRole {
 /// Where signals go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatorConfig {
-    /// `http://host:port` of the aggregator's ingest service.
+    /// `https://host:port` (or, in plaintext, `http://host:port`) of the
+    /// aggregator's ingest service.
     pub endpoint: String,
     pub connect_timeout: Duration,
+    /// Set exactly when the endpoint is `https://`.
+    pub tls: Option<AggregatorTls>,
+}
+
+/// How the agent verifies the aggregator and proves who it is. The files
+/// are read at every connection, so a rotated certificate is used from the
+/// next reconnect on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatorTls {
+    pub files: vigil_trust::ClientFiles,
+    /// The name the aggregator's certificate must carry; default: the
+    /// endpoint's host.
+    pub server_name: Option<String>,
 }
 
 /// Batching, buffering and reconnect policy.

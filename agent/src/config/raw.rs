@@ -42,6 +42,16 @@ pub(super) struct RawAgent {
 pub(super) struct RawAggregator {
     pub endpoint: Option<String>,
     pub connect_timeout: Option<String>,
+    pub tls: Option<RawAggregatorTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAggregatorTls {
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

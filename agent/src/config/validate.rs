@@ -6,15 +6,17 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::{Complaint, ConfigError, Location};
 use super::export;
 use super::fields::{check_jitter, check_name, opt_duration};
 use super::probes;
-use super::raw::RawConfig;
+use super::raw::{RawAggregatorTls, RawConfig};
 use super::{
-    AdminConfig, AgentConfig, AgentIdentity, AgentRole, AggregatorConfig, DeliveryConfig, Schedule,
+    AdminConfig, AgentConfig, AgentIdentity, AgentRole, AggregatorConfig, AggregatorTls,
+    DeliveryConfig, Schedule,
 };
 
 const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:7400";
@@ -145,15 +147,17 @@ pub(super) fn build(
         labels: a.labels,
     };
 
+    let endpoint = parse_endpoint(
+        &c,
+        "aggregator.endpoint",
+        raw.aggregator
+            .endpoint
+            .as_deref()
+            .unwrap_or(DEFAULT_ENDPOINT),
+    )?;
     let aggregator = AggregatorConfig {
-        endpoint: parse_endpoint(
-            &c,
-            "aggregator.endpoint",
-            raw.aggregator
-                .endpoint
-                .as_deref()
-                .unwrap_or(DEFAULT_ENDPOINT),
-        )?,
+        tls: aggregator_tls(&c, &endpoint, raw.aggregator.tls)?,
+        endpoint,
         connect_timeout: opt_duration(
             &c,
             "aggregator.connect_timeout",
@@ -279,6 +283,59 @@ fn parse_role(c: &Complaint<'_>, field: &str, text: &str) -> Result<AgentRole, C
             "use sidecar, daemonset or standalone",
         )
     })
+}
+
+/// `aggregator.tls` against the endpoint's scheme: `https://` needs the CA
+/// that signs the aggregator; `http://` takes none. The files themselves
+/// are read when the agent starts (a config can be checked elsewhere).
+fn aggregator_tls(
+    c: &Complaint<'_>,
+    endpoint: &str,
+    raw: Option<RawAggregatorTls>,
+) -> Result<Option<AggregatorTls>, ConfigError> {
+    let https = endpoint.starts_with("https://");
+    let Some(t) = raw else {
+        if https {
+            return Err(c.at(
+                "aggregator.tls",
+                format!("is missing while the endpoint {endpoint} is https"),
+                "set aggregator.tls.ca (and cert, key: the agent's identity; `vigil certs` makes a development set)",
+            ));
+        }
+        return Ok(None);
+    };
+    if !https {
+        return Err(c.at(
+            "aggregator.endpoint",
+            format!("{endpoint} is plaintext while aggregator.tls is set"),
+            "write the endpoint with https://",
+        ));
+    }
+    let Some(ca) = t.ca else {
+        return Err(c.at(
+            "aggregator.tls.ca",
+            "is missing",
+            "give the CA certificate (PEM) that signs the aggregator's certificate, e.g. /etc/vigil/tls/ca.crt",
+        ));
+    };
+    let identity = match (t.cert, t.key) {
+        (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+        (None, None) => None,
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(c.at(
+                "aggregator.tls.cert",
+                "is set without aggregator.tls.key, or the other way round",
+                "set both: the agent's certificate (tls.crt) and its key (tls.key)",
+            ));
+        }
+    };
+    Ok(Some(AggregatorTls {
+        files: vigil_trust::ClientFiles {
+            ca: PathBuf::from(ca),
+            identity,
+        },
+        server_name: t.server_name,
+    }))
 }
 
 fn parse_endpoint(c: &Complaint<'_>, field: &str, text: &str) -> Result<String, ConfigError> {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::{Hello, ProbeDeclarations, StreamRequest, stream_request, stream_response};
 
@@ -19,6 +19,7 @@ use super::{Backoff, Counters, Outbox};
 pub struct Shipper {
     pub endpoint: String,
     pub connect_timeout: Duration,
+    pub tls: Option<crate::config::AggregatorTls>,
     pub hello: Hello,
     pub declarations: ProbeDeclarations,
     pub outbox: Arc<Outbox>,
@@ -30,6 +31,8 @@ pub struct Shipper {
 enum SessionError {
     #[error("invalid endpoint: {0}")]
     Endpoint(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("connect failed: {0}")]
     Connect(#[from] tonic::transport::Error),
     #[error("stream failed: {0}")]
@@ -40,6 +43,23 @@ enum SessionError {
     Unexpected(&'static str),
     #[error("the aggregator closed the stream")]
     Closed,
+}
+
+/// The TLS settings of one connection, from the files as they are now: a
+/// certificate rotated on disk is presented from the next connection on.
+fn client_tls(tls: &crate::config::AggregatorTls) -> Result<ClientTlsConfig, SessionError> {
+    let (ca, identity) = tls
+        .files
+        .read_pem()
+        .map_err(|e| SessionError::Tls(e.to_string()))?;
+    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+    if let Some((cert, key)) = identity {
+        config = config.identity(Identity::from_pem(cert, key));
+    }
+    if let Some(name) = &tls.server_name {
+        config = config.domain_name(name.clone());
+    }
+    Ok(config)
 }
 
 impl Shipper {
@@ -127,8 +147,14 @@ impl Shipper {
 
     async fn session(&mut self, stop: &CancellationToken) -> Result<(), SessionError> {
         let timeout = self.connect_timeout;
-        let channel = Endpoint::from_shared(self.endpoint.clone())
-            .map_err(|e| SessionError::Endpoint(e.to_string()))?
+        let mut endpoint = Endpoint::from_shared(self.endpoint.clone())
+            .map_err(|e| SessionError::Endpoint(e.to_string()))?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(client_tls(tls)?)
+                .map_err(|e| SessionError::Tls(e.to_string()))?;
+        }
+        let channel = endpoint
             .connect_timeout(timeout)
             .tcp_nodelay(true)
             .connect()

@@ -276,15 +276,7 @@ fn samples(ix: Ix, inputs: &Inputs, sink: &mut impl SampleSink) {
         Ix::SIGNALS => sink.sample(&Labels::none(), inputs.ingest.signals_applied as f64),
         Ix::BATCHES => sink.sample(&Labels::none(), inputs.ingest.batches_applied as f64),
         Ix::REJECTED => {
-            let r = &inputs.ingest.rejected;
-            for (reason, n) in [
-                ("malformed", r.malformed),
-                ("unknown_probe", r.unknown_probe),
-                ("too_large", r.too_large),
-                ("bad_time", r.bad_time),
-                ("not_identified", r.not_identified),
-                ("duplicate_sequence", r.duplicate_sequence),
-            ] {
+            for (reason, n) in inputs.ingest.rejected.by_reason() {
                 sink.sample(&Labels::none().with("reason", reason), n as f64);
             }
         }

@@ -14,6 +14,7 @@ use vigil_proto::v1::{StreamRequest, StreamResponse};
 
 use super::{IngestCounters, IngestEndpoint, IngestStats, RejectReason, Session, Step};
 use crate::config::IngestConfig;
+use crate::trust::{AgentPolicy, Peer};
 use vigil_health::store::Store;
 
 /// Why a message fed to a [`LocalStream`] was not applied. A gRPC stream
@@ -46,7 +47,11 @@ impl LocalStream {
                     limits,
                     aggregator_id: "local".to_string(),
                     shutdown: CancellationToken::new(),
+                    // In-process: there is no connection to read a
+                    // certificate from; the caller is the process itself.
+                    agents: AgentPolicy::Trusting,
                 },
+                peer: Peer::Trusted,
                 agent: None,
                 probes: Vec::new(),
             },

@@ -26,6 +26,7 @@ use validate::Rejection;
 pub use vigil_health::store::{IngestCounters, IngestStats, RejectReason, RejectedCounts};
 
 use crate::config::IngestConfig;
+use crate::trust::{AgentPolicy, Denial, Peer};
 use vigil_health::clock::now_unix_ms;
 use vigil_health::store::{AgentEntry, Series, Store, StoredSignal};
 
@@ -37,6 +38,8 @@ pub(crate) struct IngestEndpoint {
     pub limits: IngestConfig,
     pub aggregator_id: String,
     pub shutdown: CancellationToken,
+    /// Whose certificate may claim what (crate::trust).
+    pub agents: AgentPolicy,
 }
 
 #[tonic::async_trait]
@@ -47,11 +50,16 @@ impl IngestService for IngestEndpoint {
         &self,
         request: Request<Streaming<StreamRequest>>,
     ) -> Result<Response<Self::StreamStream>, Status> {
+        // Read before anything else: the certificate the handshake verified.
+        let peer = self
+            .agents
+            .peer(request.peer_certs().as_deref().map(Vec::as_slice));
         let inbound = request.into_inner();
         // Small: an agent that stops reading acks only stalls its own stream.
         let (tx, rx) = mpsc::channel(8);
         let session = Session {
             endpoint: self.clone(),
+            peer,
             agent: None,
             probes: Vec::new(),
         };
@@ -74,6 +82,8 @@ impl Drop for Identified {
 
 struct Session {
     endpoint: IngestEndpoint,
+    /// Who the connection's certificate says is at the other end.
+    peer: Peer,
     agent: Option<Identified>,
     /// Series by probe index, bound to leaves when declared.
     probes: Vec<Option<Arc<Series>>>,
@@ -190,6 +200,11 @@ impl Session {
             )));
         }
         validate::hello(&h).map_err(refused)?;
+        let network = h.vantage.as_ref().map_or("", |v| v.network.as_str());
+        self.endpoint
+            .agents
+            .admit(&self.peer, &h.agent_id, network)
+            .map_err(|d| refused(denied(d)))?;
         let (agent, last) =
             self.endpoint
                 .store
@@ -244,6 +259,14 @@ impl Session {
                 "batch before identification: send Hello first",
             )));
         };
+        if let Peer::Agent(cert) = &self.peer
+            && self.endpoint.agents.revoked(cert)
+        {
+            return Err(refused(denied(Denial::Revoked(format!(
+                "certificate {} (serial {}) was revoked by tls.revoked while its stream was open",
+                cert.spiffe_id, cert.serial
+            )))));
+        }
         let now = now_unix_ms();
         validate::batch(&b, &self.probes, &self.endpoint.limits, now).map_err(refused)?;
         let agent = Arc::clone(&id.agent);
@@ -286,6 +309,14 @@ impl Session {
         Ok(Step::Reply(StreamResponse {
             message: Some(stream_response::Message::Ack(Ack { sequence })),
         }))
+    }
+}
+
+fn denied(d: Denial) -> Rejection {
+    match d {
+        Denial::Unauthenticated(m) => Rejection::new(RejectReason::Unauthenticated, m),
+        Denial::Mismatch(m) => Rejection::new(RejectReason::IdentityMismatch, m),
+        Denial::Revoked(m) => Rejection::new(RejectReason::Revoked, m),
     }
 }
 

@@ -43,6 +43,8 @@ impl Rejection {
             RejectReason::TooLarge => Code::ResourceExhausted,
             RejectReason::NotIdentified => Code::FailedPrecondition,
             RejectReason::DuplicateSequence => Code::AlreadyExists,
+            RejectReason::Unauthenticated => Code::Unauthenticated,
+            RejectReason::IdentityMismatch | RejectReason::Revoked => Code::PermissionDenied,
         }
     }
 }

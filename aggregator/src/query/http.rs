@@ -39,6 +39,9 @@ pub(crate) struct HttpState {
     pub ready: Arc<AtomicBool>,
     pub shutdown: CancellationToken,
     pub trees: Arc<view::TreeCache>,
+    /// Lines `/readyz` adds about settings that weaken security
+    /// (`insecure.*`), so a probe's body shows them.
+    pub warnings: Arc<[String]>,
 }
 
 impl HttpState {
@@ -72,7 +75,13 @@ fn error(code: StatusCode, message: &str) -> Response {
 
 async fn readyz(State(s): State<HttpState>) -> Response {
     if s.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n").into_response()
+        let mut body = String::from("ready\n");
+        for w in s.warnings.iter() {
+            body.push_str("warning: ");
+            body.push_str(w);
+            body.push('\n');
+        }
+        (StatusCode::OK, body).into_response()
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,

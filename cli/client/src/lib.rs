@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Status, Streaming};
 use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
@@ -79,7 +79,34 @@ pub struct QueryClient {
 impl QueryClient {
     /// Connects to `url` (http:// or https://), failing after `timeout`.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
-        let endpoint = for_large_answers(parse_endpoint(url)?).connect_timeout(timeout);
+        Self::connect_with(url, timeout, None).await
+    }
+
+    /// Connects to `url`; an https:// URL verifies the aggregator against
+    /// the CA certificate (PEM) in `ca`, which it then requires.
+    pub async fn connect_with(
+        url: &str,
+        timeout: Duration,
+        ca: Option<&std::path::Path>,
+    ) -> Result<Self, ClientError> {
+        let mut endpoint = parse_endpoint(url)?;
+        if url.starts_with("https://") {
+            let invalid = |reason: String| ClientError::InvalidUrl {
+                url: url.to_owned(),
+                reason,
+            };
+            let Some(ca) = ca else {
+                return Err(invalid(
+                    "https:// needs the CA that signs the aggregator: pass --ca FILE or set VIGIL_CA".into(),
+                ));
+            };
+            let pem = std::fs::read(ca)
+                .map_err(|e| invalid(format!("cannot read the CA file {}: {e}", ca.display())))?;
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+                .map_err(|e| invalid(error_chain(&e)))?;
+        }
+        let endpoint = for_large_answers(endpoint).connect_timeout(timeout);
         let channel = match tokio::time::timeout(timeout, endpoint.connect()).await {
             Ok(Ok(channel)) => channel,
             Ok(Err(e)) => {

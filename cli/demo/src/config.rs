@@ -119,6 +119,7 @@ pub fn aggregator(grpc: SocketAddr, http: SocketAddr, pace: Pace) -> AggregatorC
             hysteresis: 2,
             ..EvaluationConfig::default()
         },
+        insecure: vigil_aggregator::InsecureConfig { plaintext: true },
         ..AggregatorConfig::default()
     }
 }

@@ -49,10 +49,13 @@ impl Evaluation {
 }
 
 /// An aggregator config file: gRPC and HTTP on `127.0.0.1:0`, the default
-/// model path (the library takes a loaded model), and `evaluation`.
+/// model path (the library takes a loaded model), and `evaluation`. It
+/// serves plaintext (`insecure.plaintext`): the suites about TLS and agent
+/// identity (aggregator/tests/trust.rs) write their own `tls:` section; the
+/// others test what flows over the connection, not who opened it.
 pub fn aggregator_yaml(evaluation: &Evaluation) -> String {
     let mut yaml = String::from(
-        "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\nevaluation:\n",
+        "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\ninsecure:\n  plaintext: true\nevaluation:\n",
     );
     let ms = |d: Duration| format!("{}ms", d.as_millis());
     let fields = [
@@ -82,8 +85,8 @@ mod tests {
     fn fast_timing_is_spelled_in_milliseconds() {
         assert_eq!(
             aggregator_yaml(&Evaluation::FAST),
-            "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\nevaluation:\n  \
-             interval: 50ms\n  window: 5000ms\n  staleness: 3000ms\n  hysteresis: 1\n"
+            "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\ninsecure:\n  plaintext: true\n\
+             evaluation:\n  interval: 50ms\n  window: 5000ms\n  staleness: 3000ms\n  hysteresis: 1\n"
         );
     }
 
@@ -91,7 +94,7 @@ mod tests {
     fn defaults_leave_the_section_out() {
         assert_eq!(
             aggregator_yaml(&Evaluation::DEFAULT),
-            "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\n"
+            "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\ninsecure:\n  plaintext: true\n"
         );
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
 use vigil_proto::v1::ingest_service_client::IngestServiceClient;
 use vigil_proto::v1::{
     Hello, ProbeDeclaration, ProbeDeclarations, Signal, SignalBatch, StreamRequest, StreamResponse,
@@ -69,9 +70,12 @@ pub struct IngestStream {
 impl IngestStream {
     /// Connects to the aggregator's gRPC address and opens the stream.
     pub async fn open(addr: SocketAddr) -> Self {
-        let mut client = IngestServiceClient::connect(format!("http://{addr}"))
-            .await
-            .expect("ingest reachable");
+        Self::over(plaintext(addr).await).await
+    }
+
+    /// Opens the stream over `channel` (a TLS channel, say).
+    pub async fn over(channel: Channel) -> Self {
+        let mut client = IngestServiceClient::new(channel);
         let (tx, rx) = mpsc::channel(16);
         let rx = client
             .stream(ReceiverStream::new(rx))
@@ -118,9 +122,24 @@ pub async fn rejection(
     messages: Vec<StreamRequest>,
     within: Duration,
 ) -> tonic::Status {
-    let mut client = IngestServiceClient::connect(format!("http://{addr}"))
+    rejection_over(plaintext(addr).await, messages, within).await
+}
+
+async fn plaintext(addr: SocketAddr) -> Channel {
+    Channel::from_shared(format!("http://{addr}"))
+        .expect("a valid address")
+        .connect()
         .await
-        .expect("ingest reachable");
+        .expect("ingest reachable")
+}
+
+/// [`rejection`] over `channel`.
+pub async fn rejection_over(
+    channel: Channel,
+    messages: Vec<StreamRequest>,
+    within: Duration,
+) -> tonic::Status {
+    let mut client = IngestServiceClient::new(channel);
     // Room for every message: none waits for the stream to open.
     let (tx, rx) = mpsc::channel(messages.len().max(1));
     for m in messages {

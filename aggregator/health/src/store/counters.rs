@@ -23,15 +23,24 @@ pub enum RejectReason {
     NotIdentified,
     /// A batch sequence at or below the last one applied.
     DuplicateSequence,
+    /// A TLS stream without a client certificate that grants an agent identity.
+    Unauthenticated,
+    /// A Hello claiming an agent id or network its certificate does not grant.
+    IdentityMismatch,
+    /// A certificate on the deny-list.
+    Revoked,
 }
 
-const REASONS: [RejectReason; 6] = [
+const REASONS: [RejectReason; 9] = [
     RejectReason::Malformed,
     RejectReason::UnknownProbe,
     RejectReason::TooLarge,
     RejectReason::BadTime,
     RejectReason::NotIdentified,
     RejectReason::DuplicateSequence,
+    RejectReason::Unauthenticated,
+    RejectReason::IdentityMismatch,
+    RejectReason::Revoked,
 ];
 
 impl RejectReason {
@@ -43,6 +52,9 @@ impl RejectReason {
             RejectReason::BadTime => "bad_time",
             RejectReason::NotIdentified => "not_identified",
             RejectReason::DuplicateSequence => "duplicate_sequence",
+            RejectReason::Unauthenticated => "unauthenticated",
+            RejectReason::IdentityMismatch => "identity_mismatch",
+            RejectReason::Revoked => "revoked",
         }
     }
 
@@ -60,6 +72,30 @@ pub struct RejectedCounts {
     pub bad_time: u64,
     pub not_identified: u64,
     pub duplicate_sequence: u64,
+    pub unauthenticated: u64,
+    pub identity_mismatch: u64,
+    pub revoked: u64,
+}
+
+impl RejectedCounts {
+    /// Every reason's name (as `RejectReason::name`) with its count.
+    pub fn by_reason(&self) -> [(&'static str, u64); REASONS.len()] {
+        REASONS.map(|r| (r.name(), self.get(r)))
+    }
+
+    pub fn get(&self, reason: RejectReason) -> u64 {
+        match reason {
+            RejectReason::Malformed => self.malformed,
+            RejectReason::UnknownProbe => self.unknown_probe,
+            RejectReason::TooLarge => self.too_large,
+            RejectReason::BadTime => self.bad_time,
+            RejectReason::NotIdentified => self.not_identified,
+            RejectReason::DuplicateSequence => self.duplicate_sequence,
+            RejectReason::Unauthenticated => self.unauthenticated,
+            RejectReason::IdentityMismatch => self.identity_mismatch,
+            RejectReason::Revoked => self.revoked,
+        }
+    }
 }
 
 /// A point-in-time copy of the ingest counters.
@@ -76,13 +112,7 @@ pub struct IngestStats {
 impl IngestStats {
     /// Every rejection, whatever the reason.
     pub fn rejected_total(&self) -> u64 {
-        let r = &self.rejected;
-        r.malformed
-            + r.unknown_probe
-            + r.too_large
-            + r.bad_time
-            + r.not_identified
-            + r.duplicate_sequence
+        self.rejected.by_reason().iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -141,6 +171,9 @@ impl IngestCounters {
             bad_time: r(RejectReason::BadTime),
             not_identified: r(RejectReason::NotIdentified),
             duplicate_sequence: r(RejectReason::DuplicateSequence),
+            unauthenticated: r(RejectReason::Unauthenticated),
+            identity_mismatch: r(RejectReason::IdentityMismatch),
+            revoked: r(RejectReason::Revoked),
         };
         IngestStats {
             batches_applied: self.batches_applied.load(Ordering::Relaxed),

@@ -1,0 +1,195 @@
+//! The agent identity a verified client certificate grants, and the
+//! certificates revoked by configuration.
+//!
+//! An agent's certificate carries one URI SAN
+//! `spiffe://<trust-domain>/vigil/agent/<network>/<agent-id>`; that, not
+//! what the agent says in its `Hello`, is who it is. Owns the parsing; the
+//! aggregator compares the claim with the grant.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rustls::pki_types::CertificateDer;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::TrustError;
+
+/// Who a client certificate says its holder is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentIdentity {
+    pub network: String,
+    pub agent_id: String,
+    /// The full SPIFFE id, for logs and deny-lists.
+    pub spiffe_id: String,
+    /// The certificate's serial number, lower-case hex without separators.
+    pub serial: String,
+}
+
+/// Why a verified certificate grants no agent identity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("the client certificate cannot be parsed: {0}")]
+    Unparsable(String),
+    #[error(
+        "the client certificate has no URI SAN spiffe://{trust_domain}/vigil/agent/<network>/<agent-id> (it has: {found})"
+    )]
+    NoAgentId { trust_domain: String, found: String },
+}
+
+/// The SPIFFE id of an agent in `network` with `agent_id`.
+pub fn spiffe_id(trust_domain: &str, network: &str, agent_id: &str) -> String {
+    format!("spiffe://{trust_domain}/vigil/agent/{network}/{agent_id}")
+}
+
+impl AgentIdentity {
+    /// The identity `cert` grants within `trust_domain`. The chain was
+    /// verified by the handshake; this only reads it.
+    pub fn from_cert(cert: &CertificateDer<'_>, trust_domain: &str) -> Result<Self, IdentityError> {
+        let (_, x509) = X509Certificate::from_der(cert.as_ref())
+            .map_err(|e| IdentityError::Unparsable(e.to_string()))?;
+        let serial = x509
+            .tbs_certificate
+            .raw_serial()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let mut uris = Vec::new();
+        if let Ok(Some(san)) = x509.subject_alternative_name() {
+            for name in &san.value.general_names {
+                if let GeneralName::URI(uri) = name {
+                    uris.push((*uri).to_string());
+                }
+            }
+        }
+        let prefix = format!("spiffe://{trust_domain}/vigil/agent/");
+        for uri in &uris {
+            let Some(rest) = uri.strip_prefix(&prefix) else {
+                continue;
+            };
+            let mut parts = rest.split('/');
+            if let (Some(network), Some(agent_id), None) =
+                (parts.next(), parts.next(), parts.next())
+                && !network.is_empty()
+                && !agent_id.is_empty()
+            {
+                return Ok(Self {
+                    network: network.to_string(),
+                    agent_id: agent_id.to_string(),
+                    spiffe_id: uri.clone(),
+                    serial,
+                });
+            }
+        }
+        Err(IdentityError::NoAgentId {
+            trust_domain: trust_domain.to_string(),
+            found: if uris.is_empty() {
+                "no URI SAN".to_string()
+            } else {
+                uris.join(", ")
+            },
+        })
+    }
+}
+
+/// Certificates cut off by configuration: serial numbers (hex; colons,
+/// case and leading zeros ignored) and SPIFFE ids, one per line, `#` starting a comment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revocations {
+    serials: HashSet<String>,
+    ids: HashSet<String>,
+}
+
+impl Revocations {
+    pub fn parse(text: &str) -> Self {
+        let mut r = Self::default();
+        for line in text.lines() {
+            let entry = line.split('#').next().unwrap_or("").trim();
+            if entry.is_empty() {
+                continue;
+            }
+            if entry.starts_with("spiffe://") {
+                r.ids.insert(entry.to_string());
+            } else {
+                let hex = entry.replace(':', "").to_ascii_lowercase();
+                r.serials.insert(hex.trim_start_matches('0').to_string());
+            }
+        }
+        r
+    }
+
+    pub fn read(file: &Path) -> Result<Self, TrustError> {
+        let text = std::fs::read_to_string(file).map_err(|source| TrustError::Read {
+            what: "revocation list",
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Ok(Self::parse(&text))
+    }
+
+    /// Whether `identity`'s certificate or SPIFFE id is revoked.
+    pub fn revokes(&self, identity: &AgentIdentity) -> bool {
+        self.serials
+            .contains(identity.serial.trim_start_matches('0'))
+            || self.ids.contains(&identity.spiffe_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.serials.len() + self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DevCerts;
+
+    #[test]
+    fn an_agent_certificate_grants_its_network_and_id() {
+        let ca = DevCerts::new("vigil.test").expect("ca");
+        let agent = ca.agent("spoke-b", "agent-7").expect("agent");
+        let id = AgentIdentity::from_cert(&agent.chain[0], "vigil.test").expect("identity");
+        assert_eq!(id.network, "spoke-b");
+        assert_eq!(id.agent_id, "agent-7");
+        assert_eq!(
+            id.spiffe_id,
+            "spiffe://vigil.test/vigil/agent/spoke-b/agent-7"
+        );
+        assert!(!id.serial.is_empty());
+    }
+
+    #[test]
+    fn another_trust_domain_or_a_server_certificate_grants_nothing() {
+        let ca = DevCerts::new("vigil.test").expect("ca");
+        let agent = ca.agent("spoke-b", "agent-7").expect("agent");
+        let err = AgentIdentity::from_cert(&agent.chain[0], "other.test").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("spiffe://vigil.test/vigil/agent/spoke-b/agent-7")
+        );
+        let server = ca.server(&["localhost"]).expect("server");
+        let err = AgentIdentity::from_cert(&server.chain[0], "vigil.test").unwrap_err();
+        assert!(err.to_string().contains("no URI SAN"), "{err}");
+    }
+
+    #[test]
+    fn revocations_match_serials_in_any_spelling_and_spiffe_ids() {
+        let ca = DevCerts::new("vigil.test").expect("ca");
+        let agent = ca.agent("hub", "a1").expect("agent");
+        let id = AgentIdentity::from_cert(&agent.chain[0], "vigil.test").expect("identity");
+        let colons = id
+            .serial
+            .as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap().to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join(":");
+        assert!(Revocations::parse(&format!("# stolen\n{colons}  # laptop\n")).revokes(&id));
+        assert!(Revocations::parse(&format!("{}\n", id.spiffe_id)).revokes(&id));
+        assert!(!Revocations::parse("spiffe://vigil.test/vigil/agent/hub/a2\n00ff\n").revokes(&id));
+    }
+}
