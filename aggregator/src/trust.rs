@@ -248,7 +248,7 @@ impl AgentPolicy {
                         id.spiffe_id, id.serial
                     )));
                 }
-                if id.agent_id != agent_id || id.network != network {
+                if !id.grants(agent_id, network) {
                     return Err(Denial::Mismatch(format!(
                         "the certificate grants agent `{}` in network `{}`; the Hello claims agent `{agent_id}` in network `{network}`",
                         id.agent_id, id.network

@@ -24,7 +24,9 @@ pub struct CertsArgs {
     /// Names the aggregator is reached by (DNS names or IP addresses).
     #[arg(long = "server-name", default_values = ["localhost", "127.0.0.1"])]
     server_names: Vec<String>,
-    /// An agent certificate per NETWORK/ID, e.g. `spoke-a/agent-1`.
+    /// An agent certificate per NETWORK/ID, e.g. `spoke-a/agent-1`; ID `*`
+    /// grants any agent of that network (a DaemonSet's shared secret),
+    /// written under `agents/<network>/any/`.
     #[arg(long = "agent", value_parser = parse_agent)]
     agents: Vec<(String, String)>,
 }
@@ -53,7 +55,12 @@ pub fn run(args: &CertsArgs) -> anyhow::Result<()> {
         names.join(", ")
     );
     for (network, id) in &args.agents {
-        let dir = args.out.join("agents").join(network).join(id);
+        let folder = if id == vigil_trust::ANY_AGENT {
+            "any"
+        } else {
+            id.as_str()
+        };
+        let dir = args.out.join("agents").join(network).join(folder);
         ca.agent(network, id)
             .with_context(|| format!("making the certificate of {network}/{id}"))?
             .write(&dir, ca.ca_pem())?;

@@ -139,6 +139,8 @@ struct Listening {
     served: BTreeSet<String>,
     all: BTreeSet<u16>,
     metrics: bool,
+    /// Whether the HTTP port serves TLS.
+    tls: bool,
 }
 
 /// Checks the config a Vigil container runs with (the Dockerfile's
@@ -187,26 +189,60 @@ fn check_config(docs: &[Doc], at: &str, pod: &Value, c: &Value, image: &str) -> 
     };
     let origin = format!("{at} {image} {}", path.display());
     let yaml = mounted(&path);
-    let listening = |http: std::net::SocketAddr, all: &[std::net::SocketAddr], served, metrics| {
-        for a in all {
-            assert!(
-                a.ip().is_unspecified(),
-                "{origin}: listens on {a}, unreachable from outside the pod"
-            );
-        }
-        Listening {
-            http: http.port(),
-            served,
-            all: all.iter().map(|a| a.port()).collect(),
-            metrics,
-        }
+    // The cert-manager Certificate whose secret is mounted at `dir`.
+    let certificate = |dir: &Path| -> &Value {
+        let dir = dir.to_string_lossy();
+        let m = items(c, "volumeMounts")
+            .iter()
+            .find(|m| m["mountPath"] == *dir)
+            .unwrap_or_else(|| panic!("{at}: {image}: nothing mounted at {dir} for its TLS files"));
+        let vol = items(pod, "volumes")
+            .iter()
+            .find(|v| v["name"] == m["name"])
+            .expect("volume of mount");
+        let secret = text(vol, at, "secret.secretName");
+        let cert = docs
+            .iter()
+            .find(|d| d.v["kind"] == "Certificate" && d.v["spec"]["secretName"] == secret);
+        &cert
+            .unwrap_or_else(|| panic!("{at}: no cert-manager Certificate writes secret {secret}"))
+            .v
     };
+    let listening =
+        |http: std::net::SocketAddr, all: &[std::net::SocketAddr], served, metrics, tls| {
+            for a in all {
+                assert!(
+                    a.ip().is_unspecified(),
+                    "{origin}: listens on {a}, unreachable from outside the pod"
+                );
+            }
+            Listening {
+                http: http.port(),
+                served,
+                all: all.iter().map(|a| a.port()).collect(),
+                metrics,
+                tls,
+            }
+        };
     if image == "vigil-aggregator" {
         let config = AggregatorConfig::from_yaml(&yaml, &path.to_string_lossy())
             .and_then(|c| c.with_otel_env(&origin, &|_| None))
             .unwrap_or_else(|e| panic!("{origin}: refused: {e}"));
         Model::from_yaml(&mounted(&config.model), &config.model.to_string_lossy())
             .unwrap_or_else(|e| panic!("{at}: model {}: refused: {e}", config.model.display()));
+        let tls = match config.transport(&origin) {
+            Ok(vigil_aggregator::Transport::Tls(tls)) => tls,
+            other => panic!("{origin}: must serve TLS: {other:?}"),
+        };
+        let cert = certificate(tls.cert.parent().unwrap());
+        assert!(
+            items(&cert["spec"], "dnsNames")
+                .iter()
+                .any(|n| n == "vigil-aggregator.vigil.svc"),
+            "{at}: the aggregator's certificate does not name the Service the agents dial"
+        );
+        assert_eq!(tls.key.parent(), tls.cert.parent());
+        assert_eq!(tls.client_ca.parent(), tls.cert.parent());
         let l = &config.listen;
         let served = routes(&[
             "aggregator/src/query/http.rs",
@@ -217,6 +253,7 @@ fn check_config(docs: &[Doc], at: &str, pod: &Value, c: &Value, image: &str) -> 
             &[l.grpc, l.http],
             served,
             config.export.prometheus.enabled,
+            true,
         )
     } else {
         // The environment the pod gives the agent; downward-API values stand in.
@@ -235,7 +272,21 @@ fn check_config(docs: &[Doc], at: &str, pod: &Value, c: &Value, image: &str) -> 
             .admin
             .listen
             .unwrap_or_else(|| panic!("{origin}: admin.listen is off; probes need it"));
-        let endpoint = config.aggregator.endpoint.trim_start_matches("http://");
+        let tls = config
+            .aggregator
+            .tls
+            .as_ref()
+            .unwrap_or_else(|| panic!("{origin}: must stream over TLS (aggregator.tls)"));
+        let cert = certificate(tls.files.ca.parent().unwrap());
+        let grant = format!(
+            "spiffe://vigil.local/vigil/agent/{}/*",
+            config.agent.network
+        );
+        assert!(
+            items(&cert["spec"], "uris").iter().any(|u| *u == *grant),
+            "{at}: the agent's certificate does not grant {grant}"
+        );
+        let endpoint = config.aggregator.endpoint.trim_start_matches("https://");
         let (host, port) = endpoint.split_once(':').expect("endpoint host:port");
         let svc = host
             .strip_suffix(".vigil.svc")
@@ -253,7 +304,13 @@ fn check_config(docs: &[Doc], at: &str, pod: &Value, c: &Value, image: &str) -> 
             "{}: no port {port}",
             service.at
         );
-        listening(admin, &[admin], routes(&["agent/src/admin.rs"]), true)
+        listening(
+            admin,
+            &[admin],
+            routes(&["agent/src/admin.rs"]),
+            true,
+            false,
+        )
     }
 }
 
@@ -318,6 +375,9 @@ fn vigil_containers_run_valid_configs_on_the_ports_and_paths_they_declare() {
                     l.http,
                     "{at}: {probe}.httpGet.port"
                 );
+                // The aggregator's HTTP port speaks TLS only.
+                let https = get["scheme"] == "HTTPS";
+                assert_eq!(https, l.tls, "{at}: {probe}.httpGet.scheme");
             }
             // Prometheus annotations on the pod or on a Service selecting it.
             let services = docs.iter().filter(|s| {

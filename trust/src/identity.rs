@@ -3,7 +3,9 @@
 //!
 //! An agent's certificate carries one URI SAN
 //! `spiffe://<trust-domain>/vigil/agent/<network>/<agent-id>`; that, not
-//! what the agent says in its `Hello`, is who it is. Owns the parsing; the
+//! what the agent says in its `Hello`, is who it is. An agent id of `*`
+//! grants any id within that network: the one secret a DaemonSet or a
+//! scaled Deployment shares, whose agents are named by node or pod. Owns the parsing; the
 //! aggregator compares the claim with the grant.
 
 use std::collections::HashSet;
@@ -14,6 +16,9 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::TrustError;
+
+/// The agent id that stands for any agent of its network.
+pub const ANY_AGENT: &str = "*";
 
 /// Who a client certificate says its holder is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +48,11 @@ pub fn spiffe_id(trust_domain: &str, network: &str, agent_id: &str) -> String {
 }
 
 impl AgentIdentity {
+    /// Whether this identity may speak as `agent_id` in `network`.
+    pub fn grants(&self, agent_id: &str, network: &str) -> bool {
+        self.network == network && (self.agent_id == ANY_AGENT || self.agent_id == agent_id)
+    }
+
     /// The identity `cert` grants within `trust_domain`. The chain was
     /// verified by the handshake; this only reads it.
     pub fn from_cert(cert: &CertificateDer<'_>, trust_domain: &str) -> Result<Self, IdentityError> {
@@ -160,6 +170,18 @@ mod tests {
             "spiffe://vigil.test/vigil/agent/spoke-b/agent-7"
         );
         assert!(!id.serial.is_empty());
+    }
+
+    #[test]
+    fn a_network_wide_certificate_grants_any_agent_of_that_network_only() {
+        let ca = DevCerts::new("vigil.test").expect("ca");
+        let shared = ca.agent("spoke-a", ANY_AGENT).expect("agent");
+        let id = AgentIdentity::from_cert(&shared.chain[0], "vigil.test").expect("identity");
+        assert!(id.grants("node-1", "spoke-a") && id.grants("node-2", "spoke-a"));
+        assert!(!id.grants("node-1", "spoke-b") && !id.grants("node-1", "hub"));
+        let one = ca.agent("spoke-a", "node-1").expect("agent");
+        let id = AgentIdentity::from_cert(&one.chain[0], "vigil.test").expect("identity");
+        assert!(id.grants("node-1", "spoke-a") && !id.grants("node-2", "spoke-a"));
     }
 
     #[test]
