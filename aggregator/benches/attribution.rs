@@ -52,6 +52,7 @@ fn fleet(agents: usize, workload: usize) -> Vec<Sighting<'static>> {
                         failure_streak: if failing { 12 } else { 0 },
                         last_failure_ms: failing.then_some(0),
                         age_ms: Some(1_000),
+                        last_signal_ms: Some(0),
                         interval_ms: 10_000,
                     },
                 });

@@ -51,46 +51,59 @@ fn firing_alerts_repeat_on_the_receivers_interval_only() {
 }
 
 #[test]
-fn a_fault_that_changes_while_it_lasts_pages_once_more_only_when_it_escalates() {
+fn a_fault_that_changes_while_it_lasts_pages_once_and_resolves_once() {
     let mut e = AlertEngine::new(engine_config());
-    let sent = |d: Vec<vigil_alert::Delivery>| -> Vec<(AlertStatus, String, String)> {
+    let sent = |d: Vec<vigil_alert::Delivery>| -> Vec<(AlertStatus, String, String, String)> {
         d.into_iter()
             .map(|d| {
                 let label = |k: &str| d.alert.label(k).unwrap_or_default().to_string();
-                (d.alert.status, label("kind"), label("severity"))
+                let summary = d
+                    .alert
+                    .annotations
+                    .get("summary")
+                    .cloned()
+                    .unwrap_or_default();
+                (d.alert.status, label("kind"), label("severity"), summary)
             })
             .collect()
     };
     let mut f = fault(1, hub("hub-dns"), FaultKind::Intermittent);
-    let firing = |kind: &str, severity: &str| (AlertStatus::Firing, kind.into(), severity.into());
+    let first = sent(e.step(&snapshot(1, vec![f.clone()], vec![]), 0));
+    assert_eq!(first.len(), 1, "{first:?}");
     assert_eq!(
-        sent(e.step(&snapshot(1, vec![f.clone()], vec![]), 0)),
-        [firing("intermittent", "warning")]
+        (&first[0].0, first[0].1.as_str(), first[0].2.as_str()),
+        (&AlertStatus::Firing, "intermittent", "warning")
     );
-    // New impact and confidence while it lasts: nothing to act on anew.
+    // New impact and confidence while it lasts, then failing outright, then
+    // easing while it recovers: the receivers were paged for this fault
+    // already, and its labels (its identity to Alertmanager) stay.
     f.impact.push("checkout".into());
     f.confidence = 0.5;
     assert_eq!(
         sent(e.step(&snapshot(2, vec![f.clone()], vec![]), 1_000)),
         []
     );
-    // Failing outright now: an escalation, told once.
     f.kind = FaultKind::Outage;
     assert_eq!(
         sent(e.step(&snapshot(3, vec![f.clone()], vec![]), 2_000)),
-        [firing("outage", "critical")]
+        []
     );
-    // Easing while it recovers keeps the worst word: no page.
     f.kind = FaultKind::Intermittent;
     f.impact.clear();
     assert_eq!(
         sent(e.step(&snapshot(4, vec![f.clone()], vec![]), 3_000)),
         []
     );
-    assert_eq!(
-        sent(e.step(&snapshot(5, vec![], vec![closed(f)]), 4_000)),
-        [(AlertStatus::Resolved, "outage".into(), "critical".into())]
-    );
+    // The repeat, a minute on, tells what it is now in its summary.
+    f.kind = FaultKind::Outage;
+    let repeat = sent(e.step(&snapshot(5, vec![f.clone()], vec![]), 61_000));
+    assert_eq!(repeat.len(), 1, "{repeat:?}");
+    assert_eq!(repeat[0].1, "intermittent", "labels as first fired");
+    assert!(repeat[0].3.contains("outage"), "{}", repeat[0].3);
+    let resolved = sent(e.step(&snapshot(6, vec![], vec![closed(f)]), 62_000));
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    assert_eq!(resolved[0].0, AlertStatus::Resolved);
+    assert_eq!(resolved[0].1, "intermittent");
 }
 
 #[test]

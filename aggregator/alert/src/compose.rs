@@ -60,9 +60,10 @@ impl Alert {
     }
 
     /// What makes a change worth an update notification: the labels (side,
-    /// severity, …), which only escalate while the alert is active. Impact,
-    /// scores, confidence and evidence move while a fault lasts and would
-    /// page the same fault again for nothing new to act on.
+    /// severity, …), which the engine holds as they first fired while the
+    /// alert is active. Impact, scores, confidence, evidence and the kind
+    /// move while a fault lasts and would page the same fault again for
+    /// nothing new to act on.
     pub fn material(&self) -> &BTreeMap<String, String> {
         &self.labels
     }

@@ -113,10 +113,12 @@ impl AlertEngine {
         for (key, alert) in &mut desired {
             match self.active.get(key) {
                 None => self.changed(key, now_ms),
-                // An alert keeps its identity while it lasts; one that eases
-                // while it recovers keeps the worst it was, so its receivers
-                // are not told again for a milder word.
-                Some(was) => keep_worst(alert, was),
+                // An alert keeps the labels it first fired with while it
+                // lasts: they are its identity to every receiver
+                // (Alertmanager takes new labels for a new alert), and a
+                // fault is paged once. What it is now (its kind, how sure)
+                // is in the annotations.
+                Some(was) => alert.labels.clone_from(&was.labels),
             }
             current.push(alert.clone());
         }
@@ -224,27 +226,5 @@ impl AlertEngine {
             );
         }
         send
-    }
-}
-
-/// Labels that only ever escalate while an alert is active, each with its
-/// values from mildest to worst.
-const ESCALATING: [(&str, &[&str]); 2] = [
-    ("severity", &["info", "warning", "critical"]),
-    ("kind", &["intermittent", "outage"]),
-];
-
-/// An active alert keeps the labels it first fired with (they are its
-/// identity to every receiver, Alertmanager's included), except that the
-/// escalating ones take the worse of then and now.
-fn keep_worst(alert: &mut Alert, was: &Alert) {
-    let now = std::mem::replace(&mut alert.labels, was.labels.clone());
-    for (label, order) in ESCALATING {
-        let rank = |v: Option<&String>| v.and_then(|v| order.iter().position(|o| o == v));
-        if let (Some(n), b) = (rank(now.get(label)), rank(was.labels.get(label)))
-            && b.is_none_or(|b| n > b)
-        {
-            alert.labels.insert(label.to_string(), order[n].to_string());
-        }
     }
 }

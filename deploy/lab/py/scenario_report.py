@@ -39,7 +39,7 @@ def score(rec):
         "top1_ok": bool(found) and top is not None and any(cat.matches(e, top) for e in expected),
         "both_ok": len(found) == len(expected),
         "wrong": [f'{o["side"]}:{o["suspect"]}:{o["kind"]}' for o in during
-                  if not any(cat.matches(e, o) or cat.also(e, o) for e in expected)],
+                  if not any(cat.matches(e, o) for e in expected)],
         "ambiguous": sum(1 for o in during if o["certainty"] != "attributed"),
         "opened": len(during),
         "replays": len(rec["replay_faults"]),

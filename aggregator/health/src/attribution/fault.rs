@@ -191,36 +191,12 @@ impl Default for TrackerParams {
     }
 }
 
-/// What a fault is about, besides where: a suspect that fails (an outage or
-/// an intermittent failure) and a suspect whose policy is too open (security
-/// drift) are different problems with different owners' runbooks, so they
-/// are tracked apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Concern {
-    Availability,
-    Policy,
-}
-
-impl Concern {
-    fn of(kind: FaultKind) -> Self {
-        match kind {
-            FaultKind::Outage | FaultKind::Intermittent => Concern::Availability,
-            FaultKind::SecurityDrift => Concern::Policy,
-        }
-    }
-}
-
-/// A fault is its suspect (and concern): its kind is an attribute that
-/// changes as the failure does. Keying on the kind would open a second fault,
-/// and page again, whenever an outage turned intermittent or back.
-type Key = (Suspect, Concern);
-
-/// Of two findings about the same suspect and concern in one evaluation, the
-/// one that says more is wrong wins: an outage over an intermittent failure.
-fn says_more(a: &Finding, b: &Finding) -> bool {
-    (a.kind == FaultKind::Outage && b.kind != FaultKind::Outage)
-        || (a.kind == b.kind && a.confidence > b.confidence)
-}
+/// A fault is its suspect: its kind is an attribute that changes as the
+/// failure does. Keying on the kind would open a second fault, and page
+/// again, whenever an outage turned intermittent or back, or when a spoke's
+/// route that bypasses the firewall is seen first as a policy drift (its
+/// deny probes get through) and then as an outage (what needs the hub fails).
+type Key = Suspect;
 
 #[derive(Default)]
 struct Track {
@@ -255,23 +231,22 @@ impl FaultTracker {
     pub fn observe(&mut self, verdict: &Verdict, now_ms: i64) -> Vec<FaultEvent> {
         let mut events = Vec::new();
         self.gaps = verdict.gaps.clone();
-        // One finding per key, in the verdict's order (new faults take ids
-        // in the order attribution found them).
+        // One finding per suspect, in the verdict's order (new faults take
+        // ids in the order attribution found them).
         let mut slot: BTreeMap<Key, usize> = BTreeMap::new();
-        let mut chosen: Vec<(Key, &Finding)> = Vec::new();
+        let mut chosen: Vec<(Key, Finding)> = Vec::new();
         for finding in &verdict.findings {
-            let key = (finding.suspect.clone(), Concern::of(finding.kind));
-            match slot.get(&key) {
-                Some(&i) if says_more(finding, chosen[i].1) => chosen[i].1 = finding,
-                Some(_) => {}
+            match slot.get(&finding.suspect) {
+                Some(&i) => chosen[i].1.fold(finding),
                 None => {
-                    slot.insert(key.clone(), chosen.len());
-                    chosen.push((key, finding));
+                    slot.insert(finding.suspect.clone(), chosen.len());
+                    chosen.push((finding.suspect.clone(), finding.clone()));
                 }
             }
         }
         let mut present: BTreeSet<Key> = BTreeSet::new();
         for (key, finding) in chosen {
+            let finding = &finding;
             // A firm finding opens after `open_after`; an unsure one (the
             // onset of a fault often looks ambiguous for an evaluation or two,
             // while vantage points disagree) must persist three times longer.

@@ -76,6 +76,8 @@ pub struct WindowView<'a> {
     pub last_failure_ms: Option<i64>,
     /// Age of the pair's newest signal, `None` without any.
     pub age_ms: Option<i64>,
+    /// Observation time (Unix ms) of the pair's newest signal.
+    pub last_signal_ms: Option<i64>,
     /// The probe's declared interval: how often the pair brings news.
     pub interval_ms: u32,
 }
@@ -186,6 +188,16 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// How much a kind says is wrong: an outage over a security drift
+    /// (nothing down, but the policy is open) over an intermittent failure.
+    pub fn weight(self) -> u8 {
+        match self {
+            FaultKind::Outage => 2,
+            FaultKind::SecurityDrift => 1,
+            FaultKind::Intermittent => 0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         vigil_proto::v1::FaultKind::from(self).label()
     }
@@ -276,6 +288,37 @@ pub struct Finding {
     /// probes failed): an onset that noise does not make and that no later
     /// evaluation will see differently, so it needs no persistence.
     pub corroborated: bool,
+}
+
+impl Finding {
+    /// Folds in a second finding about the same suspect: two findings naming
+    /// one suspect are one fault seen two ways, so it says the worse kind, is
+    /// as firm and as sure as the firmer of them, and carries the evidence
+    /// of both.
+    pub fn fold(&mut self, other: &Finding) {
+        fn union<T: Clone + PartialEq>(into: &mut Vec<T>, other: &[T]) {
+            for x in other {
+                if !into.contains(x) {
+                    into.push(x.clone());
+                }
+            }
+        }
+        if other.kind.weight() > self.kind.weight() {
+            self.kind = other.kind;
+        }
+        if other.certainty == Certainty::Attributed {
+            self.certainty = Certainty::Attributed;
+        }
+        self.confidence = self.confidence.max(other.confidence);
+        union(&mut self.evidence, &other.evidence);
+        union(&mut self.counter_evidence, &other.counter_evidence);
+        union(&mut self.networks, &other.networks);
+        union(&mut self.impact, &other.impact);
+        union(&mut self.silent_agents, &other.silent_agents);
+        self.newest_failure_ms = self.newest_failure_ms.max(other.newest_failure_ms);
+        self.interval_ms = self.interval_ms.max(other.interval_ms);
+        self.corroborated |= other.corroborated;
+    }
 }
 
 /// An observability gap: an agent that went silent without evidence that its

@@ -55,6 +55,7 @@ pub fn sightings(reading: &SeriesReading, now_ms: i64, staleness: Duration) -> V
                     failure_streak: v.failure_streak,
                     last_failure_ms: v.last_failure_ms,
                     age_ms: v.window.last_signal_ms.map(|t| now_ms - t),
+                    last_signal_ms: v.window.last_signal_ms,
                     interval_ms: probe.interval_ms,
                 },
             })

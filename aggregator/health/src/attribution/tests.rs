@@ -120,6 +120,7 @@ impl World {
                         failure_streak: 0,
                         last_failure_ms: None,
                         age_ms: Some(1_000),
+                        last_signal_ms: Some(0),
                         interval_ms: 10_000,
                     },
                 });
@@ -495,4 +496,50 @@ fn a_target_just_gone_down_from_two_networks_is_a_fault_at_once() {
         o.window = World::healthy().sightings[0].window.clone();
     }
     assert!(w.verdict().findings.is_empty(), "{:#?}", w.verdict());
+}
+
+#[test]
+fn a_drift_and_an_outage_of_one_suspect_are_one_fault() {
+    // A spoke whose route bypasses the firewall: its deny probes get through
+    // (a drift, seen first), then what needs the hub fails (an outage, and
+    // unsure at its onset). One suspect, one fault: no second page.
+    let mut w = World::healthy();
+    w.fail(|o| o.component == "hub-dns", ErrorClass::DnsTimeout, 30);
+    let outage = only(&w.verdict()).clone();
+    let drift = Finding {
+        kind: FaultKind::SecurityDrift,
+        certainty: Certainty::Attributed,
+        confidence: 0.9,
+        evidence: Vec::new(),
+        corroborated: false,
+        ..outage.clone()
+    };
+    let unsure_outage = Finding {
+        certainty: Certainty::Ambiguous,
+        confidence: 0.5,
+        ..outage.clone()
+    };
+    let verdict = |findings: Vec<Finding>| Verdict {
+        findings,
+        ..Verdict::default()
+    };
+    let mut t = FaultTracker::new(TrackerParams::default());
+    t.observe(&verdict(vec![drift.clone()]), 1_000);
+    let ev = t.observe(&verdict(vec![drift.clone()]), 2_000);
+    let id = match ev.as_slice() {
+        [FaultEvent::Opened(f)] if f.kind == FaultKind::SecurityDrift => f.id,
+        other => panic!("expected the drift to open, got {other:?}"),
+    };
+    let ev = t.observe(&verdict(vec![drift, unsure_outage]), 3_000);
+    match ev.as_slice() {
+        [FaultEvent::Updated(f)] => {
+            assert_eq!(f.id, id);
+            assert_eq!(f.kind, FaultKind::Outage, "the worse kind: {f:#?}");
+            assert_eq!(f.certainty, Certainty::Attributed, "the firmer: {f:#?}");
+            assert!((f.confidence - 0.9).abs() < 1e-9, "the surer: {f:#?}");
+            assert_eq!(f.evidence.len(), outage.evidence.len(), "{f:#?}");
+        }
+        other => panic!("expected one update of {id}, got {other:?}"),
+    }
+    assert_eq!(t.open().len(), 1);
 }

@@ -41,6 +41,7 @@ fn sighting(
             failure_streak: 0,
             last_failure_ms: None,
             age_ms: Some(1_000),
+            last_signal_ms: Some(0),
             interval_ms: 10_000,
         },
     }
@@ -173,6 +174,51 @@ fn gray_loss_on_the_hubs_forwarding_is_the_hub_firewall_with_the_workloads_as_im
     assert_eq!(f.certainty, Certainty::Attributed, "{f:#?}");
     assert!(f.confidence >= 0.8, "{}", f.confidence);
     assert_eq!(f.impact, ["app-spoke-a", "app-spoke-b", "app-spoke-c"]);
+}
+
+#[test]
+fn gray_loss_that_hit_some_pairs_hard_is_intermittent_while_the_hub_passes_traffic() {
+    // 30% loss fails most HTTP probes across the hub: every pair fails more
+    // than half its window, a few their newest probes too; but the others
+    // succeeded after those failures. The hub still forwards: a gray
+    // failure, not an outage.
+    let mut w = estate();
+    let mut n = 0;
+    for o in w
+        .sightings
+        .iter_mut()
+        .filter(|o| forwarded(o) && o.probe_id != "deny")
+    {
+        n += 1;
+        let hard = n % 5 == 0;
+        o.window.total = 10;
+        o.window.failures = if hard { 7 } else { 6 };
+        o.window.last_failed = hard;
+        o.window.success_streak = u32::from(!hard);
+        o.window.failure_streak = if hard { 3 } else { 0 };
+        o.window.last_failure_ms = Some(NOW_MS - if hard { 1_000 } else { 4_000 });
+        o.window.last_signal_ms = Some(NOW_MS - if hard { 1_000 } else { 500 });
+        o.window.dominant_class = ErrorClass::Timeout;
+    }
+    let v = w.verdict_with(&[]);
+    let f = only_on(&v, "platform/hub/hub-firewall");
+    assert_eq!(f.kind, FaultKind::Intermittent, "{f:#?}");
+    // The same hard-hit pairs, the others healthy but silent since the
+    // failures began (their next probe is not due yet): nothing says the
+    // hub passed traffic, so the failing pairs decide, and they are down.
+    for o in w
+        .sightings
+        .iter_mut()
+        .filter(|o| forwarded(o) && o.probe_id != "deny" && !o.window.last_failed)
+    {
+        o.window.failures = 0;
+        o.window.last_failure_ms = None;
+        o.window.success_streak = 10;
+        o.window.last_signal_ms = Some(NOW_MS - 4_000);
+    }
+    let v = w.verdict_with(&[]);
+    let f = only_on(&v, "platform/hub/hub-firewall");
+    assert_eq!(f.kind, FaultKind::Outage, "{f:#?}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use vigil_proto::v1::ErrorClass;
 
 use super::group::Candidate;
 use super::impact::take_impact;
+use super::path::Hop;
 use super::pointer::Pointer;
 use super::prepare::{Prepared, target_key};
 use super::score::counter_evidence;
@@ -47,7 +48,7 @@ pub(super) fn build_finding(
     let kind = if c.drift {
         FaultKind::SecurityDrift
     } else {
-        kind_of(p, &explains, params)
+        kind_of(p, &c.suspect, &explains, params)
     };
     // Evidence that names its own cause needs no spread to be believed: a
     // deny probe that got through, or an egress IP that proves the route.
@@ -199,14 +200,14 @@ pub(super) fn unexplained(
     for (suspect, idx) in by_suspect {
         verdict.unexplained.extend(evidence_of(p, &idx));
         // What an attributed finding on the same suspect left over is
-        // more of its evidence, not a second, unsure fault.
-        let kind = kind_of(p, &idx, params);
-        if let Some(f) = verdict
-            .findings
-            .iter_mut()
-            .find(|f| f.suspect == suspect && f.kind == kind)
-        {
+        // more of its evidence, not a second, unsure fault: a fault is its
+        // suspect, and its kind the worse of what it shows.
+        let kind = kind_of(p, &suspect, &idx, params);
+        if let Some(f) = verdict.findings.iter_mut().find(|f| f.suspect == suspect) {
             f.evidence.extend(evidence_of(p, &idx));
+            if kind.weight() > f.kind.weight() {
+                f.kind = kind;
+            }
             continue;
         }
         // One pair failing alone is what noise looks like: it shows in
@@ -233,14 +234,23 @@ pub(super) fn unexplained(
 
 /// Security drift when every pair is a deny probe that got through; else an
 /// outage when every pair's newest signals fail or the median failure ratio
-/// reaches `outage_ratio`, and intermittent below it.
-fn kind_of(p: &Prepared<'_>, idx: &[usize], params: &Params) -> FaultKind {
+/// reaches `outage_ratio`, and intermittent below it. A shared hop (a
+/// spoke's connection, the hub's forwarding) that has passed traffic since
+/// its failures began is not down, however often the pairs it drops fail:
+/// a gray failure (30% packet loss fails most HTTP probes that cross it,
+/// and the failing pairs are a sample chosen for failing).
+fn kind_of(p: &Prepared<'_>, suspect: &Suspect, idx: &[usize], params: &Params) -> FaultKind {
     if !idx.is_empty()
         && idx
             .iter()
             .all(|&i| p.sightings[i].window.dominant_class == ErrorClass::PolicyDrift)
     {
         return FaultKind::SecurityDrift;
+    }
+    if let Some(hop) = p.hop_of(suspect)
+        && passed_since_onset(p, hop, idx)
+    {
+        return FaultKind::Intermittent;
     }
     // When the newest signals of every pair fail, it is down now, whatever
     // the window's average still says: each pair's last two failed, or every
@@ -264,6 +274,25 @@ fn kind_of(p: &Prepared<'_>, idx: &[usize], params: &Params) -> FaultKind {
     } else {
         FaultKind::Intermittent
     }
+}
+
+/// Whether a pair on `hop`'s paths succeeded after the hop's current
+/// failures began: after the oldest newest-failure of the pairs failing
+/// now. In an outage nothing crosses the hop after its onset.
+fn passed_since_onset(p: &Prepared<'_>, hop: Hop<'_>, idx: &[usize]) -> bool {
+    let onset = idx
+        .iter()
+        .map(|&i| &p.sightings[i].window)
+        .filter(|w| w.last_failed)
+        .filter_map(|w| w.last_failure_ms)
+        .min();
+    let Some(onset) = onset else {
+        return false;
+    };
+    p.paths.through(hop, p.sightings).any(|i| {
+        let w = &p.sightings[i].window;
+        w.fresh && !w.last_failed && w.last_signal_ms.is_some_and(|t| t > onset)
+    })
 }
 
 fn evidence_of(p: &Prepared<'_>, idx: &[usize]) -> Vec<EvidenceItem> {

@@ -189,6 +189,8 @@ pub(super) struct Paths<'a> {
     pub causes: HashMap<Hop<'a>, HopCause>,
     /// For each hop cause, its explainable failing pairs.
     pub explainable: HashMap<Hop<'a>, BTreeSet<usize>>,
+    /// For each target, the hops that cover its failures.
+    covered: HashMap<TargetKey<'a>, Vec<Hop<'a>>>,
 }
 
 impl<'a> Paths<'a> {
@@ -325,7 +327,24 @@ impl<'a> Paths<'a> {
             of,
             causes,
             explainable,
+            covered,
         }
+    }
+
+    /// Every pair on `hop`'s paths whose target the hop covers, healthy
+    /// ones included: those that can show the hop still passes traffic.
+    pub fn through<'h>(
+        &'h self,
+        hop: Hop<'h>,
+        sightings: &'h [Sighting<'_>],
+    ) -> impl Iterator<Item = usize> + 'h {
+        self.of.iter().enumerate().filter_map(move |(i, path)| {
+            let covers = self
+                .covered
+                .get(&super::prepare::target_key(&sightings[i]))
+                .is_some_and(|c| c.contains(&hop));
+            (covers && path.crosses(hop)).then_some(i)
+        })
     }
 
     /// Pairs a hop cause explains that are below the failing bar on their
