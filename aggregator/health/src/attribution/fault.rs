@@ -172,7 +172,8 @@ impl FaultEvent {
 pub struct TrackerParams {
     /// Consecutive evaluations a finding must persist before a fault opens.
     pub open_after: u32,
-    /// Consecutive evaluations without the finding before the fault closes.
+    /// Consecutive evaluations without the finding before the fault closes
+    /// (and never before one round of its slowest probe has run again).
     pub close_after: u32,
     /// A fault that recurs within this long after closing reopens as itself.
     pub flap_window_ms: i64,
@@ -204,6 +205,10 @@ struct Track {
     /// When the current run of sightings began.
     seen_since_ms: i64,
     missing_in_row: u32,
+    /// When the current run of absences began.
+    missing_since_ms: i64,
+    /// The slowest probe interval behind the last finding seen.
+    interval_ms: u32,
     fault: Option<Fault>,
 }
 
@@ -276,6 +281,7 @@ impl FaultTracker {
             }
             track.seen_in_row += 1;
             track.missing_in_row = 0;
+            track.interval_ms = finding.interval_ms;
             // Vantage points change their minds only when their probes run
             // again: an unsure finding must also outlast its slowest probe's
             // interval, or every onset and every recovery at long intervals
@@ -331,11 +337,18 @@ impl FaultTracker {
                 continue;
             }
             track.seen_in_row = 0;
+            if track.missing_in_row == 0 {
+                track.missing_since_ms = now_ms;
+            }
             track.missing_in_row += 1;
+            // A finding can lapse between two rounds of slow probes (the
+            // windows hold too few failures until the next round lands):
+            // closing before that round has run would resolve a fault that
+            // the next round reopens, and every such swap pages twice.
+            let lapsed = track.missing_in_row >= self.params.close_after
+                && now_ms - track.missing_since_ms >= i64::from(track.interval_ms);
             match &mut track.fault {
-                Some(fault)
-                    if fault.is_open() && track.missing_in_row >= self.params.close_after =>
-                {
+                Some(fault) if fault.is_open() && lapsed => {
                     fault.closed_at_ms = Some(now_ms);
                     fault.updated_at_ms = now_ms;
                     self.closed.push(fault.clone());

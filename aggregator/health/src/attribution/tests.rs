@@ -375,8 +375,10 @@ fn tracker_opens_after_persistence_reopens_on_flap_and_closes() {
     let mut failing = w.verdict();
     // Not seen down now by two networks (a gray failure, say): it must
     // persist before it opens.
+    // Probes every second, like the evaluations here.
     for f in &mut failing.findings {
         f.corroborated = false;
+        f.interval_ms = 1_000;
     }
     let healthy = World::healthy().verdict();
     let mut t = FaultTracker::new(TrackerParams {
@@ -542,4 +544,43 @@ fn a_drift_and_an_outage_of_one_suspect_are_one_fault() {
         other => panic!("expected one update of {id}, got {other:?}"),
     }
     assert_eq!(t.open().len(), 1);
+}
+
+#[test]
+fn a_fault_stays_open_while_its_finding_lapses_between_two_rounds_of_slow_probes() {
+    // Probes every 9 s, evaluated every 500 ms: a firewall's finding that
+    // lapses for a few evaluations between two rounds is the same fault when
+    // the next round lands. Closing it meanwhile would page resolved, then
+    // firing again; it closes only once a whole round has passed without it.
+    let mut w = World::healthy();
+    w.fail(|o| o.component == "hub-dns", ErrorClass::DnsTimeout, 30);
+    let mut failing = w.verdict();
+    for f in &mut failing.findings {
+        f.interval_ms = 9_000;
+    }
+    let healthy = World::healthy().verdict();
+    let mut t = FaultTracker::new(TrackerParams::default());
+    let ev = t.observe(&failing, 500);
+    let id = match ev.as_slice() {
+        [FaultEvent::Opened(f)] => f.id,
+        other => panic!("expected the outage to open at once, got {other:?}"),
+    };
+    // Lapses for 8 s, well past `close_after` evaluations.
+    for at in (2..=17).map(|i| i * 500) {
+        let ev = t.observe(&healthy, at);
+        assert!(ev.is_empty(), "changed at {at} ms: {ev:?}");
+    }
+    let ev = t.observe(&failing, 9_000);
+    assert!(ev.is_empty(), "the same fault, unchanged: {ev:?}");
+    assert_eq!(t.open().len(), 1);
+    assert_eq!(t.open()[0].reopened, 0);
+    // Gone for a whole round: resolved, once.
+    let mut resolved = Vec::new();
+    for at in (19..=40).map(|i| i * 500) {
+        resolved.extend(t.observe(&healthy, at));
+    }
+    assert!(
+        matches!(resolved.as_slice(), [FaultEvent::Resolved(f)] if f.id == id),
+        "{resolved:?}"
+    );
 }

@@ -432,7 +432,11 @@ fn failures_replayed_after_a_recovery_already_seen_open_no_fault() {
         flap_window_ms: 60_000,
         keep_closed: 10,
     });
-    let cut = cut.verdict_with(&[]);
+    let mut cut = cut.verdict_with(&[]);
+    // Probes every second, like the evaluations here.
+    for f in &mut cut.findings {
+        f.interval_ms = 1_000;
+    }
     let mut ev = t.observe(&cut, NOW_MS - 10_000);
     ev.extend(t.observe(&cut, NOW_MS - 9_000));
     assert!(matches!(ev.as_slice(), [FaultEvent::Opened(_)]), "{ev:?}");
