@@ -43,4 +43,6 @@ pub enum TrustError {
         #[source]
         source: std::io::Error,
     },
+    #[error("field `{field}`: {message}; fix: see docs/security.md (\"Who may ask\")")]
+    Credential { field: String, message: String },
 }
