@@ -135,6 +135,7 @@ fn export(c: &mut Criterion) {
     let inputs = Inputs {
         snapshot: evaluator.evaluate(now, &reading.leaves),
         ingest: IngestStats::default(),
+        denials: Vec::new(),
         receivers: Vec::new(),
         vantage_series: true,
     };

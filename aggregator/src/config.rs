@@ -81,6 +81,10 @@ pub struct AggregatorConfig {
     /// (docs/security.md). Required unless `insecure.plaintext` is set.
     #[serde(default)]
     pub tls: Option<crate::trust::TlsConfig>,
+    /// Bearer credentials for the query API (docs/security.md, "Who may
+    /// ask"). Required unless `insecure.open_api` is set.
+    #[serde(default)]
+    pub auth: crate::access::AuthConfig,
     /// Explicit opt-outs of the secure default; each warns at start.
     #[serde(default)]
     pub insecure: crate::trust::InsecureConfig,
@@ -176,6 +180,7 @@ impl Default for AggregatorConfig {
             export: vigil_export::ExportConfig::default(),
             alerts: vigil_alert::AlertsConfig::default(),
             tls: None,
+            auth: crate::access::AuthConfig::default(),
             insecure: crate::trust::InsecureConfig::default(),
         }
     }
@@ -210,6 +215,7 @@ impl AggregatorConfig {
             if let Some(tls) = config.tls.as_mut() {
                 tls.anchor(dir);
             }
+            config.auth.anchor(dir);
         }
         config.validate(origin)?;
         Ok(config)
@@ -242,6 +248,13 @@ impl AggregatorConfig {
     /// does.
     pub fn transport(&self, origin: &str) -> Result<crate::trust::Transport, ConfigError> {
         crate::trust::transport(self.tls.as_ref(), &self.insecure, origin)
+    }
+
+    /// Whether the query API is guarded: `auth:` credentials, or
+    /// `insecure.open_api`, exactly one of them. Checked at start, like
+    /// [`Self::transport`].
+    pub fn check_access(&self, origin: &str) -> Result<(), ConfigError> {
+        crate::access::check_settings(&self.auth, self.insecure.open_api, origin)
     }
 
     /// Checks values that parse but cannot work. `origin` names the file (or

@@ -9,6 +9,7 @@
 //! store); they never change ingest state.
 #![forbid(unsafe_code)]
 
+mod access;
 pub mod config;
 pub mod ingest;
 mod observability;
@@ -16,6 +17,7 @@ pub mod query;
 mod server;
 pub mod trust;
 
+pub use access::{AuthConfig, MetricsAccess};
 pub use config::{AggregatorConfig, ConfigError};
 pub use server::{Aggregator, AggregatorHandle, StartError};
 pub use trust::{InsecureConfig, TlsConfig, Transport};

@@ -71,11 +71,17 @@ fn run(args: Args) -> anyhow::Result<()> {
         )
     })?;
     // After the model, so a broken model is reported first; before anything
-    // starts, so a missing `tls:` or an unreadable certificate names its file.
+    // starts, so a missing `tls:` or `auth:`, an unreadable certificate or
+    // token names its file.
     if let vigil_aggregator::Transport::Tls(tls) = config.transport(&origin)? {
         tls.check()
             .with_context(|| format!("checking `tls:` in {origin}"))?;
     }
+    config.check_access(&origin)?;
+    config
+        .auth
+        .check()
+        .with_context(|| format!("checking `auth:` in {origin}"))?;
     if args.check_config {
         init_logging(args.log_format, None::<tracing_subscriber::layer::Identity>);
         println!(

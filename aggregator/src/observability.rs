@@ -17,6 +17,7 @@ use crate::ingest::IngestCounters;
 use vigil_alert::{AlertError, AlertService};
 use vigil_export::{ExportError, MetricSource, MetricsExport};
 use vigil_health::snapshot::Snapshot;
+use vigil_health::store::ApiDenials;
 
 /// Why exporters or alerts could not start.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,7 @@ pub(crate) fn start(
     config: &AggregatorConfig,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     counters: Arc<IngestCounters>,
+    denials: Arc<ApiDenials>,
     stop: CancellationToken,
 ) -> Result<Observability, ObservabilityError> {
     let mut tasks = Vec::new();
@@ -55,6 +57,7 @@ pub(crate) fn start(
     let source = MetricSource::new(
         snapshots,
         counters,
+        denials,
         alert_stats,
         config.export.vantage_series,
     );

@@ -23,6 +23,7 @@ use vigil_proto::v1::fault_service_server::FaultServiceServer;
 use vigil_proto::v1::ingest_service_server::IngestServiceServer;
 use vigil_proto::v1::query_service_server::QueryServiceServer;
 
+use crate::access::{Access, GrpcGuardLayer};
 use crate::config::{AggregatorConfig, ConfigError};
 use crate::ingest::{IngestCounters, IngestEndpoint, IngestStats};
 use crate::query::grpc::QueryEndpoint;
@@ -80,6 +81,7 @@ impl Aggregator {
     ) -> Result<AggregatorHandle, StartError> {
         config.validate("aggregator config")?;
         let transport = config.transport("aggregator config")?;
+        config.check_access("aggregator config")?;
         let model = Arc::new(model);
         let store = Arc::new(Store::new(
             Arc::clone(&model),
@@ -93,10 +95,12 @@ impl Aggregator {
         let ready = Arc::new(AtomicBool::new(false));
         let initial = Arc::new(Snapshot::initial(Arc::clone(&model), now_unix_ms()));
         let (snap_tx, snap_rx) = watch::channel(Arc::clone(&initial));
+        let access = Access::start(&config.auth, config.insecure.open_api, &shutdown)?;
         let observability = crate::observability::start(
             &config,
             snap_rx.clone(),
             Arc::clone(&counters),
+            Arc::clone(&access.denials),
             shutdown.clone(),
         )?;
 
@@ -120,10 +124,14 @@ impl Aggregator {
                 None
             }
         };
-        let warnings: Arc<[String]> = match trust {
-            Some(_) => Arc::new([]),
-            None => Arc::new([PLAINTEXT_WARNING.to_string()]),
-        };
+        let warnings: Arc<[String]> = [
+            (trust.is_none(), PLAINTEXT_WARNING),
+            (config.insecure.open_api, crate::access::OPEN_API_WARNING),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, w)| w.to_string())
+        .collect();
         let handshakes = Arc::new(vigil_trust::HandshakeCounters::default());
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -179,6 +187,7 @@ impl Aggregator {
                 .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
                 // One span per RPC (an ingest stream lives as long as its span).
                 .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
+                .layer(GrpcGuardLayer(access.clone()))
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_service(ingest)
@@ -227,6 +236,11 @@ impl Aggregator {
             if let Some(metrics) = observability.router {
                 router = router.merge(metrics);
             }
+            // After the merge, so `/metrics` is behind the guard too.
+            let router = router.layer(axum::middleware::from_fn_with_state(
+                access.clone(),
+                crate::access::http_guard,
+            ));
             let stop = shutdown.clone();
             let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
                 match &trust {

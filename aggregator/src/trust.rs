@@ -54,6 +54,10 @@ pub struct InsecureConfig {
     /// Serve gRPC and HTTP in plaintext, and take every agent at its word.
     #[serde(default)]
     pub plaintext: bool,
+    /// Answer the query API, its change stream and `/metrics` without a
+    /// bearer token.
+    #[serde(default)]
+    pub open_api: bool,
 }
 
 pub fn default_trust_domain() -> String {

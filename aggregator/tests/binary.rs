@@ -5,12 +5,32 @@
 use std::path::Path;
 use std::process::Command;
 
+/// The admin token's variable in the example, set for every run.
+const ADMIN_ENV: &str = "VIGIL_ADMIN_TOKEN";
+
+/// `vigil-aggregator --check-config --config CONFIG`: its exit and stderr.
+fn check_config(config: &Path, command: &mut Command) -> (bool, String) {
+    let out = command
+        .args(["--check-config", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vigil-aggregator"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil-aggregator"));
+    command.env(ADMIN_ENV, "fedcba9876543210fedcba9876543210");
+    command
 }
 
 /// The example config beside its model, its `tls:` files (under
-/// /etc/vigil/tls in the example) made by a development CA in `dir`.
+/// /etc/vigil/tls in the example) made by a development CA in `dir`, its
+/// read token file in `dir/tokens`; the admin token comes from the
+/// environment ([`ADMIN_ENV`]).
 fn example_in(dir: &Path) -> std::path::PathBuf {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
     let ca = vigil_trust::DevCerts::new("vigil.local").unwrap();
@@ -19,9 +39,13 @@ fn example_in(dir: &Path) -> std::path::PathBuf {
         .unwrap()
         .write(&tls, ca.ca_pem())
         .unwrap();
+    let tokens = dir.join("tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    std::fs::write(tokens.join("oncall"), "0123456789abcdef0123456789abcdef\n").unwrap();
     let text = std::fs::read_to_string(examples.join("aggregator.yaml"))
         .unwrap()
         .replace("/etc/vigil/tls/", &format!("{}/", tls.display()))
+        .replace("/etc/vigil/tokens/", &format!("{}/", tokens.display()))
         .replace(
             "model: model-hub-two-spokes.yaml",
             &format!(
@@ -38,67 +62,58 @@ fn example_in(dir: &Path) -> std::path::PathBuf {
 fn check_config_accepts_the_example() {
     let dir = std::env::temp_dir().join(format!("vigil-agg-example-{}", std::process::id()));
     let example = example_in(&dir);
-    let out = bin()
-        .args(["--check-config", "--config"])
-        .arg(&example)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Without its certificate files the same config names the file and exits non-zero.
+    let (ok, err) = check_config(&example, &mut bin());
+    assert!(ok, "{err}");
+    // Without its admin token, or its certificate files, the same config
+    // names what is missing and exits non-zero.
+    let (ok, err) = check_config(&example, bin().env_remove(ADMIN_ENV));
+    assert!(!ok && err.contains(ADMIN_ENV), "{err}");
     std::fs::remove_file(dir.join("tls/tls.key")).unwrap();
-    let out = bin()
-        .args(["--check-config", "--config"])
-        .arg(&example)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("tls.key") && err.contains("fix:"), "{err}");
+    let (ok, err) = check_config(&example, &mut bin());
+    assert!(
+        !ok && err.contains("tls.key") && err.contains("fix:"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
-fn a_config_without_tls_or_an_explicit_plaintext_is_refused() {
+fn a_config_without_tls_or_auth_or_an_explicit_opt_out_is_refused() {
     let dir = std::env::temp_dir().join(format!("vigil-agg-notls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
     let config = dir.join("aggregator.yaml");
     let model = examples.join("model-hub-two-spokes.yaml");
-    std::fs::write(&config, format!("model: {}\n", model.display())).unwrap();
-    let out = bin()
-        .args(["--check-config", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let write = |insecure: &str| {
+        std::fs::write(&config, format!("model: {}\n{insecure}", model.display())).unwrap();
+    };
+    write("");
+    let (ok, err) = check_config(&config, &mut bin());
+    assert!(!ok);
     assert!(
         err.contains("aggregator.yaml") && err.contains("`tls`") && err.contains("vigil certs"),
         "{err}"
     );
-    std::fs::write(
-        &config,
-        format!(
-            "model: {}\ninsecure: {{ plaintext: true }}\n",
-            model.display()
-        ),
-    )
-    .unwrap();
+    // Plaintext alone still leaves the query API wanting credentials.
+    write("insecure: { plaintext: true }\n");
+    let (ok, err) = check_config(&config, &mut bin());
+    assert!(!ok);
+    assert!(
+        err.contains("aggregator.yaml") && err.contains("`auth`") && err.contains("open_api"),
+        "{err}"
+    );
+    write("insecure: { plaintext: true, open_api: true }\n");
     let out = bin()
         .args(["--check-config", "--config"])
         .arg(&config)
         .output()
         .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok"));
 }
 

@@ -18,7 +18,7 @@ use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle};
 use vigil_proto::v1::{Outcome, Signal, stream_response};
-use vigil_testkit::config::{Evaluation, aggregator_yaml};
+use vigil_testkit::config::{Evaluation, aggregator_yaml_with, tls_section};
 use vigil_testkit::ingest::{self, IngestStream, rejection_over};
 use vigil_testkit::now_ms;
 use vigil_testkit::wait::eventually;
@@ -32,33 +32,27 @@ struct Setup {
     agg: AggregatorHandle,
 }
 
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigil-trust-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// An aggregator on loopback serving `dir/server/{tls.crt,tls.key,ca.crt}`,
 /// reloading them every 100 ms, with `dir/revoked.txt` as its deny-list.
 async fn start(test: &str) -> Setup {
-    let dir = temp_dir(test);
+    let dir = vigil_testkit::scratch::dir("trust", test);
     let ca = DevCerts::new(TRUST_DOMAIN).unwrap();
     ca.server(&["localhost", "127.0.0.1"])
         .unwrap()
         .write(&dir.join("server"), ca.ca_pem())
         .unwrap();
     std::fs::write(dir.join("revoked.txt"), "# none yet\n").unwrap();
-    let server = dir.join("server");
-    let tls = format!(
-        "tls:\n  cert: {0}/tls.crt\n  key: {0}/tls.key\n  client_ca: {0}/ca.crt\n  trust_domain: {TRUST_DOMAIN}\n  revoked: {1}\n  reload_interval: 100ms\n",
-        server.display(),
-        dir.join("revoked.txt").display()
+    let tls = tls_section(
+        &dir.join("server"),
+        TRUST_DOMAIN,
+        &format!(
+            "  revoked: {}\n  reload_interval: 100ms\n",
+            dir.join("revoked.txt").display()
+        ),
     );
-    let yaml = aggregator_yaml(&Evaluation::FAST).replace("insecure:\n  plaintext: true\n", &tls);
-    assert!(
-        yaml.contains("tls:"),
-        "the kit's config changed shape: {yaml}"
+    let yaml = aggregator_yaml_with(
+        &Evaluation::FAST,
+        &format!("{tls}insecure:\n  open_api: true\n"),
     );
     let config = AggregatorConfig::from_yaml(&yaml, "trust-test.yaml").unwrap();
     let agg = Aggregator::start(config, feed::model()).await.unwrap();
@@ -409,10 +403,11 @@ async fn http_is_served_over_tls_only() {
     let url = format!("https://localhost:{}/readyz", http.port());
     let r = client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.text().await.unwrap(),
-        "ready\n",
-        "no insecure warning under TLS"
+    let body = r.text().await.unwrap();
+    assert!(body.starts_with("ready\n"), "{body}");
+    assert!(
+        !body.contains("insecure.plaintext"),
+        "no plaintext warning under TLS: {body}"
     );
     let plain = reqwest::get(format!("http://{http}/readyz")).await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());

@@ -12,7 +12,7 @@ mod simulate_cli;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use vigil_client::{ClientError, DEFAULT_RECENT_SIGNALS, DEFAULT_SERVER, QueryClient};
+use vigil_client::{ClientAuth, ClientError, DEFAULT_RECENT_SIGNALS, DEFAULT_SERVER, QueryClient};
 use vigil_render::{self as render, ColorChoice, OutputFormat, Style};
 
 /// Query the Vigil aggregator: the layered health tree, one node's evidence,
@@ -26,6 +26,11 @@ struct Cli {
     /// With an https:// server: the CA certificate (PEM) that signs it.
     #[arg(long, global = true, env = "VIGIL_CA")]
     ca: Option<std::path::PathBuf>,
+    /// A file holding the bearer token the query API asks for. The token
+    /// itself may be given in VIGIL_TOKEN instead (never on the command
+    /// line, where other users can read it).
+    #[arg(long, global = true, env = "VIGIL_TOKEN_FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// Output for people (text) or for scripts (json).
     #[arg(long, short, global = true, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
@@ -119,6 +124,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// The CA and token `vigil` presents: `--ca`/`VIGIL_CA`, then the token
+/// from `VIGIL_TOKEN` or `--token-file`/`VIGIL_TOKEN_FILE`.
+fn client_auth(
+    ca: Option<std::path::PathBuf>,
+    token_file: Option<&std::path::Path>,
+) -> anyhow::Result<ClientAuth> {
+    let token = match (std::env::var("VIGIL_TOKEN").ok(), token_file) {
+        (Some(token), _) if !token.trim().is_empty() => Some(token.trim().to_owned()),
+        (_, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("reading the token file {}", file.display()))?
+                .trim()
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    Ok(ClientAuth { ca, token })
+}
+
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
@@ -142,7 +166,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         query => query,
     };
-    let mut client = QueryClient::connect_with(&cli.server, cli.timeout, cli.ca.as_deref()).await?;
+    let auth = client_auth(cli.ca.clone(), cli.token_file.as_deref())?;
+    let mut client = QueryClient::connect_with(&cli.server, cli.timeout, &auth).await?;
     match command {
         Command::Tree => {
             let tree = client.tree().await?;

@@ -241,6 +241,33 @@ fn check_config(docs: &[Doc], at: &str, pod: &Value, c: &Value, image: &str) -> 
                 .any(|n| n == "vigil-aggregator.vigil.svc"),
             "{at}: the aggregator's certificate does not name the Service the agents dial"
         );
+        config
+            .check_access(&origin)
+            .unwrap_or_else(|e| panic!("{origin}: the query API must be guarded: {e}"));
+        assert!(
+            !config.insecure.open_api && !config.auth.tokens.is_empty(),
+            "{origin}: the query API must require tokens"
+        );
+        for token in &config.auth.tokens {
+            let file = token.file.as_deref().unwrap_or_else(|| {
+                panic!(
+                    "{origin}: token {} must come from a mounted secret",
+                    token.name
+                )
+            });
+            let dir = file.parent().unwrap().to_string_lossy();
+            let m = items(c, "volumeMounts")
+                .iter()
+                .find(|m| m["mountPath"] == *dir)
+                .unwrap_or_else(|| {
+                    panic!("{at}: nothing mounted at {dir} for token {}", token.name)
+                });
+            let vol = items(pod, "volumes")
+                .iter()
+                .find(|v| v["name"] == m["name"])
+                .expect("volume of mount");
+            text(vol, at, "secret.secretName");
+        }
         assert_eq!(tls.key.parent(), tls.cert.parent());
         assert_eq!(tls.client_ca.parent(), tls.cert.parent());
         let l = &config.listen;

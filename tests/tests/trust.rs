@@ -3,24 +3,17 @@
 //! layout `vigil certs` writes, the agent's identity in its certificate. An
 //! agent whose certificate is for another network cannot feed the hub's view.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use vigil_aggregator::{AggregatorConfig, AggregatorHandle};
 use vigil_demo::targets::TcpService;
 use vigil_proto::v1::HealthState;
-use vigil_testkit::config::{Evaluation, aggregator_yaml};
+use vigil_testkit::config::{Evaluation, aggregator_yaml_with, tls_section};
 use vigil_testkit::wait::eventually;
 use vigil_tests::{model, start_agent, start_aggregator, tcp_probe};
 use vigil_trust::DevCerts;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigil-e2e-trust-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 async fn tls_aggregator(dir: &std::path::Path, ca: &DevCerts) -> AggregatorHandle {
     let server = dir.join("aggregator");
@@ -28,13 +21,11 @@ async fn tls_aggregator(dir: &std::path::Path, ca: &DevCerts) -> AggregatorHandl
         .unwrap()
         .write(&server, ca.ca_pem())
         .unwrap();
-    let tls = format!(
-        "tls:\n  cert: {0}/tls.crt\n  key: {0}/tls.key\n  client_ca: {0}/ca.crt\n  trust_domain: {1}\n",
-        server.display(),
-        ca.trust_domain()
+    let tls = tls_section(&server, ca.trust_domain(), "");
+    let yaml = aggregator_yaml_with(
+        &Evaluation::END_TO_END,
+        &format!("{tls}insecure:\n  open_api: true\n"),
     );
-    let yaml =
-        aggregator_yaml(&Evaluation::END_TO_END).replace("insecure:\n  plaintext: true\n", &tls);
     let config = AggregatorConfig::from_yaml(&yaml, "trust-e2e.yaml").unwrap();
     start_aggregator(model::TWO_SPOKES, config).await
 }
@@ -55,7 +46,7 @@ fn state(agg: &AggregatorHandle, node: &str) -> Option<HealthState> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_streams_over_mutual_tls_and_a_borrowed_identity_is_refused() {
     vigil_tests::init_tracing();
-    let dir = temp_dir("mtls");
+    let dir = vigil_testkit::scratch::dir("e2e-trust", "mtls");
     let ca = DevCerts::new("vigil.test").unwrap();
     let agg = tls_aggregator(&dir, &ca).await;
     let hub = TcpService::start("127.0.0.1:0".parse().unwrap())
@@ -125,20 +116,24 @@ async fn an_agent_streams_over_mutual_tls_and_a_borrowed_identity_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_call_queries_the_aggregator_over_tls_with_its_ca() {
-    let dir = temp_dir("query");
+    let dir = vigil_testkit::scratch::dir("e2e-trust", "query");
     let ca = DevCerts::new("vigil.test").unwrap();
     let agg = tls_aggregator(&dir, &ca).await;
     let url = format!("https://localhost:{}", agg.grpc_addr().port());
     let ca_file = dir.join("aggregator/ca.crt");
     let timeout = Duration::from_secs(5);
-    let mut client = vigil_client::QueryClient::connect_with(&url, timeout, Some(&ca_file))
+    let mut client = vigil_client::QueryClient::connect_with(&url, timeout, &ca_only(&ca_file))
         .await
         .unwrap();
     let tree = client.tree().await.unwrap();
     assert!(!tree.nodes.is_empty());
-    let err = vigil_client::QueryClient::connect_with(&url, timeout, None)
-        .await
-        .expect_err("https without a CA is refused");
+    let err = vigil_client::QueryClient::connect_with(
+        &url,
+        timeout,
+        &vigil_client::ClientAuth::default(),
+    )
+    .await
+    .expect_err("https without a CA is refused");
     assert!(err.to_string().contains("--ca"), "{err}");
     // Another CA's certificate: the aggregator is not who it says.
     let other = DevCerts::new("vigil.test").unwrap();
@@ -149,7 +144,7 @@ async fn on_call_queries_the_aggregator_over_tls_with_its_ca() {
         .write(&other_dir, other.ca_pem())
         .unwrap();
     let wrong =
-        vigil_client::QueryClient::connect_with(&url, timeout, Some(&other_dir.join("ca.crt")))
+        vigil_client::QueryClient::connect_with(&url, timeout, &ca_only(&other_dir.join("ca.crt")))
             .await;
     assert!(
         wrong.is_err(),
@@ -157,4 +152,11 @@ async fn on_call_queries_the_aggregator_over_tls_with_its_ca() {
     );
     agg.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn ca_only(file: &std::path::Path) -> vigil_client::ClientAuth {
+    vigil_client::ClientAuth {
+        ca: Some(file.to_path_buf()),
+        token: None,
+    }
 }

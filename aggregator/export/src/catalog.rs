@@ -85,6 +85,8 @@ families! {
         "Signal batches applied from agent streams.";
     REJECTED = "vigil_ingest_rejected_total", "vigil.ingest.rejected", "{stream}", Counter,
         "Ingest streams ended by the aggregator, by reason.";
+    DENIED = "vigil_api_denied_total", "vigil.api.denied", "{request}", Counter,
+        "Query and admin requests refused for their credentials, by API (http, grpc) and reason (missing, malformed, unknown, invalid, scope).";
     STREAMS = "vigil_ingest_streams_open", "vigil.ingest.streams_open", "{stream}", Gauge,
         "Agent streams connected now.";
     AGENT_DROPPED = "vigil_agent_dropped_signals_total", "vigil.agent.dropped_signals", "{signal}", Counter,
@@ -201,6 +203,8 @@ impl SampleSink for Frame {
 pub struct Inputs {
     pub snapshot: Arc<Snapshot>,
     pub ingest: IngestStats,
+    /// Query and admin requests refused: `(api, reason, count)`.
+    pub denials: Vec<(&'static str, &'static str, u64)>,
     pub receivers: Vec<ReceiverTotals>,
     /// Whether the per-agent vantage families carry samples
     /// (`export.vantage_series`).
@@ -278,6 +282,12 @@ fn samples(ix: Ix, inputs: &Inputs, sink: &mut impl SampleSink) {
         Ix::REJECTED => {
             for (reason, n) in inputs.ingest.rejected.by_reason() {
                 sink.sample(&Labels::none().with("reason", reason), n as f64);
+            }
+        }
+        Ix::DENIED => {
+            for (api, reason, n) in &inputs.denials {
+                let labels = Labels::none().with("api", api).with("reason", reason);
+                sink.sample(&labels, *n as f64);
             }
         }
         Ix::STREAMS => sink.sample(&Labels::none(), inputs.ingest.streams_open as f64),

@@ -13,13 +13,14 @@ use tokio::sync::watch;
 use super::catalog::Inputs;
 use vigil_alert::AlertStats;
 use vigil_health::snapshot::Snapshot;
-use vigil_health::store::IngestCounters;
+use vigil_health::store::{ApiDenials, IngestCounters};
 
 /// A cheap, cloneable handle on everything the catalog needs.
 #[derive(Clone)]
 pub struct MetricSource {
     snapshots: watch::Receiver<Arc<Snapshot>>,
     counters: Arc<IngestCounters>,
+    denials: Arc<ApiDenials>,
     alerts: Option<Arc<AlertStats>>,
     vantage_series: bool,
 }
@@ -28,12 +29,14 @@ impl MetricSource {
     pub fn new(
         snapshots: watch::Receiver<Arc<Snapshot>>,
         counters: Arc<IngestCounters>,
+        denials: Arc<ApiDenials>,
         alerts: Option<Arc<AlertStats>>,
         vantage_series: bool,
     ) -> Self {
         Self {
             snapshots,
             counters,
+            denials,
             alerts,
             vantage_series,
         }
@@ -44,6 +47,7 @@ impl MetricSource {
         Inputs {
             snapshot: Arc::clone(&self.snapshots.borrow()),
             ingest: self.counters.snapshot(),
+            denials: self.denials.counts(),
             receivers: self.alerts.as_ref().map(|a| a.totals()).unwrap_or_default(),
             vantage_series: self.vantage_series,
         }

@@ -9,8 +9,11 @@
 
 use std::time::Duration;
 
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Code, Status, Streaming};
+use tonic::{Code, Request, Status, Streaming};
 use vigil_proto::v1::fault_service_client::FaultServiceClient;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
 use vigil_proto::v1::{
@@ -39,6 +42,12 @@ pub enum ClientError {
         "the aggregator at {url} does not serve {service}; it is older than this vigil, upgrade it"
     )]
     Unsupported { url: String, service: &'static str },
+    #[error(
+        "the aggregator at {url} wants a token: {message}; set VIGIL_TOKEN or pass --token-file FILE (docs/security.md)"
+    )]
+    Unauthenticated { url: String, message: String },
+    #[error("the aggregator at {url} refused this token: {message}")]
+    Forbidden { url: String, message: String },
     #[error("the aggregator at {url} answered {code:?}: {message}")]
     Rejected {
         url: String,
@@ -56,7 +65,11 @@ impl ClientError {
     /// unusable, 1 when it answered but the query failed.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::InvalidUrl { .. } | Self::Unreachable { .. } | Self::StreamEnded { .. } => 2,
+            Self::InvalidUrl { .. }
+            | Self::Unreachable { .. }
+            | Self::StreamEnded { .. }
+            | Self::Unauthenticated { .. }
+            | Self::Forbidden { .. } => 2,
             Self::NodeNotFound { .. }
             | Self::FaultNotFound { .. }
             | Self::Unsupported { .. }
@@ -66,12 +79,57 @@ impl ClientError {
     }
 }
 
+/// How `vigil` proves who it is: the CA that signs an https:// aggregator,
+/// and the bearer token the query API asks for.
+#[derive(Clone, Default)]
+pub struct ClientAuth {
+    /// The CA certificate (PEM) an https:// aggregator must chain to.
+    pub ca: Option<std::path::PathBuf>,
+    /// Sent as `authorization: Bearer TOKEN` on every call.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("ca", &self.ca)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// Adds the bearer token to every request.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, Bearer>;
+
+impl std::fmt::Debug for QueryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryClient")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A connected client for the tree and the faults, with a per-call deadline.
 /// Both services share one channel.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct QueryClient {
-    inner: QueryServiceClient<Channel>,
-    faults: FaultServiceClient<Channel>,
+    inner: QueryServiceClient<Authed>,
+    faults: FaultServiceClient<Authed>,
     url: String,
     timeout: Duration,
 }
@@ -79,23 +137,34 @@ pub struct QueryClient {
 impl QueryClient {
     /// Connects to `url` (http:// or https://), failing after `timeout`.
     pub async fn connect(url: &str, timeout: Duration) -> Result<Self, ClientError> {
-        Self::connect_with(url, timeout, None).await
+        Self::connect_with(url, timeout, &ClientAuth::default()).await
     }
 
     /// Connects to `url`; an https:// URL verifies the aggregator against
-    /// the CA certificate (PEM) in `ca`, which it then requires.
+    /// the CA certificate in `auth.ca`, which it then requires; `auth.token`
+    /// goes with every call.
     pub async fn connect_with(
         url: &str,
         timeout: Duration,
-        ca: Option<&std::path::Path>,
+        auth: &ClientAuth,
     ) -> Result<Self, ClientError> {
         let mut endpoint = parse_endpoint(url)?;
+        let invalid = |reason: String| ClientError::InvalidUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let bearer = match &auth.token {
+            Some(token) => Some(
+                format!("Bearer {}", token.trim())
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| {
+                        invalid("the token holds characters a header cannot carry".into())
+                    })?,
+            ),
+            None => None,
+        };
         if url.starts_with("https://") {
-            let invalid = |reason: String| ClientError::InvalidUrl {
-                url: url.to_owned(),
-                reason,
-            };
-            let Some(ca) = ca else {
+            let Some(ca) = auth.ca.as_deref() else {
                 return Err(invalid(
                     "https:// needs the CA that signs the aggregator: pass --ca FILE or set VIGIL_CA".into(),
                 ));
@@ -126,9 +195,10 @@ impl QueryClient {
             }
         };
         tracing::debug!(%url, "connected to the aggregator");
+        let bearer = Bearer(bearer);
         Ok(Self {
-            inner: QueryServiceClient::new(channel.clone()),
-            faults: FaultServiceClient::new(channel),
+            inner: QueryServiceClient::with_interceptor(channel.clone(), bearer.clone()),
+            faults: FaultServiceClient::with_interceptor(channel, bearer),
             url: url.to_owned(),
             timeout,
         })
@@ -352,6 +422,14 @@ fn status_error(url: &str, status: &Status) -> ClientError {
             } else {
                 status.message().to_owned()
             },
+        },
+        Code::Unauthenticated => ClientError::Unauthenticated {
+            url: url.to_owned(),
+            message: status.message().to_owned(),
+        },
+        Code::PermissionDenied => ClientError::Forbidden {
+            url: url.to_owned(),
+            message: status.message().to_owned(),
         },
         code => ClientError::Rejected {
             url: url.to_owned(),

@@ -119,7 +119,10 @@ pub fn aggregator(grpc: SocketAddr, http: SocketAddr, pace: Pace) -> AggregatorC
             hysteresis: 2,
             ..EvaluationConfig::default()
         },
-        insecure: vigil_aggregator::InsecureConfig { plaintext: true },
+        insecure: vigil_aggregator::InsecureConfig {
+            plaintext: true,
+            open_api: true,
+        },
         ..AggregatorConfig::default()
     }
 }

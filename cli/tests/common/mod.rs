@@ -1,6 +1,7 @@
 //! Shared by the cli's suites: running the real `vigil` binary the way an
 //! on-call engineer would, with none of the environment that would change
-//! its output (`VIGIL_SERVER`, `NO_COLOR`, `RUST_LOG`) unless a test sets it.
+//! its output (`VIGIL_SERVER`, `VIGIL_CA`, `VIGIL_TOKEN[_FILE]`, `NO_COLOR`,
+//! `RUST_LOG`) unless a test sets it.
 //! It needs the cli's own binary, so it lives here and not in vigil-testkit.
 #![allow(dead_code)]
 
@@ -23,6 +24,9 @@ pub async fn vigil(args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
         cmd.args(&args)
             .env_remove("VIGIL_SERVER")
+            .env_remove("VIGIL_CA")
+            .env_remove("VIGIL_TOKEN")
+            .env_remove("VIGIL_TOKEN_FILE")
             .env_remove("NO_COLOR")
             .env_remove("RUST_LOG");
         for (k, v) in env {

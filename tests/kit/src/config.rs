@@ -48,15 +48,23 @@ impl Evaluation {
     };
 }
 
+/// The kit's default security section: plaintext and an open query API.
+pub const OPEN: &str = "insecure:\n  plaintext: true\n  open_api: true\n";
+
 /// An aggregator config file: gRPC and HTTP on `127.0.0.1:0`, the default
 /// model path (the library takes a loaded model), and `evaluation`. It
-/// serves plaintext (`insecure.plaintext`): the suites about TLS and agent
-/// identity (aggregator/tests/trust.rs) write their own `tls:` section; the
+/// serves plaintext with an open query API ([`OPEN`]): the suites about TLS,
+/// agent identity and tokens (`trust.rs`) use [`aggregator_yaml_with`]; the
 /// others test what flows over the connection, not who opened it.
 pub fn aggregator_yaml(evaluation: &Evaluation) -> String {
-    let mut yaml = String::from(
-        "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\ninsecure:\n  plaintext: true\nevaluation:\n",
-    );
+    aggregator_yaml_with(evaluation, OPEN)
+}
+
+/// Like [`aggregator_yaml`], with `security` (the `tls:`, `auth:` and
+/// `insecure:` sections, as YAML) in place of [`OPEN`].
+pub fn aggregator_yaml_with(evaluation: &Evaluation, security: &str) -> String {
+    let mut yaml =
+        format!("listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\n{security}");
     let ms = |d: Duration| format!("{}ms", d.as_millis());
     let fields = [
         ("interval", evaluation.interval.map(ms)),
@@ -64,17 +72,25 @@ pub fn aggregator_yaml(evaluation: &Evaluation) -> String {
         ("staleness", evaluation.staleness.map(ms)),
         ("hysteresis", evaluation.hysteresis.map(|h| h.to_string())),
     ];
-    let mut any = false;
-    for (key, value) in fields {
-        if let Some(value) = value {
-            yaml.push_str(&format!("  {key}: {value}\n"));
-            any = true;
-        }
-    }
-    if !any {
-        yaml.truncate(yaml.len() - "evaluation:\n".len());
+    let set: Vec<String> = fields
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|v| format!("  {key}: {v}\n")))
+        .collect();
+    if !set.is_empty() {
+        yaml.push_str("evaluation:\n");
+        yaml.extend(set);
     }
     yaml
+}
+
+/// The `tls:` section for an aggregator serving `dir/{tls.crt,tls.key,ca.crt}`
+/// (as `vigil certs` and cert-manager lay them out) for agents of
+/// `trust_domain`, with any further `tls:` fields in `extra` (indented).
+pub fn tls_section(dir: &std::path::Path, trust_domain: &str, extra: &str) -> String {
+    format!(
+        "tls:\n  cert: {0}/tls.crt\n  key: {0}/tls.key\n  client_ca: {0}/ca.crt\n  trust_domain: {trust_domain}\n{extra}",
+        dir.display()
+    )
 }
 
 #[cfg(test)]
@@ -85,7 +101,7 @@ mod tests {
     fn fast_timing_is_spelled_in_milliseconds() {
         assert_eq!(
             aggregator_yaml(&Evaluation::FAST),
-            "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\ninsecure:\n  plaintext: true\n\
+            "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\ninsecure:\n  plaintext: true\n  open_api: true\n\
              evaluation:\n  interval: 50ms\n  window: 5000ms\n  staleness: 3000ms\n  hysteresis: 1\n"
         );
     }
@@ -94,7 +110,7 @@ mod tests {
     fn defaults_leave_the_section_out() {
         assert_eq!(
             aggregator_yaml(&Evaluation::DEFAULT),
-            "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\ninsecure:\n  plaintext: true\n"
+            "listen:\n  grpc: 127.0.0.1:0\n  http: 127.0.0.1:0\nmodel: model.yaml\ninsecure:\n  plaintext: true\n  open_api: true\n"
         );
     }
 }

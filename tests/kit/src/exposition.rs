@@ -8,7 +8,8 @@
 
 use std::net::SocketAddr;
 
-use prometheus_parse::{Sample, Scrape, Value};
+use prometheus_parse::Value;
+pub use prometheus_parse::{Sample, Scrape};
 
 /// `GET http://{addr}/metrics`, which must answer 200: the content type
 /// (empty if none) and the page.

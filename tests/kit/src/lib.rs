@@ -9,8 +9,9 @@
 //! CI and skipped loudly elsewhere ([`peer`]); fast aggregator configs as
 //! config-file text ([`config`]); loopback addresses with a known behaviour
 //! ([`net`]); reading an aggregator's tree over the query API ([`query`]);
-//! ingest messages and streams driven by hand ([`ingest`]); and the clock as
-//! signal batches spell it ([`clock`]).
+//! ingest messages and streams driven by hand ([`ingest`]); a fresh folder
+//! per test ([`scratch`]); and the clock as signal batches spell it
+//! ([`clock`]).
 //!
 //! It depends on no Vigil crate but the `vigil-proto` contract, so the
 //! agent, the aggregator and the cli can each take it as a dev-dependency
@@ -27,6 +28,7 @@ pub mod otlp;
 pub mod peer;
 pub mod promtool;
 pub mod query;
+pub mod scratch;
 pub mod wait;
 
 pub use clock::now_ms;

@@ -1,7 +1,9 @@
-//! Ingest counters and the rate-limited log line for rejections.
+//! Ingest counters, API requests refused, and the rate-limited log lines
+//! for both.
 //!
-//! Owns lock-free counters updated by every stream and read as a plain
-//! [`IngestStats`] value. It must not decide what is rejected.
+//! Owns lock-free counters updated by every stream and request and read as
+//! plain values ([`IngestStats`], [`ApiDenials::counts`]). It must not
+//! decide what is rejected or refused.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -182,5 +184,78 @@ impl IngestCounters {
             rejected,
             streams_open: self.streams_open.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Which API a refused request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Http,
+    Grpc,
+}
+
+impl Api {
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Http => "http",
+            Api::Grpc => "grpc",
+        }
+    }
+}
+
+/// Why a query or admin request was refused (as `vigil_trust::Denial`
+/// names it).
+pub const DENIAL_REASONS: [&str; 5] = ["missing", "malformed", "unknown", "invalid", "scope"];
+
+/// Requests to the query and admin APIs refused for their credentials, by
+/// API and reason.
+#[derive(Debug, Default)]
+pub struct ApiDenials {
+    counts: [[AtomicU64; DENIAL_REASONS.len()]; 2],
+    last_warn_ms: AtomicI64,
+}
+
+impl ApiDenials {
+    /// Counts a refusal and logs it, at most once a second whatever the
+    /// reason: a scanner knocking cannot flood the log.
+    pub fn denied(&self, api: Api, reason: &'static str, path: &str, message: &str) {
+        let slot = DENIAL_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(DENIAL_REASONS.len() - 1);
+        let count = &self.counts[api as usize][slot];
+        count.fetch_add(1, Ordering::Relaxed);
+        let now = now_unix_ms();
+        let prev = self.last_warn_ms.load(Ordering::Relaxed);
+        if now - prev >= 1000
+            && self
+                .last_warn_ms
+                .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                api = api.name(),
+                reason,
+                path,
+                total = count.load(Ordering::Relaxed),
+                "request refused: {message}"
+            );
+        }
+    }
+
+    /// `(api, reason, count)` for every pair.
+    pub fn counts(&self) -> Vec<(&'static str, &'static str, u64)> {
+        [Api::Http, Api::Grpc]
+            .into_iter()
+            .flat_map(|api| {
+                DENIAL_REASONS.iter().enumerate().map(move |(i, reason)| {
+                    (
+                        api.name(),
+                        *reason,
+                        self.counts[api as usize][i].load(Ordering::Relaxed),
+                    )
+                })
+            })
+            .collect()
     }
 }

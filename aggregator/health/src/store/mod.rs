@@ -28,7 +28,9 @@ use vigil_proto::v1::Vantage;
 
 use vigil_model::{Model, NodeIx, ProbeFacts};
 
-pub use counters::{IngestCounters, IngestStats, RejectReason, RejectedCounts};
+pub use counters::{
+    Api, ApiDenials, DENIAL_REASONS, IngestCounters, IngestStats, RejectReason, RejectedCounts,
+};
 pub use news::News;
 pub use reading::{
     AgentView, Evidence, LeafReadings, SeriesCounts, SeriesReading, SeriesView, StoreReading,
