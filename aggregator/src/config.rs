@@ -81,6 +81,9 @@ pub struct AggregatorConfig {
     /// (docs/security.md). Required unless `insecure.plaintext` is set.
     #[serde(default)]
     pub tls: Option<crate::trust::TlsConfig>,
+    /// Header deadline and body cap of the HTTP API's connections.
+    #[serde(default)]
+    pub http: crate::http_serve::HttpLimits,
     /// Bearer credentials for the query API (docs/security.md, "Who may
     /// ask"). Required unless `insecure.open_api` is set.
     #[serde(default)]
@@ -180,6 +183,7 @@ impl Default for AggregatorConfig {
             export: vigil_export::ExportConfig::default(),
             alerts: vigil_alert::AlertsConfig::default(),
             tls: None,
+            http: crate::http_serve::HttpLimits::default(),
             auth: crate::access::AuthConfig::default(),
             insecure: crate::trust::InsecureConfig::default(),
         }
@@ -344,6 +348,24 @@ impl AggregatorConfig {
                 "ingest.max_message_bytes",
                 format!("{} is outside 1024..=67108864", i.max_message_bytes),
                 "use a value such as `4194304` (4 MiB)",
+            ));
+        }
+        let h = &self.http;
+        if !(Duration::from_millis(100)..=Duration::from_secs(600)).contains(&h.header_timeout) {
+            return Err(invalid(
+                "http.header_timeout",
+                format!(
+                    "{} is outside 100ms..=10m",
+                    duration::format(h.header_timeout)
+                ),
+                "use a value such as `10s`: long enough for a slow client, short enough that idle connections do not pile up",
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&h.max_body_bytes) {
+            return Err(invalid(
+                "http.max_body_bytes",
+                format!("{} is outside 1024..=67108864", h.max_body_bytes),
+                "use a value such as `65536`",
             ));
         }
         if i.max_clock_skew.is_zero() {

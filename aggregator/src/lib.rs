@@ -11,6 +11,7 @@
 
 mod access;
 pub mod config;
+mod http_serve;
 pub mod ingest;
 mod observability;
 pub mod query;
@@ -19,5 +20,6 @@ pub mod trust;
 
 pub use access::{AuthConfig, MetricsAccess};
 pub use config::{AggregatorConfig, ConfigError};
+pub use http_serve::HttpLimits;
 pub use server::{Aggregator, AggregatorHandle, StartError};
 pub use trust::{InsecureConfig, TlsConfig, Transport};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -242,36 +242,28 @@ impl Aggregator {
                 crate::access::http_guard,
             ));
             let stop = shutdown.clone();
-            let serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
-                match &trust {
-                    Some(t) => {
-                        let listener = vigil_trust::TlsListener {
-                            incoming: vigil_trust::accept_tls(
-                                "http",
-                                http_listener,
-                                t.http.clone(),
-                                Arc::clone(&handshakes),
-                                stop.clone(),
-                            ),
-                            local: http_addr,
-                        };
-                        Box::pin(
-                            axum::serve(listener, router)
-                                .with_graceful_shutdown(stop.cancelled_owned())
-                                .into_future(),
-                        )
-                    }
-                    None => Box::pin(
-                        axum::serve(http_listener, router)
-                            .with_graceful_shutdown(stop.cancelled_owned())
-                            .into_future(),
-                    ),
-                };
-            tokio::spawn(async move {
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "HTTP server failed");
+            let limits = config.http.clone();
+            match &trust {
+                Some(t) => {
+                    let listener = vigil_trust::TlsListener {
+                        incoming: vigil_trust::accept_tls(
+                            "http",
+                            http_listener,
+                            t.http.clone(),
+                            Arc::clone(&handshakes),
+                            stop.clone(),
+                        ),
+                        local: http_addr,
+                    };
+                    tokio::spawn(crate::http_serve::serve(listener, router, limits, stop))
                 }
-            })
+                None => tokio::spawn(crate::http_serve::serve(
+                    http_listener,
+                    router,
+                    limits,
+                    stop,
+                )),
+            }
         };
         let ticks = TickThreads::start(Ticking {
             store: Arc::clone(&store),
