@@ -25,7 +25,7 @@ pub use identity::{ANY_AGENT, AgentIdentity, IdentityError, Revocations, spiffe_
 pub use incoming::{HandshakeCounters, TlsListener, accept_tls};
 pub use reload::Reloading;
 pub use settings::{ClientFiles, PemPair, ServerFiles, client_config, server_config};
-pub use token::{Credentials, Denial, Grant, JwtConfig, Scope, TokenSource};
+pub use token::{Credentials, Denial, Grant, JwtConfig, Scope, TokenSource, random_token};
 
 /// The crypto provider every Vigil TLS config uses.
 pub fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {

@@ -175,6 +175,20 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// A fresh random bearer token: 32 bytes from the system's CSPRNG, as 64
+/// hex characters (for the demo and for `vigil certs`-style set-ups).
+pub fn random_token() -> Result<String, TrustError> {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| TrustError::Credential {
+            field: "token".into(),
+            message: "the system's random number generator failed".into(),
+        })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest(&SHA256, bytes).as_ref());

@@ -297,3 +297,24 @@ fn expired_foreign_and_misaddressed_jwts_are_refused() {
     let ok = issuer.sign("k1", good);
     assert!(creds.authorize(Some(&bearer(&ok)), Scope::Read).is_ok());
 }
+
+#[test]
+fn random_tokens_are_long_distinct_and_accepted() {
+    let (a, b) = (random_token().unwrap(), random_token().unwrap());
+    assert_eq!(a.len(), 64);
+    assert!(a.chars().all(|c| c.is_ascii_hexdigit()), "{a}");
+    assert_ne!(a, b, "two draws gave the same token");
+    let dir = scratch("random");
+    std::fs::write(dir.join("t"), &a).unwrap();
+    let source = TokenSource {
+        name: "demo".into(),
+        scope: Scope::Admin,
+        file: Some(dir.join("t")),
+        env: None,
+    };
+    let credentials = Credentials::load("auth", &[source], None).unwrap();
+    let grant = credentials
+        .authorize(Some(&bearer(&a)), Scope::Admin)
+        .expect("a random token loads and is granted");
+    assert_eq!(grant.who, "demo");
+}
