@@ -7,9 +7,14 @@ the README's "Set up on a fresh machine" section so nothing can drift:
 
   tests/readme.py test-command   prints the test command (.ci/run runs it)
   tests/readme.py demo [CMD...]  runs the demo command as written, waits until
-                                 GET /api/v1/tree answers with the tree, runs
-                                 CMD (if given) against the running demo, then
-                                 stops it with Ctrl-C and checks it exits 0
+                                 GET /api/v1/tree answers with the tree (over
+                                 TLS, with the demo's CA and read token, as
+                                 the README's curl line does), checks that
+                                 `vigil tree` finds them without flags, runs
+                                 CMD (if given) against the running demo with
+                                 VIGIL_CA and VIGIL_TOKEN_FILE set, then stops
+                                 it with Ctrl-C and checks it exits 0 and
+                                 removed its credentials
 
 It fails loudly when the section does not hold exactly two commands.
 """
@@ -18,15 +23,17 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECTION = "## Set up on a fresh machine"
 # Where the demo serves its HTTP API by default (README, "The demo").
-TREE_URL = "http://127.0.0.1:7401/api/v1/tree"
+TREE_URL = "https://127.0.0.1:7401/api/v1/tree"
 # The demo command may have to build first; a fresh 2-core machine needs minutes.
 START_DEADLINE_S = 1200
 STOP_DEADLINE_S = 60
@@ -48,11 +55,33 @@ def commands():
     return cmds
 
 
-def fetch_tree():
-    with urllib.request.urlopen(TREE_URL, timeout=5) as r:
+def demo_dir():
+    """Where the demo keeps its CA and tokens, by the README's rule."""
+    for var, sub in (("VIGIL_DEMO_DIR", ""), ("XDG_RUNTIME_DIR", "vigil-demo"),
+                     ("HOME", ".local/state/vigil-demo")):
+        if os.environ.get(var):
+            return os.path.join(os.environ[var], sub) if sub else os.environ[var]
+    return os.path.join(tempfile.gettempdir(), "vigil-demo")
+
+
+def fetch_tree(creds):
+    with open(creds["token"], encoding="utf-8") as f:
+        token = f.read().strip()
+    ctx = ssl.create_default_context(cafile=creds["ca"])
+    req = urllib.request.Request(TREE_URL, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
         if r.status != 200:
             raise OSError(f"status {r.status}")
         return json.load(r)
+
+
+def check_cli_finds_the_demo():
+    """`vigil tree` from another terminal, as the README says: no flags."""
+    vigil = os.path.join(ROOT, "target", "debug", "vigil")
+    out = subprocess.run([vigil, "tree"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0 or "platform" not in out.stdout:
+        sys.exit(f"readme.py: `vigil tree` without flags failed against the demo ({out.returncode}): {out.stderr.strip()}")
+    print("readme.py: `vigil tree` found the demo's CA and token by itself", flush=True)
 
 
 def children(pid):
@@ -84,6 +113,8 @@ def interrupt(proc):
 
 def run_demo(cmd, while_up):
     print(f"readme.py: running the README's demo command: {cmd}", flush=True)
+    creds_dir = demo_dir()
+    creds = {"ca": os.path.join(creds_dir, "ca.crt"), "token": os.path.join(creds_dir, "read.token")}
     proc = subprocess.Popen(cmd, shell=True, cwd=ROOT, start_new_session=True)
     try:
         deadline = time.monotonic() + START_DEADLINE_S
@@ -92,7 +123,7 @@ def run_demo(cmd, while_up):
             if proc.poll() is not None:
                 sys.exit(f"readme.py: '{cmd}' exited with {proc.returncode} before serving {TREE_URL}")
             try:
-                tree = fetch_tree()
+                tree = fetch_tree(creds)
                 nodes = tree.get("nodes", [])
                 if nodes:
                     break
@@ -103,9 +134,11 @@ def run_demo(cmd, while_up):
                 sys.exit(f"readme.py: {TREE_URL} did not answer within {START_DEADLINE_S}s: {last}")
             time.sleep(1)
         print(f"readme.py: {TREE_URL} answered with {len(nodes)} nodes", flush=True)
+        check_cli_finds_the_demo()
         if while_up:
             print(f"readme.py: while the demo runs: {' '.join(while_up)}", flush=True)
-            rc = subprocess.call(while_up, cwd=ROOT)
+            env = dict(os.environ, VIGIL_CA=creds["ca"], VIGIL_TOKEN_FILE=creds["token"])
+            rc = subprocess.call(while_up, cwd=ROOT, env=env)
             if rc != 0:
                 sys.exit(f"readme.py: '{' '.join(while_up)}' failed with {rc} against the running demo")
     finally:
@@ -119,6 +152,8 @@ def run_demo(cmd, while_up):
     # cargo run passes on the demo's exit code; Ctrl-C is a clean stop.
     if code != 0:
         sys.exit(f"readme.py: '{cmd}' exited with {code} after Ctrl-C")
+    if os.path.exists(creds["token"]):
+        sys.exit(f"readme.py: the demo left its credentials behind in {creds_dir}")
     print("readme.py: the demo command works as written", flush=True)
 
 

@@ -9,7 +9,12 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Args;
-use vigil_demo::{Addressing, ControlClient, DEFAULT_CONTROL, Demo, DemoFault, DemoOptions, Pace};
+use vigil_client::ClientAuth;
+use vigil_demo::credentials::default_dir;
+use vigil_demo::{
+    Addressing, ControlAuth, ControlClient, ControlError, DEFAULT_CONTROL, Demo, DemoFault,
+    DemoOptions, Found, Pace,
+};
 
 /// `vigil demo`.
 #[derive(Debug, Args)]
@@ -65,6 +70,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         } else {
             Addressing::Spread
         },
+        dir: default_dir(),
     };
     let handle = Demo::start(options)
         .await
@@ -94,11 +100,55 @@ async fn wait_for_stop() -> anyhow::Result<()> {
         .context("cannot listen for Ctrl-C")
 }
 
-pub async fn inject(args: InjectArgs) -> anyhow::Result<()> {
-    let client = ControlClient::new(&args.control)?;
-    let Some(fault) = args.fault else {
-        return list(&client).await;
+/// The running demo's credentials when `vigil` is pointed at it: its CA
+/// and token, unless `--ca`, `VIGIL_TOKEN` or `--token-file` give others.
+/// Credentials of a demo go to no other server.
+pub fn with_demo_credentials(server: &str, mut auth: ClientAuth) -> ClientAuth {
+    if auth.ca.is_some() && auth.token.is_some() {
+        return auth;
+    }
+    if let Some(found) = Found::in_dir(&default_dir()).filter(|f| f.serves_grpc(server)) {
+        tracing::debug!(dir = %found.dir.display(), "using the running demo's CA and read token");
+        auth.ca = auth.ca.or_else(|| Some(found.ca()));
+        auth.token = auth.token.or_else(|| found.read_token());
+    }
+    auth
+}
+
+/// The control endpoint's CA and admin token: given ones first, else the
+/// running demo's at that address.
+fn control_client(control: &str, given: &ClientAuth) -> Result<ControlClient, ControlError> {
+    let dir = default_dir();
+    let found = Found::in_dir(&dir).filter(|f| f.serves_control(control));
+    let ca = match (&given.ca, &found) {
+        (Some(ca), _) => ca.clone(),
+        (None, Some(found)) => found.ca(),
+        (None, None) => {
+            return Err(ControlError::Unreachable {
+                addr: control.to_owned(),
+                reason: format!(
+                    "no running demo keeps its credentials in {}, and no --ca was given",
+                    dir.display()
+                ),
+            });
+        }
     };
+    let ca_pem = std::fs::read(&ca).map_err(|e| ControlError::Setup {
+        addr: control.to_owned(),
+        reason: format!("cannot read the CA file {}: {e}", ca.display()),
+    })?;
+    let token = given
+        .token
+        .clone()
+        .or_else(|| found.and_then(|f| f.admin_token()));
+    ControlClient::new(control, &ControlAuth { ca_pem, token })
+}
+
+pub async fn inject(args: InjectArgs, auth: &ClientAuth) -> anyhow::Result<()> {
+    let Some(fault) = args.fault else {
+        return list(control_client(&args.control, auth)).await;
+    };
+    let client = control_client(&args.control, auth)?;
     let reply = client.inject(fault).await?;
     println!("injected {}: {}", reply.fault, fault.description());
     println!("active: {}", reply.active.join(", "));
@@ -106,8 +156,8 @@ pub async fn inject(args: InjectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
-    let client = ControlClient::new(&args.control)?;
+pub async fn restore(args: RestoreArgs, auth: &ClientAuth) -> anyhow::Result<()> {
+    let client = control_client(&args.control, auth)?;
     let reply = client.restore(args.fault).await?;
     println!("restored {}", reply.fault);
     let active = if reply.active.is_empty() {
@@ -119,8 +169,12 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn list(client: &ControlClient) -> anyhow::Result<()> {
-    match client.list().await {
+async fn list(client: Result<ControlClient, ControlError>) -> anyhow::Result<()> {
+    let rows = match client {
+        Ok(client) => client.list().await,
+        Err(e) => Err(e),
+    };
+    match rows {
         Ok(rows) => {
             for row in rows {
                 let mark = if row.active { "ACTIVE" } else { "" };

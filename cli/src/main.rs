@@ -24,6 +24,8 @@ struct Cli {
     #[arg(long, global = true, env = "VIGIL_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
     /// With an https:// server: the CA certificate (PEM) that signs it.
+    /// Pointed at a running `vigil demo`, its CA and read token are found
+    /// without this (see VIGIL_DEMO_DIR).
     #[arg(long, global = true, env = "VIGIL_CA")]
     ca: Option<std::path::PathBuf>,
     /// A file holding the bearer token the query API asks for. The token
@@ -154,10 +156,11 @@ fn init_tracing() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let style = Style::detect(cli.color);
+    let auth = client_auth(cli.ca.clone(), cli.token_file.as_deref())?;
     let command = match cli.command {
         Command::Demo(args) => return demo_cli::demo(args).await,
-        Command::Inject(args) => return demo_cli::inject(args).await,
-        Command::Restore(args) => return demo_cli::restore(args).await,
+        Command::Inject(args) => return demo_cli::inject(args, &auth).await,
+        Command::Restore(args) => return demo_cli::restore(args, &auth).await,
         Command::Certs(args) => return certs_cli::run(&args),
         Command::Simulate(args) => {
             let met = simulate_cli::run(&args, matches!(cli.output, OutputFormat::Json))?;
@@ -166,7 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         query => query,
     };
-    let auth = client_auth(cli.ca.clone(), cli.token_file.as_deref())?;
+    let auth = demo_cli::with_demo_credentials(&cli.server, auth);
     let mut client = QueryClient::connect_with(&cli.server, cli.timeout, &auth).await?;
     match command {
         Command::Tree => {

@@ -13,6 +13,8 @@ with schemathesis). Exits non-zero, naming the event and the problem.
 """
 
 import json
+import os
+import ssl
 import sys
 import time
 import urllib.request
@@ -31,9 +33,15 @@ def main():
     schema = {"$ref": "#/components/schemas/ChangesMessage", "components": spec["components"]}
     validator = jsonschema_rs.validator_for(schema)
 
-    req = urllib.request.Request(base + "/api/v1/changes", headers={"Accept": "text/event-stream"})
+    headers = {"Accept": "text/event-stream"}
+    # Set by tests/openapi/run: the CA of an https:// aggregator, the token.
+    if os.environ.get("OPENAPI_TOKEN"):
+        headers["Authorization"] = "Bearer " + os.environ["OPENAPI_TOKEN"]
+    ca = os.environ.get("OPENAPI_CA")
+    ctx = ssl.create_default_context(cafile=ca) if ca else None
+    req = urllib.request.Request(base + "/api/v1/changes", headers=headers)
     events = []
-    with urllib.request.urlopen(req, timeout=READ_FOR_S) as r:
+    with urllib.request.urlopen(req, timeout=READ_FOR_S, context=ctx) as r:
         ctype = r.headers.get("content-type", "")
         if not ctype.startswith("text/event-stream"):
             sys.exit(f"sse.py: /api/v1/changes answered {ctype!r}, not text/event-stream")

@@ -23,7 +23,7 @@ use vigil_proto::v1::{
 };
 
 /// Where `vigil` looks for the aggregator unless `--server`/`VIGIL_SERVER` say otherwise.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7400";
+pub const DEFAULT_SERVER: &str = "https://127.0.0.1:7400";
 
 /// Recent signals asked for by `vigil node` unless told otherwise.
 pub const DEFAULT_RECENT_SIGNALS: u32 = 20;
@@ -34,6 +34,10 @@ pub enum ClientError {
     InvalidUrl { url: String, reason: String },
     #[error("cannot reach the aggregator at {url}: {cause}")]
     Unreachable { url: String, cause: String },
+    #[error(
+        "no CA to verify the aggregator at {url}: pass --ca FILE or set VIGIL_CA (a running `vigil demo` is found without either: start one); a plaintext aggregator is http://"
+    )]
+    NoCa { url: String },
     #[error("no node '{id}'; `vigil tree` lists the ids")]
     NodeNotFound { id: String },
     #[error("no fault '{id}'; `vigil faults` lists the ids")]
@@ -66,6 +70,7 @@ impl ClientError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::InvalidUrl { .. }
+            | Self::NoCa { .. }
             | Self::Unreachable { .. }
             | Self::StreamEnded { .. }
             | Self::Unauthenticated { .. }
@@ -165,9 +170,9 @@ impl QueryClient {
         };
         if url.starts_with("https://") {
             let Some(ca) = auth.ca.as_deref() else {
-                return Err(invalid(
-                    "https:// needs the CA that signs the aggregator: pass --ca FILE or set VIGIL_CA".into(),
-                ));
+                return Err(ClientError::NoCa {
+                    url: url.to_owned(),
+                });
             };
             let pem = std::fs::read(ca)
                 .map_err(|e| invalid(format!("cannot read the CA file {}: {e}", ca.display())))?;

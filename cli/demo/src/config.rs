@@ -7,13 +7,16 @@
 //! hands validated configs to whoever does.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::time::Duration;
 
 use vigil_agent::AgentConfig;
-use vigil_aggregator::AggregatorConfig;
 use vigil_aggregator::config::{EvaluationConfig, ListenConfig};
+use vigil_aggregator::{AggregatorConfig, AuthConfig, TlsConfig};
 use vigil_model::Model;
+use vigil_trust::{Scope, TokenSource};
 
+use super::credentials::{DemoCredentials, TRUST_DOMAIN, agent_id};
 use super::network::Spoke;
 use super::topology::{SlowDelay, Targets};
 
@@ -106,9 +109,23 @@ pub fn model() -> Result<Model, ConfigError> {
     Model::from_yaml(MODEL, "vigil demo model (embedded)").map_err(ConfigError::Model)
 }
 
-/// The aggregator's config: the given listen addresses and the pace's timing.
-pub fn aggregator(grpc: SocketAddr, http: SocketAddr, pace: Pace) -> AggregatorConfig {
+/// The aggregator's config: the given listen addresses, the pace's timing,
+/// and the production trust path: TLS with the demo's certificate, agents
+/// identified by theirs, the query API behind the demo's tokens.
+pub fn aggregator(
+    grpc: SocketAddr,
+    http: SocketAddr,
+    pace: Pace,
+    credentials: &DemoCredentials,
+) -> AggregatorConfig {
     let v = pace.values();
+    let server = credentials.aggregator_dir();
+    let token = |name: &str, scope, file| TokenSource {
+        name: name.to_owned(),
+        scope,
+        file: Some(file),
+        env: None,
+    };
     AggregatorConfig {
         id: "vigil-demo".to_owned(),
         listen: ListenConfig { grpc, http },
@@ -119,9 +136,21 @@ pub fn aggregator(grpc: SocketAddr, http: SocketAddr, pace: Pace) -> AggregatorC
             hysteresis: 2,
             ..EvaluationConfig::default()
         },
-        insecure: vigil_aggregator::InsecureConfig {
-            plaintext: true,
-            open_api: true,
+        tls: Some(TlsConfig {
+            cert: server.join("tls.crt"),
+            key: server.join("tls.key"),
+            client_ca: credentials.ca_file(),
+            trust_domain: TRUST_DOMAIN.to_owned(),
+            revoked: None,
+            reload_interval: Duration::from_secs(5),
+        }),
+        auth: AuthConfig {
+            tokens: vec![
+                token("demo-read", Scope::Read, credentials.read_token_file()),
+                token("demo-admin", Scope::Admin, credentials.admin_token_file()),
+            ],
+            reload_interval: Duration::from_secs(5),
+            ..AuthConfig::default()
         },
         ..AggregatorConfig::default()
     }
@@ -155,12 +184,14 @@ pub fn agent(
     aggregator: SocketAddr,
     targets: &Targets,
     pace: Pace,
+    credentials: &DemoCredentials,
 ) -> Result<AgentConfig, ConfigError> {
     let (template, name) = match vantage {
         Vantage::Hub => (AGENT_HUB, "agent-hub.yaml"),
         Vantage::Spoke(_) => (AGENT_SPOKE, "agent-spoke.yaml"),
     };
-    let text = render_agent(vantage, aggregator, targets, pace, template, name)?;
+    let tls_dir = credentials.agent_dir(vantage.network());
+    let text = render_agent(vantage, aggregator, targets, pace, &tls_dir, template, name)?;
     AgentConfig::from_yaml(
         &text,
         &format!("vigil demo {name} for {}", vantage.network()),
@@ -176,6 +207,7 @@ fn render_agent(
     aggregator: SocketAddr,
     targets: &Targets,
     pace: Pace,
+    tls_dir: &Path,
     template: &str,
     name: &'static str,
 ) -> Result<String, ConfigError> {
@@ -183,6 +215,8 @@ fn render_agent(
     let ip = |a: SocketAddr| a.ip().to_string();
     let mut vars: Vec<(&str, String)> = vec![
         ("AGGREGATOR", aggregator.to_string()),
+        ("AGENT_ID", agent_id(vantage.network())),
+        ("TLS_DIR", tls_dir.display().to_string()),
         ("BATCH_DELAY", v.batch_delay.to_owned()),
         ("BACKOFF_MAX", v.backoff_max.to_owned()),
         ("INTERVAL", v.probe_interval.to_owned()),

@@ -1,11 +1,16 @@
 //! The running demo's control endpoint on loopback, and the client that
 //! `vigil inject` / `vigil restore` use to reach it.
 //!
-//! Protocol (plain HTTP, JSON answers):
-//! - `POST /inject/{FAULT}` and `POST /restore/{FAULT}` answer 200
+//! Protocol (HTTPS with the demo's certificate, bearer tokens, JSON
+//! answers):
+//! - `POST /inject/{FAULT}` and `POST /restore/{FAULT}` need an admin token
+//!   and answer 200
 //!   `{"fault": KEY, "active": [KEY...]}`, 400 `{"error": ...}` for an unknown
 //!   key, 500 `{"error": ...}` when the fault could not be applied;
-//! - `GET /faults` answers `{"faults": [{"key", "description", "active"}]}`.
+//! - `GET /faults` needs a read token and answers
+//!   `{"faults": [{"key", "description", "active"}]}`;
+//! - no or an unknown token is 401, a read token on a switch 403, both
+//!   `{"error": ...}`.
 //!
 //! Owns the wire format on both ends. It must not apply faults itself; it
 //! calls the demo's [`FaultSwitch`].
@@ -16,14 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vigil_trust::{Credentials, Denial, Reloading, Scope};
 
 use super::fault::DemoFault;
 
@@ -67,29 +73,57 @@ struct ErrorReply {
     error: String,
 }
 
+/// Who may switch faults: the endpoint's TLS settings and the tokens it
+/// accepts.
+pub struct ControlTrust {
+    pub tls: rustls::ServerConfig,
+    pub credentials: Credentials,
+}
+
+struct Shared<S> {
+    switch: Arc<S>,
+    credentials: Credentials,
+}
+
 /// The serving control endpoint.
 pub struct ControlServer {
     addr: SocketAddr,
-    stop: oneshot::Sender<()>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl ControlServer {
-    /// Serves on an already bound listener.
-    pub fn serve<S: FaultSwitch>(listener: TcpListener, switch: Arc<S>) -> std::io::Result<Self> {
+    /// Serves HTTPS on an already bound listener.
+    pub fn serve<S: FaultSwitch>(
+        listener: TcpListener,
+        switch: Arc<S>,
+        trust: ControlTrust,
+    ) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            switch,
+            credentials: trust.credentials,
+        });
         let router = Router::new()
             .route("/inject/{fault}", post(inject::<S>))
             .route("/restore/{fault}", post(restore::<S>))
             .route("/faults", get(list::<S>))
-            .with_state(switch);
-        let (stop, stopped) = oneshot::channel::<()>();
+            .with_state(shared);
+        let stop = CancellationToken::new();
+        let tls = vigil_trust::TlsListener {
+            incoming: vigil_trust::accept_tls(
+                "demo control",
+                listener,
+                Reloading::fixed(trust.tls),
+                Arc::default(),
+                stop.clone(),
+            ),
+            local: addr,
+        };
+        let stopped = stop.clone();
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    // Also ends when the owner is dropped without stopping.
-                    let _ = stopped.await;
-                })
+            if let Err(e) = axum::serve(tls, router)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
                 .await
             {
                 tracing::error!(error = %e, "demo control endpoint failed");
@@ -104,19 +138,61 @@ impl ControlServer {
 
     /// Stops serving and releases the port.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
+        self.stop.cancel();
         if let Err(e) = self.task.await {
             tracing::warn!(error = %e, "demo control endpoint ended abnormally");
         }
     }
 }
 
-async fn inject<S: FaultSwitch>(State(s): State<Arc<S>>, Path(key): Path<String>) -> Response {
-    switch(&*s, &key, true).await
+type Ctx<S> = State<Arc<Shared<S>>>;
+
+async fn inject<S: FaultSwitch>(
+    State(s): Ctx<S>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Response {
+    match refusal(&s, &headers, Scope::Admin) {
+        None => switch(&*s.switch, &key, true).await,
+        Some(refused) => refused,
+    }
 }
 
-async fn restore<S: FaultSwitch>(State(s): State<Arc<S>>, Path(key): Path<String>) -> Response {
-    switch(&*s, &key, false).await
+async fn restore<S: FaultSwitch>(
+    State(s): Ctx<S>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Response {
+    match refusal(&s, &headers, Scope::Admin) {
+        None => switch(&*s.switch, &key, false).await,
+        Some(refused) => refused,
+    }
+}
+
+/// The answer refusing this request, if it is refused: 401 without a
+/// usable token, 403 with one whose scope is too small.
+fn refusal<S>(s: &Shared<S>, headers: &HeaderMap, needs: Scope) -> Option<Response> {
+    let presented = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    s.credentials
+        .authorize(presented, needs)
+        .map(|grant| tracing::debug!(who = %grant.who, "demo control request allowed"))
+        .err()
+        .map(|denial: Denial| {
+            tracing::info!(reason = denial.reason(), "demo control request refused");
+            let status = if denial.unauthenticated() {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            let mut response = error(status, denial.to_string());
+            if denial.unauthenticated() {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Bearer"),
+                );
+            }
+            response
+        })
 }
 
 async fn switch<S: FaultSwitch>(s: &S, key: &str, active: bool) -> Response {
@@ -134,8 +210,11 @@ async fn switch<S: FaultSwitch>(s: &S, key: &str, active: bool) -> Response {
     }
 }
 
-async fn list<S: FaultSwitch>(State(s): State<Arc<S>>) -> Json<FaultList> {
-    let active = s.active().await;
+async fn list<S: FaultSwitch>(State(s): Ctx<S>, headers: HeaderMap) -> Response {
+    if let Some(refused) = refusal(&s, &headers, Scope::Read) {
+        return refused;
+    }
+    let active = s.switch.active().await;
     Json(FaultList {
         faults: DemoFault::all()
             .into_iter()
@@ -146,6 +225,7 @@ async fn list<S: FaultSwitch>(State(s): State<Arc<S>>) -> Json<FaultList> {
             })
             .collect(),
     })
+    .into_response()
 }
 
 fn error(status: StatusCode, message: String) -> Response {
@@ -159,10 +239,21 @@ pub enum ControlError {
         "no running demo answers at {addr} ({reason}); start one with `vigil demo`, or point at it with --control ADDR"
     )]
     Unreachable { addr: String, reason: String },
+    #[error("cannot talk to the demo at {addr}: {reason}")]
+    Setup { addr: String, reason: String },
     #[error("the demo refused: {0}")]
     Refused(String),
     #[error("the demo at {addr} sent an answer that is not understood: {reason}")]
     BadReply { addr: String, reason: String },
+}
+
+/// How the control client verifies the demo and proves who it is.
+#[derive(Clone)]
+pub struct ControlAuth {
+    /// The CA (PEM) that signs the demo's certificate.
+    pub ca_pem: Vec<u8>,
+    /// Sent as `Authorization: Bearer TOKEN`: admin to switch, read to list.
+    pub token: Option<String>,
 }
 
 /// Talks to a running demo's control endpoint.
@@ -170,24 +261,40 @@ pub struct ControlClient {
     base: String,
     addr: String,
     http: reqwest::Client,
+    token: Option<String>,
 }
 
 impl ControlClient {
     /// `addr` is `host:port` (as printed by `vigil demo`).
-    pub fn new(addr: &str) -> Result<Self, ControlError> {
+    pub fn new(addr: &str, auth: &ControlAuth) -> Result<Self, ControlError> {
+        let trimmed = addr.trim_start_matches("https://").trim_end_matches('/');
+        let setup = |reason: String| ControlError::Setup {
+            addr: trimmed.to_owned(),
+            reason,
+        };
+        let ca = reqwest::Certificate::from_pem(&auth.ca_pem)
+            .map_err(|e| setup(format!("the CA is not a PEM certificate: {e}")))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .https_only(true)
             .build()
-            .map_err(|e| ControlError::Unreachable {
-                addr: addr.to_owned(),
-                reason: e.to_string(),
-            })?;
-        let trimmed = addr.trim_start_matches("http://").trim_end_matches('/');
+            .map_err(|e| setup(vigil_client::error_chain(&e)))?;
         Ok(Self {
-            base: format!("http://{trimmed}"),
+            base: format!("https://{trimmed}"),
             addr: trimmed.to_owned(),
             http,
+            token: auth.token.clone(),
         })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     pub async fn inject(&self, fault: DemoFault) -> Result<SwitchReply, ControlError> {
@@ -200,8 +307,7 @@ impl ControlClient {
 
     pub async fn list(&self) -> Result<Vec<FaultRow>, ControlError> {
         let response = self
-            .http
-            .get(format!("{}/faults", self.base))
+            .request(reqwest::Method::GET, "/faults")
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
@@ -211,8 +317,7 @@ impl ControlClient {
 
     async fn post(&self, path: &str) -> Result<SwitchReply, ControlError> {
         let response = self
-            .http
-            .post(format!("{}{path}", self.base))
+            .request(reqwest::Method::POST, path)
             .send()
             .await
             .map_err(|e| self.unreachable(&e))?;
@@ -256,6 +361,7 @@ impl ControlError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ControlError::Unreachable { .. } => 2,
+            ControlError::Setup { .. } => 2,
             ControlError::Refused(_) | ControlError::BadReply { .. } => 1,
         }
     }

@@ -4,7 +4,9 @@
 //! aggregator with the embedded model, and real agents for the hub, spoke-a
 //! and spoke-b probing those servers ([`config`]); faults are switched on the
 //! servers (or an agent is stopped) through a small control endpoint
-//! ([`control`]).
+//! ([`control`]). It runs the production trust path: a CA and certificates
+//! made at start, mutual TLS between agents and aggregator, bearer tokens on
+//! every API ([`credentials`]).
 //!
 //! Owns the demo's lifecycle: start in order, undo what was started when a
 //! later step fails, apply faults one at a time, stop everything on shutdown.
@@ -15,6 +17,7 @@
 
 pub mod config;
 pub mod control;
+pub mod credentials;
 pub mod fault;
 pub mod network;
 pub mod targets;
@@ -23,6 +26,7 @@ pub mod topology;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -31,12 +35,14 @@ use vigil_agent::{Agent, AgentConfig, AgentHandle};
 use vigil_aggregator::{Aggregator, AggregatorHandle, StartError};
 
 pub use config::{Pace, Vantage};
-pub use control::{ControlClient, ControlError, DEFAULT_CONTROL};
+pub use control::{ControlAuth, ControlClient, ControlError, DEFAULT_CONTROL};
+pub use credentials::{DemoCredentials, Found};
 pub use fault::{DemoFault, FaultKeyError};
 pub use network::Spoke;
 pub use topology::Addressing;
 
-use control::{ControlServer, FaultSwitch};
+use control::{ControlServer, ControlTrust, FaultSwitch};
+use credentials::{CredentialError, Discovery};
 use topology::Targets;
 
 /// Where the demo listens and how fast it runs.
@@ -50,10 +56,14 @@ pub struct DemoOptions {
     pub control: SocketAddr,
     pub pace: Pace,
     pub addressing: Addressing,
+    /// Where the CA, certificates and tokens made at start are kept (and
+    /// removed at shutdown); `vigil` looks in [`credentials::default_dir`].
+    pub dir: PathBuf,
 }
 
 impl Default for DemoOptions {
-    /// The ports the CLI's defaults point at: 7400, 7401 and 7409 on 127.0.0.1.
+    /// The ports the CLI's defaults point at: 7400, 7401 and 7409 on
+    /// 127.0.0.1, and the credentials folder `vigil` looks in.
     fn default() -> Self {
         Self {
             grpc: SocketAddr::from(([127, 0, 0, 1], 7400)),
@@ -61,13 +71,17 @@ impl Default for DemoOptions {
             control: SocketAddr::from(([127, 0, 0, 1], 7409)),
             pace: Pace::Human,
             addressing: Addressing::Spread,
+            dir: credentials::default_dir(),
         }
     }
 }
 
 impl DemoOptions {
-    /// Free ports chosen by the OS and the fast pace, for tests.
+    /// Free ports chosen by the OS, the fast pace and a credentials folder
+    /// of its own, for tests (several demos may run in one process).
     pub fn for_tests() -> Self {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         Self {
             grpc: any,
@@ -75,6 +89,7 @@ impl DemoOptions {
             control: any,
             pace: Pace::Fast,
             addressing: Addressing::Spread,
+            dir: std::env::temp_dir().join(format!("vigil-demo-test-{}-{n}", std::process::id())),
         }
     }
 }
@@ -93,6 +108,8 @@ pub enum DemoError {
     Target(#[from] topology::TargetError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
     #[error("cannot start the aggregator: {0}")]
     Aggregator(StartError),
     #[error("cannot start the {network} agent: {error}")]
@@ -132,11 +149,12 @@ fn listen_error(
 pub struct Demo;
 
 impl Demo {
-    /// Starts targets, the aggregator, the agents and the control endpoint.
-    /// Returns once everything listens; the tree turns Healthy a few probe
-    /// intervals later.
+    /// Makes the credentials, then starts targets, the aggregator, the
+    /// agents and the control endpoint. Returns once everything listens; the
+    /// tree turns Healthy a few probe intervals later.
     pub async fn start(options: DemoOptions) -> Result<DemoHandle, DemoError> {
-        // Bound first so a second demo fails before starting anything.
+        // Bound first so a second demo fails before starting anything, and
+        // before it touches the first one's credentials.
         let control_listener = TcpListener::bind(options.control).await.map_err(|e| {
             listen_error(
                 "fault-injection control endpoint",
@@ -146,76 +164,145 @@ impl Demo {
             )
         })?;
         let model = config::model()?;
-        let aggregator = Aggregator::start(
-            config::aggregator(options.grpc, options.http, options.pace),
-            model,
-        )
-        .await
-        .map_err(|e| match e {
-            StartError::Bind { what, addr, source } => {
-                let (what, flag) = if what == "grpc" {
-                    ("aggregator's gRPC API", "--grpc")
-                } else {
-                    ("aggregator's HTTP API", "--http")
+        let ips: Vec<_> = [options.grpc, options.http, options.control]
+            .iter()
+            .map(|a| config::reachable(*a).ip())
+            .collect();
+        let networks = Vantage::ALL.map(Vantage::network);
+        let credentials = DemoCredentials::create(&options.dir, &ips, &networks)?;
+        match start_parts(&options, control_listener, model, &credentials).await {
+            Ok((running, aggregator, control)) => {
+                let handle = DemoHandle {
+                    running,
+                    aggregator,
+                    control,
+                    credentials,
                 };
-                listen_error(what, flag, addr, source)
+                if let Err(e) = handle.credentials.publish(&handle.discovery()) {
+                    handle.shutdown().await;
+                    return Err(e.into());
+                }
+                tracing::info!(grpc = %handle.grpc_addr(), control = %handle.control_addr(), "demo running");
+                Ok(handle)
             }
-            other => DemoError::Aggregator(other),
-        })?;
-        let targets = match Targets::start(options.addressing, options.pace.slow_delay()).await {
-            Ok(t) => t,
             Err(e) => {
-                aggregator.shutdown().await;
-                return Err(e.into());
+                credentials.remove();
+                Err(e)
             }
-        };
-        let grpc_addr = config::reachable(aggregator.grpc_addr());
-        let agents = match start_agents(grpc_addr, &targets, options.pace).await {
-            Ok(a) => a,
-            Err(e) => {
-                aggregator.shutdown().await;
-                targets.stop().await;
-                return Err(e);
-            }
-        };
-        let running = Arc::new(Running {
-            targets,
-            ops: Mutex::new(Ops {
-                active: BTreeSet::new(),
-                agents,
-            }),
-        });
-        let control = match ControlServer::serve(control_listener, Arc::clone(&running)) {
-            Ok(c) => c,
-            Err(e) => {
-                let error = listen_error(
+        }
+    }
+}
+
+/// Starts the aggregator, the targets, the agents and the control endpoint,
+/// undoing what was started when a later step fails.
+async fn start_parts(
+    options: &DemoOptions,
+    control_listener: TcpListener,
+    model: vigil_model::Model,
+    credentials: &DemoCredentials,
+) -> Result<(Arc<Running>, AggregatorHandle, ControlServer), DemoError> {
+    let aggregator = Aggregator::start(
+        config::aggregator(options.grpc, options.http, options.pace, credentials),
+        model,
+    )
+    .await
+    .map_err(|e| match e {
+        StartError::Bind { what, addr, source } => {
+            let (what, flag) = if what == "grpc" {
+                ("aggregator's gRPC API", "--grpc")
+            } else {
+                ("aggregator's HTTP API", "--http")
+            };
+            listen_error(what, flag, addr, source)
+        }
+        other => DemoError::Aggregator(other),
+    })?;
+    let targets = match Targets::start(options.addressing, options.pace.slow_delay()).await {
+        Ok(t) => t,
+        Err(e) => {
+            aggregator.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    let grpc_addr = config::reachable(aggregator.grpc_addr());
+    let agents = match start_agents(grpc_addr, &targets, options.pace, credentials).await {
+        Ok(a) => a,
+        Err(e) => {
+            aggregator.shutdown().await;
+            targets.stop().await;
+            return Err(e);
+        }
+    };
+    let running = Arc::new(Running {
+        targets,
+        ops: Mutex::new(Ops {
+            active: BTreeSet::new(),
+            agents,
+        }),
+    });
+    let control = match control_trust(credentials) {
+        Ok(trust) => {
+            ControlServer::serve(control_listener, Arc::clone(&running), trust).map_err(|e| {
+                listen_error(
                     "fault-injection control endpoint",
                     "--control",
                     options.control,
                     e,
-                );
-                stop_running(running).await;
-                aggregator.shutdown().await;
-                return Err(error);
-            }
-        };
-        tracing::info!(grpc = %grpc_addr, control = %control.addr(), "demo running");
-        Ok(DemoHandle {
-            running,
-            aggregator,
-            control,
-        })
+                )
+            })
+        }
+        Err(e) => Err(e.into()),
+    };
+    match control {
+        Ok(control) => Ok((running, aggregator, control)),
+        Err(error) => {
+            stop_running(running).await;
+            aggregator.shutdown().await;
+            Err(error)
+        }
     }
+}
+
+/// The control endpoint's TLS (the aggregator's certificate) and tokens.
+fn control_trust(credentials: &DemoCredentials) -> Result<ControlTrust, CredentialError> {
+    let dir = credentials.aggregator_dir();
+    let files = vigil_trust::ServerFiles {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+        client_ca: None,
+    };
+    let tls = vigil_trust::server_config(&files, &[b"h2", b"http/1.1"])?;
+    let token = |name: &str, scope, file| vigil_trust::TokenSource {
+        name: name.to_owned(),
+        scope,
+        file: Some(file),
+        env: None,
+    };
+    let tokens = [
+        token(
+            "demo-read",
+            vigil_trust::Scope::Read,
+            credentials.read_token_file(),
+        ),
+        token(
+            "demo-admin",
+            vigil_trust::Scope::Admin,
+            credentials.admin_token_file(),
+        ),
+    ];
+    let credentials = vigil_trust::Credentials::load("demo control", &tokens, None)?;
+    Ok(ControlTrust { tls, credentials })
 }
 
 async fn start_agents(
     aggregator: SocketAddr,
     targets: &Targets,
     pace: Pace,
+    credentials: &DemoCredentials,
 ) -> Result<BTreeMap<Vantage, AgentSlot>, DemoError> {
     let mut agents = BTreeMap::new();
     for vantage in Vantage::ALL {
-        let config = config::agent(vantage, aggregator, targets, pace)?;
+        let config = config::agent(vantage, aggregator, targets, pace, credentials)?;
         match Agent::start(config.clone()).await {
             Ok(handle) => {
                 agents.insert(
@@ -328,6 +415,7 @@ pub struct DemoHandle {
     running: Arc<Running>,
     aggregator: AggregatorHandle,
     control: ControlServer,
+    credentials: DemoCredentials,
 }
 
 impl DemoHandle {
@@ -344,6 +432,53 @@ impl DemoHandle {
     /// The fault-injection control endpoint.
     pub fn control_addr(&self) -> SocketAddr {
         config::reachable(self.control.addr())
+    }
+
+    /// `https://` URL of the aggregator's gRPC API, as `vigil --server` takes it.
+    pub fn grpc_url(&self) -> String {
+        format!("https://{}", self.grpc_addr())
+    }
+
+    /// `https://` URL of the aggregator's HTTP API.
+    pub fn http_url(&self) -> String {
+        format!("https://{}", self.http_addr())
+    }
+
+    /// The CA, certificates and tokens made at start.
+    pub fn credentials(&self) -> &DemoCredentials {
+        &self.credentials
+    }
+
+    /// What `vigil` presents to this demo's aggregator: its CA and the read
+    /// token.
+    pub fn client_auth(&self) -> vigil_client::ClientAuth {
+        vigil_client::ClientAuth {
+            ca: Some(self.credentials.ca_file()),
+            token: Some(self.credentials.read_token().to_owned()),
+        }
+    }
+
+    /// What `vigil inject` presents to the control endpoint: the CA and the
+    /// admin token (`admin = false`: the read token, which may only list).
+    pub fn control_auth(&self, admin: bool) -> ControlAuth {
+        let token = if admin {
+            self.credentials.admin_token()
+        } else {
+            self.credentials.read_token()
+        };
+        ControlAuth {
+            ca_pem: self.credentials.ca_pem(),
+            token: Some(token.to_owned()),
+        }
+    }
+
+    fn discovery(&self) -> Discovery {
+        Discovery {
+            pid: std::process::id(),
+            grpc: self.grpc_url(),
+            http: self.http_url(),
+            control: self.control_addr().to_string(),
+        }
     }
 
     /// Injects a fault; injecting an active fault again changes nothing.
@@ -367,6 +502,7 @@ impl DemoHandle {
         self.control.stop().await;
         stop_running(self.running).await;
         self.aggregator.shutdown().await;
+        self.credentials.remove();
         tracing::info!("demo stopped");
     }
 
@@ -374,24 +510,29 @@ impl DemoHandle {
     pub fn banner(&self) -> String {
         let t = &self.running.targets;
         let grpc = self.grpc_addr();
-        let http = self.http_addr();
         let control = self.control_addr();
         let server = if grpc == DemoOptions::default().grpc {
             String::new()
         } else {
-            format!(" --server http://{grpc}")
+            format!(" --server {}", self.grpc_url())
         };
         let control_flag = if control == DemoOptions::default().control {
             String::new()
         } else {
             format!(" --control {control}")
         };
+        let dir = self.credentials.dir();
         let mut out = String::new();
         let _ = writeln!(
             out,
             "Vigil demo: a hub and two spokes on loopback, probed by 3 agents, judged by 1 aggregator.\n"
         );
-        let _ = writeln!(out, "  aggregator  gRPC {grpc}   HTTP http://{http}");
+        let _ = writeln!(
+            out,
+            "  aggregator  gRPC {}   HTTP {}   (TLS; agents by certificate, on-call by token)",
+            self.grpc_url(),
+            self.http_url()
+        );
         let _ = writeln!(
             out,
             "  hub         DNS {} (zones {}, {}, {})",
@@ -419,13 +560,32 @@ impl DemoHandle {
             t.spoke_b.checkout.addr()
         );
         let _ = writeln!(out, "  internet    echo http://{}/ip", t.echo.addr());
-        let _ = writeln!(out, "\nLook, from another terminal:");
+        let _ = writeln!(
+            out,
+            "\nCredentials made for this run (a CA, certificates, a read and an admin token),\nremoved at exit: {}",
+            dir.display()
+        );
+        if dir != credentials::default_dir() {
+            let _ = writeln!(
+                out,
+                "  vigil finds them with {}={}",
+                credentials::DIR_ENV,
+                dir.display()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nLook, from another terminal (vigil finds the CA and a token there):"
+        );
         for cmd in ["tree", "faults", "why checkout", "watch"] {
             let _ = writeln!(out, "  vigil{server} {cmd}");
         }
-        for path in ["tree", "faults", "nodes/checkout"] {
-            let _ = writeln!(out, "  curl http://{http}/api/v1/{path}");
-        }
+        let _ = writeln!(
+            out,
+            "  curl --cacert {0}/ca.crt -H \"Authorization: Bearer $(cat {0}/read.token)\" \\",
+            dir.display()
+        );
+        let _ = writeln!(out, "       {}/api/v1/tree", self.http_url());
         let _ = writeln!(out, "\nBreak something, watch it appear, then restore it:");
         let _ = writeln!(out, "  vigil inject{control_flag} workload-5xx:spoke-a");
         let _ = writeln!(out, "  vigil restore{control_flag} workload-5xx:spoke-a\n");

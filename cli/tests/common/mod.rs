@@ -1,7 +1,7 @@
 //! Shared by the cli's suites: running the real `vigil` binary the way an
 //! on-call engineer would, with none of the environment that would change
 //! its output (`VIGIL_SERVER`, `VIGIL_CA`, `VIGIL_TOKEN[_FILE]`, `NO_COLOR`,
-//! `RUST_LOG`) unless a test sets it.
+//! `RUST_LOG`, a running demo's credentials) unless a test sets it.
 //! It needs the cli's own binary, so it lives here and not in vigil-testkit.
 #![allow(dead_code)]
 
@@ -28,7 +28,9 @@ pub async fn vigil(args: &[&str], env: &[(&str, &str)]) -> Run {
             .env_remove("VIGIL_TOKEN")
             .env_remove("VIGIL_TOKEN_FILE")
             .env_remove("NO_COLOR")
-            .env_remove("RUST_LOG");
+            .env_remove("RUST_LOG")
+            // A demo running on this machine must not lend its credentials.
+            .env("VIGIL_DEMO_DIR", "/nonexistent/vigil-demo");
         for (k, v) in env {
             cmd.env(k, v);
         }
