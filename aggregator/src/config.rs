@@ -127,6 +127,73 @@ pub struct IngestConfig {
         deserialize_with = "vigil_model::duration::deserialize"
     )]
     pub max_signal_age: Duration,
+    /// Distinct probes one agent may declare over its life (a cardinality
+    /// guard: each is a series in memory).
+    #[serde(default = "default_max_probes_per_agent")]
+    pub max_probes_per_agent: usize,
+    /// Agent streams open at once, all agents together.
+    #[serde(default = "default_max_streams")]
+    pub max_streams: usize,
+    /// Streams one agent may hold at once. A newer one ends the oldest: the
+    /// agent that reconnects is the one that is alive.
+    #[serde(default = "default_max_streams_per_agent")]
+    pub max_streams_per_agent: usize,
+    /// Signals per second per agent.
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+}
+
+/// `ingest.rate_limit`: a token bucket per agent. An agent over its rate is
+/// paced (its stream is read more slowly, so only it waits); one that would
+/// have to wait longer than `max_delay` for a batch is refused with
+/// `RESOURCE_EXHAUSTED` and told when to come back.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained signals per second.
+    #[serde(default = "default_signals_per_second")]
+    pub signals_per_second: f64,
+    /// Signals an agent may send at once above its rate (a replay after an
+    /// outage, a restart).
+    #[serde(default = "default_burst")]
+    pub burst: f64,
+    /// The longest a batch is held to pace an agent before it is refused.
+    #[serde(
+        default = "default_max_delay",
+        deserialize_with = "vigil_model::duration::deserialize"
+    )]
+    pub max_delay: Duration,
+}
+
+impl Eq for RateLimit {}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        Self {
+            signals_per_second: default_signals_per_second(),
+            burst: default_burst(),
+            max_delay: default_max_delay(),
+        }
+    }
+}
+
+fn default_max_probes_per_agent() -> usize {
+    1000
+}
+fn default_max_streams() -> usize {
+    20_000
+}
+fn default_max_streams_per_agent() -> usize {
+    2
+}
+fn default_signals_per_second() -> f64 {
+    2000.0
+}
+fn default_burst() -> f64 {
+    50_000.0
+}
+fn default_max_delay() -> Duration {
+    Duration::from_secs(2)
 }
 
 fn default_id() -> String {
@@ -167,6 +234,10 @@ impl Default for IngestConfig {
             max_message_bytes: default_max_message_bytes(),
             max_clock_skew: default_max_clock_skew(),
             max_signal_age: default_max_signal_age(),
+            max_probes_per_agent: default_max_probes_per_agent(),
+            max_streams: default_max_streams(),
+            max_streams_per_agent: default_max_streams_per_agent(),
+            rate_limit: RateLimit::default(),
         }
     }
 }
@@ -373,6 +444,53 @@ impl AggregatorConfig {
                 "ingest.max_clock_skew",
                 "is zero, so any agent clock slightly ahead would be refused".into(),
                 "use a value such as `5m`",
+            ));
+        }
+        if !(1..=crate::ingest::MAX_PROBE_INDEX as usize + 1).contains(&i.max_probes_per_agent) {
+            return Err(invalid(
+                "ingest.max_probes_per_agent",
+                format!(
+                    "{} is outside 1..={}",
+                    i.max_probes_per_agent,
+                    crate::ingest::MAX_PROBE_INDEX as usize + 1
+                ),
+                "use a value such as `1000`: a few times the probes of your largest agent",
+            ));
+        }
+        if i.max_streams == 0 {
+            return Err(invalid(
+                "ingest.max_streams",
+                "is zero, so no agent could connect".into(),
+                "use a value such as `20000`: above your agent count",
+            ));
+        }
+        if i.max_streams_per_agent == 0 {
+            return Err(invalid(
+                "ingest.max_streams_per_agent",
+                "is zero, so no agent could connect".into(),
+                "use `2`: one stream and a reconnect racing it",
+            ));
+        }
+        let r = &i.rate_limit;
+        if !(r.signals_per_second.is_finite() && r.signals_per_second >= 1.0) {
+            return Err(invalid(
+                "ingest.rate_limit.signals_per_second",
+                format!("{} is not a number of at least 1", r.signals_per_second),
+                "use a value such as `2000`: well above an agent's probes per second",
+            ));
+        }
+        if !(r.burst.is_finite() && r.burst >= 1.0) {
+            return Err(invalid(
+                "ingest.rate_limit.burst",
+                format!("{} is not a number of at least 1", r.burst),
+                "use a value such as `50000`: what an agent replays after an outage",
+            ));
+        }
+        if r.max_delay > Duration::from_secs(60) {
+            return Err(invalid(
+                "ingest.rate_limit.max_delay",
+                format!("{} is longer than 60s", duration::format(r.max_delay)),
+                "use a value such as `2s`",
             ));
         }
         if i.max_signal_age < e.window {

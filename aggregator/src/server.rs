@@ -159,6 +159,7 @@ impl Aggregator {
             agents: trust
                 .as_ref()
                 .map_or(AgentPolicy::Trusting, |t| t.agents.clone()),
+            fairness: IngestEndpoint::fairness(&config.ingest),
         })
         .max_decoding_message_size(config.ingest.max_message_bytes);
         let trees = Arc::new(TreeCache::default());

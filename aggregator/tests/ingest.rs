@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio_stream::StreamExt;
 use tonic::Code;
+use vigil_aggregator::ingest::RejectReason;
 use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle};
 use vigil_model::Model;
 use vigil_proto::v1::query_service_client::QueryServiceClient;
@@ -354,12 +355,24 @@ async fn each_bad_input_gets_its_code_and_metadata_and_spares_other_streams() {
         good.acked(batch(seq, now_ms(), vec![ok(); 3]), seq).await;
     }
     let stats = agg.ingest_stats();
-    assert_eq!(stats.rejected.not_identified, 2, "{stats:?}");
-    assert_eq!(stats.rejected.unknown_probe, 1, "{stats:?}");
-    assert_eq!(stats.rejected.malformed, 3, "{stats:?}");
-    assert_eq!(stats.rejected.too_large, 2, "{stats:?}");
-    assert_eq!(stats.rejected.bad_time, 2, "{stats:?}");
-    assert_eq!(stats.rejected.duplicate_sequence, 1, "{stats:?}");
+    assert_eq!(
+        stats.rejected.get(RejectReason::NotIdentified),
+        2,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.rejected.get(RejectReason::UnknownProbe),
+        1,
+        "{stats:?}"
+    );
+    assert_eq!(stats.rejected.get(RejectReason::Malformed), 3, "{stats:?}");
+    assert_eq!(stats.rejected.get(RejectReason::TooLarge), 2, "{stats:?}");
+    assert_eq!(stats.rejected.get(RejectReason::BadTime), 2, "{stats:?}");
+    assert_eq!(
+        stats.rejected.get(RejectReason::DuplicateSequence),
+        1,
+        "{stats:?}"
+    );
     assert_eq!(stats.duplicates, 1);
     assert_eq!(stats.rejected_total(), 11);
     assert!(

@@ -16,6 +16,7 @@ use std::time::Duration;
 use feed::DEADLINE;
 use tonic::Code;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use vigil_aggregator::ingest::RejectReason;
 use vigil_aggregator::{Aggregator, AggregatorConfig, AggregatorHandle};
 use vigil_proto::v1::{Outcome, Signal, stream_response};
 use vigil_testkit::config::{Evaluation, aggregator_yaml_with, tls_section};
@@ -179,7 +180,13 @@ async fn an_agent_is_who_its_certificate_says_and_nobody_else() {
         );
     }
     assert!(!agent_known(&s.agg, "hub-agent"));
-    assert_eq!(s.agg.ingest_stats().rejected.identity_mismatch, 3);
+    assert_eq!(
+        s.agg
+            .ingest_stats()
+            .rejected
+            .get(RejectReason::IdentityMismatch),
+        3
+    );
 
     // No client certificate at all: UNAUTHENTICATED.
     let status = rejection_over(
@@ -189,7 +196,13 @@ async fn an_agent_is_who_its_certificate_says_and_nobody_else() {
     )
     .await;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    assert_eq!(s.agg.ingest_stats().rejected.unauthenticated, 1);
+    assert_eq!(
+        s.agg
+            .ingest_stats()
+            .rejected
+            .get(RejectReason::Unauthenticated),
+        1
+    );
 
     // The honest stream was never disturbed.
     acked(&mut own, 2).await;
@@ -385,7 +398,7 @@ async fn a_revoked_agent_is_cut_off_at_once_and_refused_after() {
     )
     .await;
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
-    assert_eq!(s.agg.ingest_stats().rejected.revoked, 2);
+    assert_eq!(s.agg.ingest_stats().rejected.get(RejectReason::Revoked), 2);
     // Everyone else streams on.
     acked(&mut bystander, 1).await;
     s.agg.shutdown().await;

@@ -24,7 +24,11 @@ async fn vigil_finds_the_running_demos_credentials_and_lends_them_to_no_one_else
 
     let inject = vigil(&["inject", "--control", &control, "dns-down"], &env).await;
     assert_eq!(inject.code, 0, "{}", inject.stderr);
-    assert!(inject.stdout.contains("injected dns-down"), "{}", inject.stdout);
+    assert!(
+        inject.stdout.contains("injected dns-down"),
+        "{}",
+        inject.stdout
+    );
     assert_eq!(demo.active().await.len(), 1, "the admin token switched it");
     let restore = vigil(&["restore", "--control", &control, "dns-down"], &env).await;
     assert_eq!(restore.code, 0, "{}", restore.stderr);

@@ -28,6 +28,10 @@ pub use names::error_classes;
 /// agent drops that one poison batch instead of resending it forever.
 pub const REJECTED_SEQUENCE_KEY: &str = "vigil-rejected-sequence";
 
+/// Metadata on a `RESOURCE_EXHAUSTED` that ends a stream over its agent's
+/// rate limit: milliseconds until the agent may resend (it keeps the batch).
+pub const RETRY_AFTER_MS_KEY: &str = "vigil-retry-after-ms";
+
 /// Lower-case names of the contract's enums, without their proto prefix.
 pub trait ShortName: Sized {
     fn short_name(&self) -> String;

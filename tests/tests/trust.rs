@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use vigil_aggregator::ingest::RejectReason;
 use vigil_aggregator::{AggregatorConfig, AggregatorHandle};
 use vigil_demo::targets::TcpService;
 use vigil_proto::v1::HealthState;
@@ -93,7 +94,10 @@ async fn an_agent_streams_over_mutual_tls_and_a_borrowed_identity_is_refused() {
     ))
     .await;
     eventually("the borrowed identity refused", DEADLINE, async || {
-        let n = agg.ingest_stats().rejected.identity_mismatch;
+        let n = agg
+            .ingest_stats()
+            .rejected
+            .get(RejectReason::IdentityMismatch);
         if n >= 2 {
             Ok(())
         } else {

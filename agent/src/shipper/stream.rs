@@ -68,6 +68,9 @@ impl Shipper {
         let mut first = true;
         let mut failures = 0u32;
         loop {
+            // How long the aggregator asked this agent to stay away (a rate
+            // limit); at least the backoff.
+            let mut told_to_wait = Duration::ZERO;
             if !first {
                 self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
             }
@@ -84,7 +87,7 @@ impl Shipper {
             }
             match result {
                 Ok(()) => {}
-                Err(SessionError::Status(status)) => self.on_refusal(&status),
+                Err(SessionError::Status(status)) => told_to_wait = self.on_refusal(&status),
                 Err(e) => {
                     // Warn once per outage: a spoke cut off for hours would
                     // otherwise flood its logs with one line per retry.
@@ -97,7 +100,7 @@ impl Shipper {
                     }
                 }
             }
-            let delay = self.backoff.next_delay();
+            let delay = self.backoff.next_delay().max(told_to_wait);
             tracing::debug!(?delay, "reconnecting to the aggregator");
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -107,8 +110,9 @@ impl Shipper {
     }
 
     /// A refusal naming a sequence means that batch can never be applied:
-    /// drop it rather than resend it forever.
-    fn on_refusal(&self, status: &tonic::Status) {
+    /// drop it rather than resend it forever. Returns how long the
+    /// aggregator asked to wait before resending (a rate limit), if it did.
+    fn on_refusal(&self, status: &tonic::Status) -> Duration {
         use tonic::Code;
         let refusing = matches!(
             status.code(),
@@ -117,12 +121,27 @@ impl Shipper {
                 | Code::ResourceExhausted
                 | Code::AlreadyExists
         );
-        let rejected = status
-            .metadata()
-            .get(vigil_proto::REJECTED_SEQUENCE_KEY)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        match (refusing, rejected) {
+        let metadata = |key: &str| {
+            status
+                .metadata()
+                .get(key)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        if let Some(ms) = metadata(vigil_proto::RETRY_AFTER_MS_KEY) {
+            let wait = Duration::from_millis(ms.min(60_000));
+            tracing::warn!(
+                ?wait,
+                message = status.message(),
+                "the aggregator paces this agent (its rate limit); keeping the batch and resending after the wait"
+            );
+            return wait;
+        }
+        // Sequence 0 names no batch (the refused message was not one).
+        match (
+            refusing,
+            metadata(vigil_proto::REJECTED_SEQUENCE_KEY).filter(|s| *s > 0),
+        ) {
             (true, Some(sequence)) => {
                 let signals = self.outbox.reject(sequence);
                 self.counters
@@ -143,6 +162,7 @@ impl Shipper {
                 "ingest stream ended with an error"
             ),
         }
+        Duration::ZERO
     }
 
     async fn session(&mut self, stop: &CancellationToken) -> Result<(), SessionError> {

@@ -89,6 +89,10 @@ families! {
         "Query and admin requests refused for their credentials, by API (http, grpc) and reason (missing, malformed, unknown, invalid, scope).";
     STREAMS = "vigil_ingest_streams_open", "vigil.ingest.streams_open", "{stream}", Gauge,
         "Agent streams connected now.";
+    THROTTLED = "vigil_ingest_throttled_batches_total", "vigil.ingest.throttled_batches", "{batch}", Counter,
+        "Batches held back to pace an agent down to ingest.rate_limit.";
+    THROTTLED_SECONDS = "vigil_ingest_throttled_seconds_total", "vigil.ingest.throttled", "s", Counter,
+        "Time batches were held back by ingest.rate_limit.";
     AGENT_DROPPED = "vigil_agent_dropped_signals_total", "vigil.agent.dropped_signals", "{signal}", Counter,
         "Signals an agent incarnation dropped because its buffer overflowed, as reported by the agent.";
     ALERT_SENT = "vigil_alert_notifications_total", "vigil.alert.notifications", "{notification}", Counter,
@@ -291,6 +295,10 @@ fn samples(ix: Ix, inputs: &Inputs, sink: &mut impl SampleSink) {
             }
         }
         Ix::STREAMS => sink.sample(&Labels::none(), inputs.ingest.streams_open as f64),
+        Ix::THROTTLED => sink.sample(&Labels::none(), inputs.ingest.throttled_batches as f64),
+        Ix::THROTTLED_SECONDS => {
+            sink.sample(&Labels::none(), inputs.ingest.throttled_ms as f64 / 1000.0);
+        }
         Ix::AGENT_DROPPED => {
             for a in snap.known_agents() {
                 let mut labels = Labels::none().with("agent", &a.id);

@@ -40,21 +40,21 @@ impl LocalStream {
     /// A fresh stream into `store`, with its own counters.
     pub fn new(store: Arc<Store>, limits: IngestConfig) -> Self {
         Self {
-            session: Session {
-                endpoint: IngestEndpoint {
+            session: Session::new(
+                IngestEndpoint {
                     store,
                     counters: Arc::new(IngestCounters::default()),
                     limits,
                     aggregator_id: "local".to_string(),
                     shutdown: CancellationToken::new(),
                     // In-process: there is no connection to read a
-                    // certificate from; the caller is the process itself.
+                    // certificate from and no other agent to be fair to;
+                    // the caller is the process itself.
                     agents: AgentPolicy::Trusting,
+                    fairness: None,
                 },
-                peer: Peer::Trusted,
-                agent: None,
-                probes: Vec::new(),
-            },
+                Peer::Trusted,
+            ),
         }
     }
 

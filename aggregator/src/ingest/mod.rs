@@ -5,10 +5,12 @@
 //! [`Store`]; it must never wait on evaluation or on query readers, and one bad
 //! stream must never affect another.
 
+mod limits;
 mod local;
 mod validate;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -21,7 +23,9 @@ use vigil_proto::v1::{
     stream_request, stream_response,
 };
 
+use limits::{Limits, Pace};
 pub use local::{LocalStream, LocalStreamError};
+pub(crate) use validate::MAX_PROBE_INDEX;
 use validate::Rejection;
 pub use vigil_health::store::{IngestCounters, IngestStats, RejectReason, RejectedCounts};
 
@@ -40,6 +44,16 @@ pub(crate) struct IngestEndpoint {
     pub shutdown: CancellationToken,
     /// Whose certificate may claim what (crate::trust).
     pub agents: AgentPolicy,
+    /// Rate, stream and per-agent limits shared by every stream; `None`
+    /// in-process, where the caller is the process itself.
+    pub fairness: Option<Arc<Limits>>,
+}
+
+impl IngestEndpoint {
+    /// The limits of `config`, for the endpoint's `fairness`.
+    pub(crate) fn fairness(config: &IngestConfig) -> Option<Arc<Limits>> {
+        Some(Arc::new(Limits::new(config)))
+    }
 }
 
 #[tonic::async_trait]
@@ -57,12 +71,7 @@ impl IngestService for IngestEndpoint {
         let inbound = request.into_inner();
         // Small: an agent that stops reading acks only stalls its own stream.
         let (tx, rx) = mpsc::channel(8);
-        let session = Session {
-            endpoint: self.clone(),
-            peer,
-            agent: None,
-            probes: Vec::new(),
-        };
+        let session = Session::new(self.clone(), peer);
         tokio::spawn(session.run(inbound, tx));
         Ok(Response::new(ReceiverStream::new(rx)))
     }
@@ -72,11 +81,16 @@ impl IngestService for IngestEndpoint {
 struct Identified {
     agent: Arc<AgentEntry>,
     incarnation: u64,
+    /// The stream's place among its agent's streams, given back on drop.
+    registration: Option<(Arc<Limits>, u64)>,
 }
 
 impl Drop for Identified {
     fn drop(&mut self) {
         self.agent.stream_closed();
+        if let Some((limits, id)) = &self.registration {
+            limits.deregister(&self.agent.id, *id);
+        }
     }
 }
 
@@ -87,6 +101,10 @@ struct Session {
     agent: Option<Identified>,
     /// Series by probe index, bound to leaves when declared.
     probes: Vec<Option<Arc<Series>>>,
+    /// How long to hold the stream after the last reply (rate pacing).
+    pause: Duration,
+    /// Cancelled when a newer stream of the same agent supersedes this one.
+    superseded: CancellationToken,
 }
 
 /// What handling one message produced.
@@ -98,21 +116,77 @@ enum Step {
 struct Refused {
     rejection: Rejection,
     sequence: u64,
+    /// When the agent may try again (a rate limit): the batch is not
+    /// poison, so no sequence is named for the agent to drop.
+    retry_after: Option<Duration>,
+}
+
+impl Refused {
+    fn new(rejection: Rejection, sequence: u64) -> Self {
+        Self {
+            rejection,
+            sequence,
+            retry_after: None,
+        }
+    }
 }
 
 impl Session {
+    fn new(endpoint: IngestEndpoint, peer: Peer) -> Self {
+        Self {
+            endpoint,
+            peer,
+            agent: None,
+            probes: Vec::new(),
+            pause: Duration::ZERO,
+            superseded: CancellationToken::new(),
+        }
+    }
+
     async fn run(
         mut self,
         mut inbound: Streaming<StreamRequest>,
         tx: mpsc::Sender<Result<StreamResponse, Status>>,
     ) {
         let counters = Arc::clone(&self.endpoint.counters);
-        counters.stream_opened();
+        let open = counters.stream_opened();
+        if let Some(limits) = &self.endpoint.fairness
+            && !limits.admits_stream(open)
+        {
+            let status = self.refuse(Refused::new(
+                Rejection::new(
+                    RejectReason::TooManyStreams,
+                    format!(
+                        "{open} agent streams are open, as many as ingest.max_streams ({}) allows; retry later or add a replica",
+                        limits.max_streams()
+                    ),
+                ),
+                0,
+            ));
+            let _ = tx.send(Err(status)).await;
+            counters.stream_closed();
+            return;
+        }
         let shutdown = self.endpoint.shutdown.clone();
+        let superseded = self.superseded.clone();
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => {
                     let _ = tx.send(Err(Status::unavailable("aggregator shutting down"))).await;
+                    break;
+                }
+                () = superseded.cancelled() => {
+                    let status = self.refuse(Refused::new(
+                        Rejection::new(
+                            RejectReason::Superseded,
+                            format!(
+                                "a newer stream of agent {} opened, beyond ingest.max_streams_per_agent; this older one ends",
+                                self.agent_id()
+                            ),
+                        ),
+                        0,
+                    ));
+                    let _ = tx.send(Err(status)).await;
                     break;
                 }
                 next = inbound.message() => next,
@@ -120,8 +194,8 @@ impl Session {
             let outcome = match next {
                 Ok(Some(msg)) => self.handle(msg),
                 Ok(None) => break,
-                Err(status) if is_too_large(&status) => Err(Refused {
-                    rejection: Rejection::new(
+                Err(status) if is_too_large(&status) => Err(Refused::new(
+                    Rejection::new(
                         RejectReason::TooLarge,
                         format!(
                             "message larger than max_message_bytes {}: {}",
@@ -129,8 +203,8 @@ impl Session {
                             status.message()
                         ),
                     ),
-                    sequence: 0,
-                }),
+                    0,
+                )),
                 Err(status) => {
                     tracing::debug!(agent = self.agent_id(), %status, "ingest stream ended by transport");
                     break;
@@ -140,6 +214,16 @@ impl Session {
                 Ok(Step::Reply(resp)) => {
                     if tx.send(Ok(resp)).await.is_err() {
                         break;
+                    }
+                    // Paced: the stream is not read for a while, so only
+                    // this agent waits (HTTP/2 flow control holds its sender).
+                    let pause = std::mem::take(&mut self.pause);
+                    if !pause.is_zero() {
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => {}
+                            () = shutdown.cancelled() => {}
+                            () = superseded.cancelled() => {}
+                        }
                     }
                 }
                 Ok(Step::Quiet) => {}
@@ -161,6 +245,7 @@ impl Session {
         let Refused {
             rejection,
             sequence,
+            retry_after,
         } = refused;
         self.endpoint
             .counters
@@ -170,6 +255,10 @@ impl Session {
             vigil_proto::REJECTED_SEQUENCE_KEY,
             MetadataValue::from(sequence),
         );
+        if let Some(after) = retry_after {
+            let ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX);
+            metadata.insert(vigil_proto::RETRY_AFTER_MS_KEY, MetadataValue::from(ms));
+        }
         Status::with_metadata(rejection.code(), rejection.message, metadata)
     }
 
@@ -178,21 +267,18 @@ impl Session {
             Some(stream_request::Message::Hello(h)) => self.hello(h),
             Some(stream_request::Message::Declarations(d)) => self.declare(&d.probes),
             Some(stream_request::Message::Batch(b)) => self.batch(b),
-            None => Err(Refused {
-                rejection: Rejection::new(
+            None => Err(Refused::new(
+                Rejection::new(
                     RejectReason::Malformed,
                     "empty StreamRequest: set hello, declarations or batch",
                 ),
-                sequence: 0,
-            }),
+                0,
+            )),
         }
     }
 
     fn hello(&mut self, h: Hello) -> Result<Step, Refused> {
-        let refused = |rejection| Refused {
-            rejection,
-            sequence: 0,
-        };
+        let refused = |rejection| Refused::new(rejection, 0);
         if self.agent.is_some() {
             return Err(refused(Rejection::new(
                 RejectReason::Malformed,
@@ -211,10 +297,18 @@ impl Session {
                 .identify(&h.agent_id, h.incarnation, h.vantage.unwrap_or_default());
         agent.stream_opened();
         agent.touch(now_unix_ms());
+        let registration = self.endpoint.fairness.as_ref().map(|limits| {
+            let (id, ended) = limits.register(&agent.id, self.superseded.clone());
+            if ended > 0 {
+                tracing::info!(agent = %agent.id, ended, "a newer stream of the agent ends its oldest");
+            }
+            (Arc::clone(limits), id)
+        });
         tracing::info!(agent = %agent.id, incarnation = h.incarnation, last_applied = last, "agent identified");
         self.agent = Some(Identified {
             agent,
             incarnation: h.incarnation,
+            registration,
         });
         Ok(Step::Reply(StreamResponse {
             message: Some(stream_response::Message::Welcome(Welcome {
@@ -225,10 +319,7 @@ impl Session {
     }
 
     fn declare(&mut self, probes: &[vigil_proto::v1::ProbeDeclaration]) -> Result<Step, Refused> {
-        let refused = |rejection| Refused {
-            rejection,
-            sequence: 0,
-        };
+        let refused = |rejection| Refused::new(rejection, 0);
         let Some(id) = &self.agent else {
             return Err(refused(Rejection::new(
                 RejectReason::NotIdentified,
@@ -236,7 +327,24 @@ impl Session {
             )));
         };
         let agent = Arc::clone(&id.agent);
-        for (index, info) in validate::declarations(probes).map_err(refused)? {
+        let declared = validate::declarations(probes).map_err(refused)?;
+        let store = &self.endpoint.store;
+        let new = declared
+            .iter()
+            .filter(|(_, info)| !store.knows_probe(&agent, &info.probe_id))
+            .count();
+        let max = self.endpoint.limits.max_probes_per_agent;
+        if agent.probes() + new > max {
+            return Err(refused(Rejection::new(
+                RejectReason::TooManyProbes,
+                format!(
+                    "agent {} would have {} distinct probes, more than ingest.max_probes_per_agent ({max}); probe ids must be stable, not generated",
+                    agent.id,
+                    agent.probes() + new
+                ),
+            )));
+        }
+        for (index, info) in declared {
             let series = self.endpoint.store.declare(&agent, info);
             let ix = index as usize;
             if self.probes.len() <= ix {
@@ -249,10 +357,7 @@ impl Session {
 
     fn batch(&mut self, b: SignalBatch) -> Result<Step, Refused> {
         let sequence = b.sequence;
-        let refused = |rejection| Refused {
-            rejection,
-            sequence,
-        };
+        let refused = |rejection| Refused::new(rejection, sequence);
         let Some(id) = &self.agent else {
             return Err(refused(Rejection::new(
                 RejectReason::NotIdentified,
@@ -271,6 +376,34 @@ impl Session {
         validate::batch(&b, &self.probes, &self.endpoint.limits, now).map_err(refused)?;
         let agent = Arc::clone(&id.agent);
         let count = b.signals.len();
+        if let Some(limits) = &self.endpoint.fairness {
+            match limits.take(&agent.id, count, Instant::now()) {
+                Pace::Now => {}
+                Pace::After(wait) => {
+                    self.pause = wait;
+                    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                    self.endpoint.counters.throttled(&agent.id, ms);
+                }
+                Pace::Refuse(retry) => {
+                    let rate = limits.rate();
+                    return Err(Refused {
+                        rejection: Rejection::new(
+                            RejectReason::RateLimited,
+                            format!(
+                                "batch {sequence} ({count} signals) is over agent {}'s rate limit ({} signals/s, burst {}) by more than ingest.rate_limit.max_delay; retry in {} ms",
+                                agent.id,
+                                rate.signals_per_second,
+                                rate.burst,
+                                retry.as_millis()
+                            ),
+                        ),
+                        // Not poison: the agent keeps it and resends it.
+                        sequence: 0,
+                        retry_after: Some(retry),
+                    });
+                }
+            }
+        }
         let probes = &self.probes;
         let base = b.base_time_unix_ms;
         let signals = b.signals;
@@ -282,12 +415,17 @@ impl Session {
                     let Some(Some(series)) = probes.get(s.probe_index as usize) else {
                         continue;
                     };
+                    let mut message = s.message;
+                    if message.len() > validate::MAX_SIGNAL_MESSAGE_LEN {
+                        let kept = validate::cut(&message, validate::MAX_SIGNAL_MESSAGE_LEN).len();
+                        message.truncate(kept);
+                    }
                     let turned = series.writer().record(StoredSignal::new(
                         Outcome::try_from(s.outcome).unwrap_or(Outcome::Failure),
                         ErrorClass::try_from(s.error_class).unwrap_or(ErrorClass::Unspecified),
                         s.latency_us,
                         base.saturating_add(i64::from(s.time_offset_ms)),
-                        s.message,
+                        message,
                         s.detail,
                     ));
                     if turned {

@@ -19,6 +19,15 @@ use vigil_health::store::{ProbeInfo, Series};
 /// Highest probe index accepted, so a hostile index cannot size a table.
 pub(crate) const MAX_PROBE_INDEX: u32 = 65_535;
 const MAX_ID_LEN: usize = 256;
+/// Labels on one probe or one vantage.
+pub(crate) const MAX_LABELS: usize = 32;
+const MAX_LABEL_KEY_LEN: usize = 64;
+const MAX_LABEL_VALUE_LEN: usize = 256;
+/// A probe's target: a URL, an address, a name.
+const MAX_TARGET_LEN: usize = 2048;
+/// Longest signal message kept; longer ones are cut, not refused: a failure
+/// must not be lost for the length of its error text.
+pub(crate) const MAX_SIGNAL_MESSAGE_LEN: usize = 1024;
 
 /// Why a message was refused, ready to become a `tonic::Status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +54,10 @@ impl Rejection {
             RejectReason::DuplicateSequence => Code::AlreadyExists,
             RejectReason::Unauthenticated => Code::Unauthenticated,
             RejectReason::IdentityMismatch | RejectReason::Revoked => Code::PermissionDenied,
+            RejectReason::RateLimited
+            | RejectReason::TooManyProbes
+            | RejectReason::TooManyStreams
+            | RejectReason::Superseded => Code::ResourceExhausted,
         }
     }
 }
@@ -65,15 +78,77 @@ fn check_id(field: &str, value: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// A free-text field: at most `max` bytes and no control characters.
+fn check_text(field: &dyn Fn() -> String, value: &str, max: usize) -> Result<(), Rejection> {
+    if value.len() > max || value.chars().any(char::is_control) {
+        return Err(malformed(format!(
+            "{} is {} bytes or holds control characters; at most {max} printable bytes",
+            field(),
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_labels<'a>(
+    field: &str,
+    labels: impl ExactSizeIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), Rejection> {
+    if labels.len() > MAX_LABELS {
+        return Err(malformed(format!(
+            "{field} has {} labels, more than {MAX_LABELS}",
+            labels.len()
+        )));
+    }
+    for (k, v) in labels {
+        if k.is_empty() {
+            return Err(malformed(format!("{field}: a label key is empty")));
+        }
+        check_text(
+            &|| format!("{field} key `{}`", truncated(k)),
+            k,
+            MAX_LABEL_KEY_LEN,
+        )?;
+        check_text(&|| format!("{field}.{k}"), v, MAX_LABEL_VALUE_LEN)?;
+    }
+    Ok(())
+}
+
+/// The first characters of `s`, for error messages about long strings.
+fn truncated(s: &str) -> &str {
+    cut(s, 40)
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 pub(crate) fn hello(h: &Hello) -> Result<(), Rejection> {
     check_id("hello.agent_id", &h.agent_id)?;
-    if let Some(v) = &h.vantage
-        && AgentRole::try_from(v.role).is_err()
-    {
-        return Err(malformed(format!(
-            "hello.vantage.role: unknown value {}",
-            v.role
-        )));
+    if let Some(v) = &h.vantage {
+        if AgentRole::try_from(v.role).is_err() {
+            return Err(malformed(format!(
+                "hello.vantage.role: unknown value {}",
+                v.role
+            )));
+        }
+        for (field, value) in [
+            ("hello.vantage.network", &v.network),
+            ("hello.vantage.cluster", &v.cluster),
+            ("hello.vantage.zone", &v.zone),
+            ("hello.vantage.region", &v.region),
+        ] {
+            check_text(&|| field.to_string(), value, MAX_ID_LEN)?;
+        }
+        check_labels("hello.vantage.labels", v.labels.iter())?;
     }
     Ok(())
 }
@@ -102,6 +177,9 @@ pub(crate) fn declarations(
             )));
         }
         check_id(&at("probe_id"), &p.probe_id)?;
+        check_text(&|| at("target"), &p.target, MAX_TARGET_LEN)?;
+        check_text(&|| at("component"), &p.component, MAX_ID_LEN)?;
+        check_labels(&at("labels"), p.labels.iter())?;
         if !ids.insert(p.probe_id.as_str()) {
             return Err(malformed(format!(
                 "{}: `{}` is declared twice in one message",

@@ -31,9 +31,19 @@ pub enum RejectReason {
     IdentityMismatch,
     /// A certificate on the deny-list.
     Revoked,
+    /// Signals faster than the agent's rate limit allows, beyond what
+    /// pacing absorbs (`ingest.rate_limit.max_delay`).
+    RateLimited,
+    /// More distinct probes than `ingest.max_probes_per_agent`.
+    TooManyProbes,
+    /// More streams than `ingest.max_streams` in total.
+    TooManyStreams,
+    /// Ended because a newer stream of the same agent went over
+    /// `ingest.max_streams_per_agent`.
+    Superseded,
 }
 
-const REASONS: [RejectReason; 9] = [
+const REASONS: [RejectReason; 13] = [
     RejectReason::Malformed,
     RejectReason::UnknownProbe,
     RejectReason::TooLarge,
@@ -43,6 +53,10 @@ const REASONS: [RejectReason; 9] = [
     RejectReason::Unauthenticated,
     RejectReason::IdentityMismatch,
     RejectReason::Revoked,
+    RejectReason::RateLimited,
+    RejectReason::TooManyProbes,
+    RejectReason::TooManyStreams,
+    RejectReason::Superseded,
 ];
 
 impl RejectReason {
@@ -57,6 +71,10 @@ impl RejectReason {
             RejectReason::Unauthenticated => "unauthenticated",
             RejectReason::IdentityMismatch => "identity_mismatch",
             RejectReason::Revoked => "revoked",
+            RejectReason::RateLimited => "rate_limited",
+            RejectReason::TooManyProbes => "too_many_probes",
+            RejectReason::TooManyStreams => "too_many_streams",
+            RejectReason::Superseded => "superseded",
         }
     }
 
@@ -66,17 +84,13 @@ impl RejectReason {
 }
 
 /// Rejected streams, by reason.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RejectedCounts {
-    pub malformed: u64,
-    pub unknown_probe: u64,
-    pub too_large: u64,
-    pub bad_time: u64,
-    pub not_identified: u64,
-    pub duplicate_sequence: u64,
-    pub unauthenticated: u64,
-    pub identity_mismatch: u64,
-    pub revoked: u64,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RejectedCounts([u64; REASONS.len()]);
+
+impl Default for RejectedCounts {
+    fn default() -> Self {
+        Self([0; REASONS.len()])
+    }
 }
 
 impl RejectedCounts {
@@ -86,17 +100,7 @@ impl RejectedCounts {
     }
 
     pub fn get(&self, reason: RejectReason) -> u64 {
-        match reason {
-            RejectReason::Malformed => self.malformed,
-            RejectReason::UnknownProbe => self.unknown_probe,
-            RejectReason::TooLarge => self.too_large,
-            RejectReason::BadTime => self.bad_time,
-            RejectReason::NotIdentified => self.not_identified,
-            RejectReason::DuplicateSequence => self.duplicate_sequence,
-            RejectReason::Unauthenticated => self.unauthenticated,
-            RejectReason::IdentityMismatch => self.identity_mismatch,
-            RejectReason::Revoked => self.revoked,
-        }
+        self.0[reason.slot()]
     }
 }
 
@@ -109,6 +113,10 @@ pub struct IngestStats {
     pub duplicates: u64,
     pub rejected: RejectedCounts,
     pub streams_open: u64,
+    /// Batches held back to pace an agent down to its rate limit.
+    pub throttled_batches: u64,
+    /// Time spent holding them, in milliseconds.
+    pub throttled_ms: u64,
 }
 
 impl IngestStats {
@@ -126,6 +134,9 @@ pub struct IngestCounters {
     rejected: [AtomicU64; REASONS.len()],
     last_warn_ms: [AtomicI64; REASONS.len()],
     streams_open: AtomicU64,
+    throttled_batches: AtomicU64,
+    throttled_ms: AtomicU64,
+    last_throttle_warn_ms: AtomicI64,
 }
 
 impl IngestCounters {
@@ -135,8 +146,31 @@ impl IngestCounters {
             .fetch_add(signals as u64, Ordering::Relaxed);
     }
 
-    pub fn stream_opened(&self) {
-        self.streams_open.fetch_add(1, Ordering::Relaxed);
+    /// Counts a stream as open; returns how many were open before it.
+    pub fn stream_opened(&self) -> u64 {
+        self.streams_open.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts a batch held back by `ms` to pace `agent`, and says so at
+    /// most once every ten seconds.
+    pub fn throttled(&self, agent: &str, ms: u64) {
+        self.throttled_batches.fetch_add(1, Ordering::Relaxed);
+        self.throttled_ms.fetch_add(ms, Ordering::Relaxed);
+        let now = now_unix_ms();
+        let prev = self.last_throttle_warn_ms.load(Ordering::Relaxed);
+        if now - prev >= 10_000
+            && self
+                .last_throttle_warn_ms
+                .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                agent,
+                held_ms = ms,
+                throttled_batches_total = self.throttled_batches.load(Ordering::Relaxed),
+                "an agent streams faster than ingest.rate_limit allows; its batches are paced"
+            );
+        }
     }
 
     pub fn stream_closed(&self) {
@@ -165,24 +199,16 @@ impl IngestCounters {
     }
 
     pub fn snapshot(&self) -> IngestStats {
-        let r = |reason: RejectReason| self.rejected[reason.slot()].load(Ordering::Relaxed);
-        let rejected = RejectedCounts {
-            malformed: r(RejectReason::Malformed),
-            unknown_probe: r(RejectReason::UnknownProbe),
-            too_large: r(RejectReason::TooLarge),
-            bad_time: r(RejectReason::BadTime),
-            not_identified: r(RejectReason::NotIdentified),
-            duplicate_sequence: r(RejectReason::DuplicateSequence),
-            unauthenticated: r(RejectReason::Unauthenticated),
-            identity_mismatch: r(RejectReason::IdentityMismatch),
-            revoked: r(RejectReason::Revoked),
-        };
+        let rejected =
+            RejectedCounts(REASONS.map(|r| self.rejected[r.slot()].load(Ordering::Relaxed)));
         IngestStats {
             batches_applied: self.batches_applied.load(Ordering::Relaxed),
             signals_applied: self.signals_applied.load(Ordering::Relaxed),
-            duplicates: rejected.duplicate_sequence,
+            duplicates: rejected.get(RejectReason::DuplicateSequence),
             rejected,
             streams_open: self.streams_open.load(Ordering::Relaxed),
+            throttled_batches: self.throttled_batches.load(Ordering::Relaxed),
+            throttled_ms: self.throttled_ms.load(Ordering::Relaxed),
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct AgentEntry {
     ix: u32,
     vantage: ArcSwap<Vantage>,
     streams: AtomicU32,
+    /// Distinct probes declared over the agent's life (its series).
+    probes: AtomicU32,
     last_seen_ms: AtomicI64,
     dropped_signals_total: AtomicU64,
     ledger: Mutex<Ledger>,
@@ -91,6 +93,11 @@ impl AgentEntry {
 
     pub fn stream_closed(&self) {
         self.streams.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Distinct probes this agent has declared (each is a series).
+    pub fn probes(&self) -> usize {
+        self.probes.load(Ordering::Relaxed) as usize
     }
 
     /// Applies batch `sequence` of `incarnation` with `apply` unless it was
@@ -192,6 +199,7 @@ impl Store {
                     ix: self.next_agent_ix.fetch_add(1, Ordering::Relaxed),
                     vantage: ArcSwap::from_pointee(Vantage::default()),
                     streams: AtomicU32::new(0),
+                    probes: AtomicU32::new(0),
                     last_seen_ms: AtomicI64::new(0),
                     dropped_signals_total: AtomicU64::new(0),
                     ledger: Mutex::new(Ledger {
@@ -271,9 +279,16 @@ impl Store {
                 .value(),
         );
         if inserted {
+            agent.probes.fetch_add(1, Ordering::Relaxed);
             self.index(&series, &binding.leaves);
         }
         series
+    }
+
+    /// Whether `agent` has declared `probe_id` before.
+    pub fn knows_probe(&self, agent: &AgentEntry, probe_id: &str) -> bool {
+        self.series
+            .contains_key(&(agent.ix, Box::<str>::from(probe_id)))
     }
 
     /// What `series` is bound to now.
