@@ -34,6 +34,11 @@ pub struct TlsConfig {
     /// `spiffe://<trust_domain>/vigil/agent/<network>/<agent-id>`.
     #[serde(default = "default_trust_domain")]
     pub trust_domain: String,
+    /// For a PKI that cannot issue URI SANs: certificates without an agent
+    /// SPIFFE id map to an identity by their subject's common name,
+    /// `{common_name, network, agent_id}` (`*` for any agent of the network).
+    #[serde(default)]
+    pub subjects: Vec<vigil_trust::SubjectIdentity>,
     /// Optional deny-list: certificate serials (hex) or SPIFFE ids, one per
     /// line. A listed agent is refused and its open stream cut off.
     #[serde(default)]
@@ -133,7 +138,32 @@ pub fn transport(
                 "use a domain name such as `vigil.local`",
             ))
         }
-        (Some(t), false) => Ok(Transport::Tls(t.clone())),
+        (Some(t), false) => {
+            let mut seen = std::collections::HashSet::new();
+            for s in &t.subjects {
+                let empty = [&s.common_name, &s.network, &s.agent_id]
+                    .iter()
+                    .any(|v| v.trim().is_empty());
+                if empty || s.network.contains('/') || s.agent_id.contains('/') {
+                    return Err(invalid(
+                        "tls.subjects",
+                        &format!(
+                            "the entry for common name `{}` has an empty field or a `/` in its network or agent id",
+                            s.common_name
+                        ),
+                        "give each entry common_name, network and agent_id (`*` for any agent of the network)",
+                    ));
+                }
+                if !seen.insert(s.common_name.as_str()) {
+                    return Err(invalid(
+                        "tls.subjects",
+                        &format!("common name `{}` is mapped twice", s.common_name),
+                        "map each common name to one identity",
+                    ));
+                }
+            }
+            Ok(Transport::Tls(t.clone()))
+        }
         (None, true) => Ok(Transport::Plaintext),
         (None, false) => Err(invalid(
             "tls",
@@ -160,6 +190,7 @@ pub(crate) enum AgentPolicy {
     Trusting,
     Verified {
         trust_domain: Arc<str>,
+        subjects: Arc<[vigil_trust::SubjectIdentity]>,
         revoked: Reloading<Revocations>,
     },
 }
@@ -194,6 +225,7 @@ impl Trust {
             http: watch("HTTP TLS settings", &[b"h2", b"http/1.1"])?,
             agents: AgentPolicy::Verified {
                 trust_domain: tls.trust_domain.as_str().into(),
+                subjects: tls.subjects.clone().into(),
                 revoked,
             },
         })
@@ -225,7 +257,12 @@ impl AgentPolicy {
         &self,
         certs: Option<&[rustls::pki_types::CertificateDer<'static>]>,
     ) -> Peer {
-        let AgentPolicy::Verified { trust_domain, .. } = self else {
+        let AgentPolicy::Verified {
+            trust_domain,
+            subjects,
+            ..
+        } = self
+        else {
             return Peer::Trusted;
         };
         match certs.and_then(|c| c.first()) {
@@ -233,7 +270,7 @@ impl AgentPolicy {
                 "no client certificate: agents authenticate with a certificate from tls.client_ca"
                     .to_string(),
             ),
-            Some(leaf) => match AgentIdentity::from_cert(leaf, trust_domain) {
+            Some(leaf) => match AgentIdentity::from_cert_or_subject(leaf, trust_domain, subjects) {
                 Ok(id) => Peer::Agent(id),
                 Err(e) => Peer::Anonymous(e.to_string()),
             },

@@ -288,3 +288,70 @@ async fn labels_and_strings_have_sizes_and_long_messages_are_cut_not_lost() {
     );
     agg.shutdown().await;
 }
+
+#[test]
+fn limit_and_identity_settings_name_the_field_and_the_fix() {
+    let base = "model: m.yaml\ninsecure: { plaintext: true }\n";
+    for (yaml, field) in [
+        (
+            "ingest:\n  rate_limit: { signals_per_second: 0 }\n",
+            "ingest.rate_limit.signals_per_second",
+        ),
+        (
+            "ingest:\n  rate_limit: { burst: -1 }\n",
+            "ingest.rate_limit.burst",
+        ),
+        (
+            "ingest:\n  rate_limit: { max_delay: 5m }\n",
+            "ingest.rate_limit.max_delay",
+        ),
+        (
+            "ingest:\n  max_probes_per_agent: 0\n",
+            "ingest.max_probes_per_agent",
+        ),
+        ("ingest:\n  max_streams: 0\n", "ingest.max_streams"),
+        (
+            "ingest:\n  max_streams_per_agent: 0\n",
+            "ingest.max_streams_per_agent",
+        ),
+    ] {
+        let e = AggregatorConfig::from_yaml(&format!("{base}{yaml}"), "/etc/vigil/agg.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/etc/vigil/agg.yaml") && e.contains(field),
+            "{field}: {e}"
+        );
+    }
+    let e = AggregatorConfig::from_yaml(
+        &format!("{base}ingest:\n  rate_limit: {{ per_second: 10 }}\n"),
+        "agg.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("per_second"), "unknown fields are errors: {e}");
+
+    let tls = |subjects: &str| {
+        format!(
+            "model: m.yaml\ntls:\n  cert: a.crt\n  key: a.key\n  client_ca: ca.crt\n  subjects:\n{subjects}"
+        )
+    };
+    for (subjects, says) in [
+        (
+            "    - { common_name: a.corp, network: hub, agent_id: a }\n    - { common_name: a.corp, network: hub, agent_id: b }\n",
+            "mapped twice",
+        ),
+        (
+            "    - { common_name: a.corp, network: \"\", agent_id: a }\n",
+            "empty field",
+        ),
+        (
+            "    - { common_name: a.corp, network: hub/x, agent_id: a }\n",
+            "`/`",
+        ),
+    ] {
+        let config = AggregatorConfig::from_yaml(&tls(subjects), "agg.yaml").expect("parses");
+        let e = config.transport("agg.yaml").unwrap_err().to_string();
+        assert!(e.contains("tls.subjects") && e.contains(says), "{e}");
+    }
+}

@@ -36,6 +36,11 @@ struct Setup {
 /// An aggregator on loopback serving `dir/server/{tls.crt,tls.key,ca.crt}`,
 /// reloading them every 100 ms, with `dir/revoked.txt` as its deny-list.
 async fn start(test: &str) -> Setup {
+    start_with(test, "").await
+}
+
+/// [`start`] with more `tls:` fields (indented YAML).
+async fn start_with(test: &str, tls_extra: &str) -> Setup {
     let dir = vigil_testkit::scratch::dir("trust", test);
     let ca = DevCerts::new(TRUST_DOMAIN).unwrap();
     ca.server(&["localhost", "127.0.0.1"])
@@ -47,7 +52,7 @@ async fn start(test: &str) -> Setup {
         &dir.join("server"),
         TRUST_DOMAIN,
         &format!(
-            "  revoked: {}\n  reload_interval: 100ms\n",
+            "  revoked: {}\n  reload_interval: 100ms\n{tls_extra}",
             dir.join("revoked.txt").display()
         ),
     );
@@ -135,6 +140,51 @@ fn agent_known(agg: &AggregatorHandle, id: &str) -> bool {
         .borrow()
         .known_agents()
         .any(|a| &*a.id == id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_without_a_spiffe_id_is_who_tls_subjects_maps_it_to() {
+    let s = start_with(
+        "subjects",
+        "  subjects:\n    - { common_name: hub-probe-1.corp, network: hub, agent_id: hub-probe-1 }\n",
+    )
+    .await;
+    let addr = s.agg.grpc_addr();
+    let ca = ca_pem(&s.dir);
+    let mapped = s.ca.client("hub-probe-1.corp").unwrap();
+    let mut own = welcomed(
+        channel(addr, &ca, Some(&mapped)).await.unwrap(),
+        "hub-probe-1",
+        "hub",
+    )
+    .await;
+    acked(&mut own, 1).await;
+
+    // The mapped certificate claiming a spoke: PERMISSION_DENIED.
+    let status = rejection_over(
+        channel(addr, &ca, Some(&mapped)).await.unwrap(),
+        vec![
+            ingest::hello("hub-probe-1", "spoke-a", 1),
+            declare(),
+            batch(1),
+        ],
+        DEADLINE,
+    )
+    .await;
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // A certificate of the same CA whose common name is not mapped grants
+    // nothing: UNAUTHENTICATED, naming it.
+    let stranger = s.ca.client("laptop.corp").unwrap();
+    let status = rejection_over(
+        channel(addr, &ca, Some(&stranger)).await.unwrap(),
+        vec![ingest::hello("hub-probe-1", "hub", 1), declare(), batch(1)],
+        DEADLINE,
+    )
+    .await;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(status.message().contains("`laptop.corp`"), "{status:?}");
+    assert!(agent_known(&s.agg, "hub-probe-1"));
+    s.agg.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

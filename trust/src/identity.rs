@@ -5,13 +5,17 @@
 //! `spiffe://<trust-domain>/vigil/agent/<network>/<agent-id>`; that, not
 //! what the agent says in its `Hello`, is who it is. An agent id of `*`
 //! grants any id within that network: the one secret a DaemonSet or a
-//! scaled Deployment shares, whose agents are named by node or pod. Owns the parsing; the
-//! aggregator compares the claim with the grant.
+//! scaled Deployment shares, whose agents are named by node or pod. A PKI
+//! that cannot issue URI SANs maps a certificate's subject common name to
+//! an identity instead ([`SubjectIdentity`], `tls.subjects`); the SPIFFE id
+//! wins when both are present. Owns the parsing; the aggregator compares
+//! the claim with the grant.
 
 use std::collections::HashSet;
 use std::path::Path;
 
 use rustls::pki_types::CertificateDer;
+use serde::Deserialize;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -37,9 +41,25 @@ pub enum IdentityError {
     #[error("the client certificate cannot be parsed: {0}")]
     Unparsable(String),
     #[error(
-        "the client certificate has no URI SAN spiffe://{trust_domain}/vigil/agent/<network>/<agent-id> (it has: {found})"
+        "the client certificate has no URI SAN spiffe://{trust_domain}/vigil/agent/<network>/<agent-id> (it has: {found}) and its subject common name {common_name} is not mapped in tls.subjects"
     )]
-    NoAgentId { trust_domain: String, found: String },
+    NoAgentId {
+        trust_domain: String,
+        found: String,
+        common_name: String,
+    },
+}
+
+/// `tls.subjects[]`: the identity a certificate without an agent SPIFFE id
+/// grants, by its subject's common name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectIdentity {
+    /// The certificate subject's CN, exactly.
+    pub common_name: String,
+    pub network: String,
+    /// The agent id it grants; `*` grants any agent of the network.
+    pub agent_id: String,
 }
 
 /// The SPIFFE id of an agent in `network` with `agent_id`.
@@ -56,6 +76,16 @@ impl AgentIdentity {
     /// The identity `cert` grants within `trust_domain`. The chain was
     /// verified by the handshake; this only reads it.
     pub fn from_cert(cert: &CertificateDer<'_>, trust_domain: &str) -> Result<Self, IdentityError> {
+        Self::from_cert_or_subject(cert, trust_domain, &[])
+    }
+
+    /// The identity `cert` grants: its agent SPIFFE id within
+    /// `trust_domain`, else the identity `subjects` map its common name to.
+    pub fn from_cert_or_subject(
+        cert: &CertificateDer<'_>,
+        trust_domain: &str,
+        subjects: &[SubjectIdentity],
+    ) -> Result<Self, IdentityError> {
         let (_, x509) = X509Certificate::from_der(cert.as_ref())
             .map_err(|e| IdentityError::Unparsable(e.to_string()))?;
         let serial = x509
@@ -91,6 +121,24 @@ impl AgentIdentity {
                 });
             }
         }
+        let common_name = x509
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .map(str::to_string);
+        if let Some(cn) = &common_name
+            && let Some(mapped) = subjects.iter().find(|s| &s.common_name == cn)
+        {
+            return Ok(Self {
+                network: mapped.network.clone(),
+                agent_id: mapped.agent_id.clone(),
+                // The id it stands for, so a deny-list of SPIFFE ids works
+                // for mapped certificates too.
+                spiffe_id: spiffe_id(trust_domain, &mapped.network, &mapped.agent_id),
+                serial,
+            });
+        }
         Err(IdentityError::NoAgentId {
             trust_domain: trust_domain.to_string(),
             found: if uris.is_empty() {
@@ -98,6 +146,7 @@ impl AgentIdentity {
             } else {
                 uris.join(", ")
             },
+            common_name: common_name.map_or_else(|| "(none)".to_string(), |cn| format!("`{cn}`")),
         })
     }
 }
@@ -196,6 +245,48 @@ mod tests {
         let server = ca.server(&["localhost"]).expect("server");
         let err = AgentIdentity::from_cert(&server.chain[0], "vigil.test").unwrap_err();
         assert!(err.to_string().contains("no URI SAN"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_without_a_spiffe_id_is_mapped_by_its_common_name() {
+        let ca = DevCerts::new("vigil.test").expect("ca");
+        let map = [
+            SubjectIdentity {
+                common_name: "hub-probe-1.corp".into(),
+                network: "hub".into(),
+                agent_id: "hub-probe-1".into(),
+            },
+            SubjectIdentity {
+                common_name: "spoke-a-daemonset.corp".into(),
+                network: "spoke-a".into(),
+                agent_id: ANY_AGENT.into(),
+            },
+        ];
+        let plain = ca.client("hub-probe-1.corp").expect("client");
+        let id = AgentIdentity::from_cert_or_subject(&plain.chain[0], "vigil.test", &map)
+            .expect("mapped");
+        assert!(id.grants("hub-probe-1", "hub") && !id.grants("hub-probe-2", "hub"));
+        assert_eq!(
+            id.spiffe_id,
+            "spiffe://vigil.test/vigil/agent/hub/hub-probe-1"
+        );
+        let shared = ca.client("spoke-a-daemonset.corp").expect("client");
+        let id = AgentIdentity::from_cert_or_subject(&shared.chain[0], "vigil.test", &map)
+            .expect("mapped");
+        assert!(id.grants("node-9", "spoke-a") && !id.grants("node-9", "hub"));
+
+        // Not in the map: refused, naming the common name.
+        let stranger = ca.client("laptop.corp").expect("client");
+        let err = AgentIdentity::from_cert_or_subject(&stranger.chain[0], "vigil.test", &map)
+            .unwrap_err();
+        assert!(err.to_string().contains("`laptop.corp`"), "{err}");
+        // Without a map, a common name grants nothing.
+        assert!(AgentIdentity::from_cert(&plain.chain[0], "vigil.test").is_err());
+        // The SPIFFE id wins over a mapped common name.
+        let agent = ca.agent("spoke-b", "hub-probe-1.corp").expect("agent");
+        let id = AgentIdentity::from_cert_or_subject(&agent.chain[0], "vigil.test", &map)
+            .expect("identity");
+        assert_eq!(id.network, "spoke-b");
     }
 
     #[test]

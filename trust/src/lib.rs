@@ -21,7 +21,9 @@ mod token;
 pub use error::TrustError;
 pub use files::{read_certs, read_key};
 pub use generate::{DevCerts, Issued};
-pub use identity::{ANY_AGENT, AgentIdentity, IdentityError, Revocations, spiffe_id};
+pub use identity::{
+    ANY_AGENT, AgentIdentity, IdentityError, Revocations, SubjectIdentity, spiffe_id,
+};
 pub use incoming::{HandshakeCounters, TlsListener, accept_tls};
 pub use reload::Reloading;
 pub use settings::{ClientFiles, PemPair, ServerFiles, client_config, server_config};

@@ -141,6 +141,7 @@ pub fn aggregator(
             key: server.join("tls.key"),
             client_ca: credentials.ca_file(),
             trust_domain: TRUST_DOMAIN.to_owned(),
+            subjects: Vec::new(),
             revoked: None,
             reload_interval: Duration::from_secs(5),
         }),
