@@ -21,6 +21,7 @@ use vigil_proto::v1::{ProbeKind, stream_response};
 
 use super::LoadError;
 use super::model::FleetModel;
+use super::tls::LoadTls;
 use super::wire::{self, BatchTemplate, RawCodec};
 
 const STREAM_PATH: &str = "/vigil.v1.IngestService/Stream";
@@ -62,41 +63,74 @@ pub struct FleetSpec {
     /// Unacked batches allowed in open loop before a send is deferred.
     pub max_unacked: u32,
     pub networks: usize,
+    /// Agents sharing one HTTP/2 connection: they share its network too, as
+    /// they would share a certificate.
+    pub streams_per_connection: usize,
 }
 
-/// Opens `count` HTTP/2 connections to `target`, a few at a time.
-pub async fn connect(target: &str, count: usize) -> Result<Vec<Channel>, LoadError> {
-    connect_with(endpoint(target)?, target, count).await
+impl FleetSpec {
+    /// The network of connection `connection` and of every agent on it.
+    pub fn network(&self, connection: usize) -> String {
+        format!("spoke-{}", connection % self.networks.max(1))
+    }
+
+    /// Every network the fleet's agents are in.
+    pub fn all_networks(&self) -> Vec<String> {
+        (0..self.networks.max(1)).map(|c| self.network(c)).collect()
+    }
+}
+
+/// How connections reach the aggregator: its URL and, for `https://`, the
+/// run's certificates.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: String,
+    pub tls: Option<Arc<LoadTls>>,
+}
+
+/// Opens `count` HTTP/2 connections to `target`, a few at a time; with TLS,
+/// connection `c` presents the agent certificate of `network(c)`.
+pub async fn connect(
+    target: &Target,
+    count: usize,
+    network: impl Fn(usize) -> String,
+) -> Result<Vec<Channel>, LoadError> {
+    let endpoints = (0..count)
+        .map(|c| endpoint(target, Some(&network(c))))
+        .collect::<Result<Vec<_>, _>>()?;
+    connect_with(endpoints, &target.url).await
 }
 
 /// One connection tuned for answers as large as a 10,000-node tree, as
 /// `vigil` connects ([`vigil_client::for_large_answers`]).
-pub async fn connect_for_queries(target: &str) -> Result<Channel, LoadError> {
-    let endpoint = vigil_client::for_large_answers(endpoint(target)?);
-    let mut channels = connect_with(endpoint, target, 1).await?;
+pub async fn connect_for_queries(target: &Target) -> Result<Channel, LoadError> {
+    let endpoint = vigil_client::for_large_answers(endpoint(target, None)?);
+    let mut channels = connect_with(vec![endpoint], &target.url).await?;
     Ok(channels.remove(0))
 }
 
-fn endpoint(target: &str) -> Result<Endpoint, LoadError> {
-    Ok(Endpoint::from_shared(target.to_string())
-        .map_err(|e| LoadError::Target(format!("{target}: {e}")))?
+fn endpoint(target: &Target, network: Option<&str>) -> Result<Endpoint, LoadError> {
+    let mut endpoint = Endpoint::from_shared(target.url.clone())
+        .map_err(|e| LoadError::Target(format!("{}: {e}", target.url)))?
         .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(10)))
+        .connect_timeout(Duration::from_secs(10));
+    if let Some(tls) = &target.tls {
+        endpoint = endpoint
+            .tls_config(tls.client(network)?)
+            .map_err(|e| LoadError::Target(format!("{}: {e}", target.url)))?;
+    }
+    Ok(endpoint)
 }
 
-async fn connect_with(
-    endpoint: Endpoint,
-    target: &str,
-    count: usize,
-) -> Result<Vec<Channel>, LoadError> {
+async fn connect_with(endpoints: Vec<Endpoint>, url: &str) -> Result<Vec<Channel>, LoadError> {
     let results: Vec<Result<Channel, tonic::transport::Error>> =
-        futures::stream::iter((0..count).map(|_| endpoint.connect()))
-            .buffer_unordered(64)
+        futures::stream::iter(endpoints.iter().map(Endpoint::connect))
+            .buffered(64)
             .collect()
             .await;
     results
         .into_iter()
-        .map(|r| r.map_err(|e| LoadError::Connect(format!("{target}: {e}"))))
+        .map(|r| r.map_err(|e| LoadError::Connect(format!("{url}: {e:?}"))))
         .collect()
 }
 
@@ -157,7 +191,7 @@ async fn run_agent(
         Pace::Every(_) => spec.max_unacked,
     } as usize;
     let (tx, rx) = mpsc::channel::<Bytes>(window + 2);
-    let network = format!("spoke-{}", index % spec.networks.max(1));
+    let network = spec.network(index / spec.streams_per_connection.max(1));
     let incarnation = u64::try_from(index).unwrap_or(0) + 1;
     let _ = tx
         .send(wire::hello(

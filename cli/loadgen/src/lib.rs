@@ -18,6 +18,7 @@ pub mod query;
 pub mod scrape;
 pub mod stats;
 pub mod target;
+pub mod tls;
 pub mod wire;
 
 use std::sync::Arc;
@@ -64,8 +65,9 @@ pub enum LoadError {
 /// One load run.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
-    /// `http://127.0.0.1:PORT` of the aggregator's gRPC listener.
-    pub target: String,
+    /// The aggregator's gRPC listener (`http://` or, with the run's
+    /// certificates, `https://`).
+    pub target: fleet::Target,
     /// The aggregator process to read CPU and RSS from, if known.
     pub aggregator_pid: Option<u32>,
     pub fleet: FleetSpec,
@@ -141,7 +143,7 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadReport, LoadError> {
         Some(pid) => Some(ProcSample::read(pid)?),
         None => None,
     };
-    let channels = fleet::connect(&plan.target, connections).await?;
+    let channels = fleet::connect(&plan.target, connections, |c| fleet.network(c)).await?;
     let spread = match fleet.pace {
         Pace::Every(d) => u32::try_from(d.as_millis()).unwrap_or(u32::MAX),
         Pace::InFlight(_) => 1000,

@@ -4,11 +4,14 @@
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use vigil_loadgen::fleet::Target;
+use vigil_loadgen::tls::LoadTls;
 use vigil_loadgen::{
     AggregatorProcess, EvaluationShape, FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace,
 };
@@ -99,6 +102,11 @@ struct RunArgs {
     /// Agents sharing one HTTP/2 connection.
     #[arg(long, default_value_t = 1)]
     streams_per_connection: usize,
+    /// Serve and speak TLS: a CA and certificates made for the run, every
+    /// stream a mutual-TLS handshake with a network-wide agent certificate
+    /// (with --aggregator-bin).
+    #[arg(long)]
+    tls: bool,
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     warmup: Duration,
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
@@ -180,6 +188,7 @@ fn main() -> anyhow::Result<()> {
                 &eval_shape(&args.eval),
                 args.grpc,
                 args.http,
+                None,
             )?;
             println!("{}", config.display());
             Ok(())
@@ -219,17 +228,43 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
             args.batch_signals.max(1),
         )
     };
+    let fleet = FleetSpec {
+        model,
+        agents: args.shape.agents,
+        probes: args.shape.probes.max(1),
+        signals_per_batch: per_batch,
+        pace,
+        max_unacked: 8,
+        networks: 4,
+        streams_per_connection: args.streams_per_connection,
+    };
+    anyhow::ensure!(
+        !args.tls || args.aggregator_bin.is_some(),
+        "--tls makes the run's certificates for the aggregator it starts: give --aggregator-bin PATH"
+    );
+    let tls = if args.tls {
+        let mut networks = fleet.all_networks();
+        networks.push(vigil_loadgen::marker::NETWORK.to_string());
+        Some(Arc::new(LoadTls::make(
+            &args.workdir.join("tls"),
+            &networks,
+        )?))
+    } else {
+        None
+    };
     let started = match &args.aggregator_bin {
         Some(bin) => Some(AggregatorProcess::start(
             bin,
             &args.workdir,
-            &model,
+            &fleet.model,
             &eval_shape(&args.eval),
+            tls.as_deref(),
         )?),
         None => None,
     };
-    let (target, pid) = match (&started, &args.connect) {
-        (Some(p), _) => (format!("http://{}", p.grpc), Some(p.pid())),
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let (url, pid) = match (&started, &args.connect) {
+        (Some(p), _) => (format!("{scheme}://{}", p.grpc), Some(p.pid())),
         (None, Some(addr)) => (
             if addr.starts_with("http") {
                 addr.clone()
@@ -241,17 +276,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give --aggregator-bin PATH or --connect ADDR"),
     };
     let plan = LoadPlan {
-        target,
+        target: Target { url, tls },
         aggregator_pid: pid,
-        fleet: FleetSpec {
-            model,
-            agents: args.shape.agents,
-            probes: args.shape.probes.max(1),
-            signals_per_batch: per_batch,
-            pace,
-            max_unacked: 8,
-            networks: 4,
-        },
+        fleet,
         streams_per_connection: args.streams_per_connection,
         connect_deadline: Duration::from_secs(300),
         warmup: args.warmup,
@@ -261,7 +288,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         query_every: (!args.query_every.is_zero()).then_some(args.query_every),
         scrape: match (&started, &args.metrics_url) {
             _ if args.scrape_every.is_zero() => None,
-            (Some(p), _) => Some((format!("http://{}/metrics", p.http), args.scrape_every)),
+            (Some(p), _) => Some((format!("{scheme}://{}/metrics", p.http), args.scrape_every)),
             (None, Some(url)) => Some((url.clone(), args.scrape_every)),
             (None, None) => anyhow::bail!("--scrape-every needs --metrics-url with --connect"),
         },

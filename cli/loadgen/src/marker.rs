@@ -8,6 +8,9 @@
 
 use std::time::{Duration, Instant};
 
+/// The marker agent's network.
+pub const NETWORK: &str = "hub";
+
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -54,7 +57,7 @@ pub async fn run(
                 .map_err(|_| LoadError::Marker("marker stream closed".into()))
         }
     };
-    send(wire::hello("load-marker", 1, "hub")).await?;
+    send(wire::hello("load-marker", 1, NETWORK)).await?;
     send(wire::declarations(&components, ProbeKind::Tcp, 1000)).await?;
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready()

@@ -31,7 +31,7 @@ pub struct Observed {
 /// URL, one every).
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub target: String,
+    pub target: super::fleet::Target,
     pub markers: Option<(usize, Duration)>,
     pub queries: Option<(FleetModel, Duration)>,
     pub scrapes: Option<(String, Duration)>,
@@ -69,7 +69,10 @@ impl Observers {
 }
 
 async fn observe(plan: Plan, stop: CancellationToken) -> Result<Observed, LoadError> {
-    let marker_channel = super::fleet::connect(&plan.target, 1).await?.remove(0);
+    // The marker agent is the hub's.
+    let marker_channel = super::fleet::connect(&plan.target, 1, |_| marker::NETWORK.to_string())
+        .await?
+        .remove(0);
     let query_channel = super::fleet::connect_for_queries(&plan.target).await?;
     let markers = async {
         match plan.markers {
@@ -89,7 +92,10 @@ async fn observe(plan: Plan, stop: CancellationToken) -> Result<Observed, LoadEr
     };
     let scrapes = async {
         match plan.scrapes {
-            Some((url, every)) => Some(scrape::run(url, every, stop.clone()).await),
+            Some((url, every)) => {
+                let ca = plan.target.tls.as_ref().map(|t| t.ca_pem().to_string());
+                Some(scrape::run(url, ca, every, stop.clone()).await)
+            }
             None => None,
         }
     };

@@ -21,13 +21,27 @@ pub struct ScrapeSamples {
     pub errors: u64,
 }
 
-/// Scrapes `url` every `every` until `stop`.
-pub async fn run(url: String, every: Duration, stop: CancellationToken) -> ScrapeSamples {
+/// Scrapes `url` every `every` until `stop`, verifying an `https://` one
+/// against `ca` (PEM).
+pub async fn run(
+    url: String,
+    ca: Option<String>,
+    every: Duration,
+    stop: CancellationToken,
+) -> ScrapeSamples {
     let mut out = ScrapeSamples::default();
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-    {
+    let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
+    if let Some(pem) = ca {
+        match reqwest::Certificate::from_pem(pem.as_bytes()) {
+            Ok(cert) => builder = builder.add_root_certificate(cert),
+            Err(e) => {
+                tracing::warn!(error = %e, "the run's CA is not a certificate");
+                out.errors += 1;
+                return out;
+            }
+        }
+    }
+    let client = match builder.build() {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "no HTTP client for scrapes");

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::LoadError;
 use super::model::{EvaluationShape, FleetModel, aggregator_yaml};
+use super::tls::{LoadTls, PLAINTEXT};
 
 /// How long the aggregator may take to listen after start.
 const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -26,17 +27,19 @@ pub struct AggregatorProcess {
 }
 
 impl AggregatorProcess {
-    /// Writes `model.yaml` and `aggregator.yaml` into `dir` and starts `bin`.
+    /// Writes `model.yaml` and `aggregator.yaml` into `dir` and starts `bin`,
+    /// serving TLS with `tls`'s certificates when given.
     pub fn start(
         bin: &Path,
         dir: &Path,
         model: &FleetModel,
         eval: &EvaluationShape,
+        tls: Option<&LoadTls>,
     ) -> Result<Self, LoadError> {
         let io = |what: String| move |e: std::io::Error| LoadError::Io(format!("{what}: {e}"));
         std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
         let (grpc, http) = (free_port()?, free_port()?);
-        let config = write_files(dir, model, eval, grpc, http)?;
+        let config = write_files(dir, model, eval, grpc, http, tls)?;
         let log = std::fs::File::create(dir.join("aggregator.log"))
             .map_err(io(format!("create {}/aggregator.log", dir.display())))?;
         let child = Command::new(bin)
@@ -100,6 +103,7 @@ pub fn write_files(
     eval: &EvaluationShape,
     grpc: SocketAddr,
     http: SocketAddr,
+    tls: Option<&LoadTls>,
 ) -> Result<PathBuf, LoadError> {
     let write = |name: &str, text: String| {
         let path = dir.join(name);
@@ -110,7 +114,13 @@ pub fn write_files(
     write("model.yaml", model.yaml())?;
     write(
         "aggregator.yaml",
-        aggregator_yaml(grpc, http, "model.yaml", eval),
+        aggregator_yaml(
+            grpc,
+            http,
+            "model.yaml",
+            eval,
+            &tls.map_or_else(|| PLAINTEXT.to_string(), LoadTls::config_section),
+        ),
     )
 }
 

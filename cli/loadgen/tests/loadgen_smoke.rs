@@ -6,24 +6,28 @@
 use std::time::Duration;
 
 use vigil_aggregator::{Aggregator, AggregatorConfig};
-use vigil_loadgen::{FleetModel, FleetSpec, FloorPlan, LoadPlan, Pace};
+use vigil_loadgen::fleet::Target;
+use vigil_loadgen::tls::LoadTls;
+use vigil_loadgen::{FleetModel, FleetSpec, FloorPlan, LoadPlan, LoadReport, Pace};
 use vigil_model::Model;
-use vigil_testkit::config::{Evaluation, aggregator_yaml};
+use vigil_testkit::config::{Evaluation, OPEN, aggregator_yaml_with};
 
 fn small_model() -> FleetModel {
     FleetModel::with_nodes(200, 4)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_small_fleet_is_applied_without_rejections() {
+/// A run of 20 agents against an in-process aggregator with `security`
+/// (its `tls:` and `insecure:` sections), over `tls` when given.
+async fn small_run(security: &str, tls: Option<LoadTls>) -> (LoadReport, FleetModel) {
     let model = small_model();
     let timing = Evaluation {
         interval: Some(Duration::from_millis(50)),
         hysteresis: Some(1),
         ..Evaluation::DEFAULT
     };
-    let config = AggregatorConfig::from_yaml(&aggregator_yaml(&timing), "smoke.yaml")
-        .expect("the test config is valid");
+    let config =
+        AggregatorConfig::from_yaml(&aggregator_yaml_with(&timing, security), "smoke.yaml")
+            .expect("the test config is valid");
     let aggregator = Aggregator::start(
         config,
         Model::from_yaml(&model.yaml(), "generated.yaml").expect("generated model is valid"),
@@ -31,8 +35,12 @@ async fn a_small_fleet_is_applied_without_rejections() {
     .await
     .expect("aggregator starts");
 
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let plan = LoadPlan {
-        target: format!("http://{}", aggregator.grpc_addr()),
+        target: Target {
+            url: format!("{scheme}://{}", aggregator.grpc_addr()),
+            tls: tls.map(std::sync::Arc::new),
+        },
         aggregator_pid: Some(std::process::id()),
         fleet: FleetSpec {
             model,
@@ -42,6 +50,7 @@ async fn a_small_fleet_is_applied_without_rejections() {
             pace: Pace::Every(Duration::from_millis(100)),
             max_unacked: 8,
             networks: 2,
+            streams_per_connection: 2,
         },
         streams_per_connection: 2,
         connect_deadline: Duration::from_secs(30),
@@ -51,13 +60,35 @@ async fn a_small_fleet_is_applied_without_rejections() {
         marker_every: Duration::from_millis(100),
         query_every: Some(Duration::from_millis(100)),
         scrape: Some((
-            format!("http://{}/metrics", aggregator.http_addr()),
+            format!("{scheme}://{}/metrics", aggregator.http_addr()),
             Duration::from_millis(250),
         )),
         rss_every: Duration::from_millis(500),
     };
     let report = vigil_loadgen::run(&plan).await.expect("load run completes");
+    let stats = aggregator.ingest_stats();
+    assert!(stats.signals_applied > 0);
+    assert_eq!(stats.rejected_total(), 0, "{stats:?}");
+    aggregator.shutdown().await;
+    (report, plan.fleet.model)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_fleet_is_applied_without_rejections() {
+    let (report, model) = small_run(OPEN, None).await;
+    assert_small_run_is_whole(&report, &model);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_fleet_streams_over_mutual_tls_with_network_certificates() {
+    let dir = vigil_testkit::scratch::dir("loadgen", "tls");
+    let networks = ["spoke-0", "spoke-1", vigil_loadgen::marker::NETWORK].map(String::from);
+    let tls = LoadTls::make(&dir, &networks).expect("certificates");
+    let (report, model) = small_run(&tls.config_section(), Some(tls)).await;
+    assert_small_run_is_whole(&report, &model);
+}
+
+fn assert_small_run_is_whole(report: &LoadReport, model: &FleetModel) {
     assert_eq!(report.streams_welcomed, 20, "{}", report.render());
     assert!(report.applied_per_sec > 0.0, "{}", report.render());
     assert_eq!(report.rejected_streams, 0, "{}", report.render());
@@ -79,11 +110,6 @@ async fn a_small_fleet_is_applied_without_rejections() {
         report.render()
     );
     assert!(report.scrape_page_bytes > 0);
-
-    let stats = aggregator.ingest_stats();
-    assert!(stats.signals_applied > 0);
-    assert_eq!(stats.rejected_total(), 0, "{stats:?}");
-    aggregator.shutdown().await;
 }
 
 #[test]
