@@ -33,6 +33,9 @@ impl LoadTls {
     /// writes them under `dir` in the layout of `vigil certs`.
     pub fn make(dir: &Path, networks: &[String]) -> Result<Self, LoadError> {
         let err = |e: vigil_trust::TrustError| LoadError::Io(format!("load-run certificates: {e}"));
+        // Absolute: the aggregator reads config paths from its config's folder.
+        let dir = &std::path::absolute(dir)
+            .map_err(|e| LoadError::Io(format!("{}: {e}", dir.display())))?;
         let ca = DevCerts::new(TRUST_DOMAIN).map_err(err)?;
         ca.server(&["localhost", "127.0.0.1"])
             .and_then(|s| s.write(&dir.join("aggregator"), ca.ca_pem()))
