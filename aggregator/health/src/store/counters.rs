@@ -9,6 +9,17 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::clock::now_unix_ms;
 
+/// Whether a rate-limited log line is due: at least `every_ms` since the
+/// last one, and this caller won the race to write it.
+fn due(last: &AtomicI64, every_ms: i64) -> bool {
+    let now = now_unix_ms();
+    let prev = last.load(Ordering::Relaxed);
+    now - prev >= every_ms
+        && last
+            .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
 /// Why a stream was ended by the aggregator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
@@ -156,14 +167,7 @@ impl IngestCounters {
     pub fn throttled(&self, agent: &str, ms: u64) {
         self.throttled_batches.fetch_add(1, Ordering::Relaxed);
         self.throttled_ms.fetch_add(ms, Ordering::Relaxed);
-        let now = now_unix_ms();
-        let prev = self.last_throttle_warn_ms.load(Ordering::Relaxed);
-        if now - prev >= 10_000
-            && self
-                .last_throttle_warn_ms
-                .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if due(&self.last_throttle_warn_ms, 10_000) {
             tracing::warn!(
                 agent,
                 held_ms = ms,
@@ -181,14 +185,7 @@ impl IngestCounters {
     /// a misbehaving fleet cannot flood the log.
     pub fn rejected(&self, reason: RejectReason, agent: &str, message: &str) {
         self.rejected[reason.slot()].fetch_add(1, Ordering::Relaxed);
-        let now = now_unix_ms();
-        let last = &self.last_warn_ms[reason.slot()];
-        let prev = last.load(Ordering::Relaxed);
-        if now - prev >= 1000
-            && last
-                .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if due(&self.last_warn_ms[reason.slot()], 1000) {
             tracing::warn!(
                 reason = reason.name(),
                 agent,
@@ -251,14 +248,7 @@ impl ApiDenials {
             .unwrap_or(DENIAL_REASONS.len() - 1);
         let count = &self.counts[api as usize][slot];
         count.fetch_add(1, Ordering::Relaxed);
-        let now = now_unix_ms();
-        let prev = self.last_warn_ms.load(Ordering::Relaxed);
-        if now - prev >= 1000
-            && self
-                .last_warn_ms
-                .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if due(&self.last_warn_ms, 1000) {
             tracing::warn!(
                 api = api.name(),
                 reason,
