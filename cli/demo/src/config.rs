@@ -14,7 +14,6 @@ use vigil_agent::AgentConfig;
 use vigil_aggregator::config::{EvaluationConfig, ListenConfig};
 use vigil_aggregator::{AggregatorConfig, AuthConfig, TlsConfig};
 use vigil_model::Model;
-use vigil_trust::{Scope, TokenSource};
 
 use super::credentials::{DemoCredentials, TRUST_DOMAIN, agent_id};
 use super::network::Spoke;
@@ -120,12 +119,6 @@ pub fn aggregator(
 ) -> AggregatorConfig {
     let v = pace.values();
     let server = credentials.aggregator_dir();
-    let token = |name: &str, scope, file| TokenSource {
-        name: name.to_owned(),
-        scope,
-        file: Some(file),
-        env: None,
-    };
     AggregatorConfig {
         id: "vigil-demo".to_owned(),
         listen: ListenConfig { grpc, http },
@@ -146,10 +139,7 @@ pub fn aggregator(
             reload_interval: Duration::from_secs(5),
         }),
         auth: AuthConfig {
-            tokens: vec![
-                token("demo-read", Scope::Read, credentials.read_token_file()),
-                token("demo-admin", Scope::Admin, credentials.admin_token_file()),
-            ],
+            tokens: credentials.token_sources(),
             reload_interval: Duration::from_secs(5),
             ..AuthConfig::default()
         },

@@ -261,6 +261,28 @@ impl DemoCredentials {
         &self.read_token
     }
 
+    /// The read and the admin token as a server's `auth.tokens` takes them.
+    pub fn token_sources(&self) -> Vec<vigil_trust::TokenSource> {
+        let token = |name: &str, scope, file| vigil_trust::TokenSource {
+            name: name.to_owned(),
+            scope,
+            file: Some(file),
+            env: None,
+        };
+        vec![
+            token(
+                "demo-read",
+                vigil_trust::Scope::Read,
+                self.read_token_file(),
+            ),
+            token(
+                "demo-admin",
+                vigil_trust::Scope::Admin,
+                self.admin_token_file(),
+            ),
+        ]
+    }
+
     pub fn admin_token(&self) -> &str {
         &self.admin_token
     }

@@ -272,25 +272,8 @@ fn control_trust(credentials: &DemoCredentials) -> Result<ControlTrust, Credenti
         client_ca: None,
     };
     let tls = vigil_trust::server_config(&files, &[b"h2", b"http/1.1"])?;
-    let token = |name: &str, scope, file| vigil_trust::TokenSource {
-        name: name.to_owned(),
-        scope,
-        file: Some(file),
-        env: None,
-    };
-    let tokens = [
-        token(
-            "demo-read",
-            vigil_trust::Scope::Read,
-            credentials.read_token_file(),
-        ),
-        token(
-            "demo-admin",
-            vigil_trust::Scope::Admin,
-            credentials.admin_token_file(),
-        ),
-    ];
-    let credentials = vigil_trust::Credentials::load("demo control", &tokens, None)?;
+    let credentials =
+        vigil_trust::Credentials::load("demo control", &credentials.token_sources(), None)?;
     Ok(ControlTrust { tls, credentials })
 }
 
